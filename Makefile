@@ -1,0 +1,32 @@
+# Two entry points that work on a fresh machine (Python 3.11, no SUMO, no SUMO_HOME):
+#   make demo   -- set up .venv, install, compare static vs sumo-actuated on the bundled corridor
+#   make test   -- set up .venv, install, run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+OUT    ?= results/demo
+
+.PHONY: demo test setup networks benchmark clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/mobility compare corridor --controllers static,sumo-actuated --seeds 3 --out $(OUT)
+
+test: setup
+	$(PY) -m pytest -q -ra
+
+networks: setup
+	$(PY) networks/build.py
+
+benchmark: setup
+	$(PY) benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache
