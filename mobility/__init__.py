@@ -1,0 +1,23 @@
+"""mobility: what traffic-signal timing costs in delay, stops and CO2, junction by junction.
+
+Public API::
+
+    from mobility import run, compare, load_scenario, Controller, GreenPhase
+    res = compare("corridor", ["static", "sumo-actuated"], seeds=3)
+    res.junctions  # one row per (run, junction)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .controllers import (Controller, GreenPhase, NativeProgram, Observation, Safety, TimingPlan,  # noqa: E402
+                          available, make)
+from .errors import MobilityError  # noqa: E402
+from .experiment import Results, compare, run  # noqa: E402
+from .scenario import Scenario, load_scenario  # noqa: E402
+
+__all__ = [
+    "Controller", "GreenPhase", "MobilityError", "NativeProgram", "Observation", "Results", "Safety",
+    "Scenario", "TimingPlan", "available", "compare", "load_scenario", "make", "run",
+]

@@ -1,0 +1,102 @@
+"""Controllers: the contract (:mod:`.base`), the built-ins, and the registry.
+
+Controllers are found by name, lazily: a built-in name, a name registered by an installed package in
+the ``mobility.controllers`` entry-point group (value ``"package.module:Class"``), or a
+``"package.module:Class"`` string given directly. A spec may carry parameters:
+``"sumo-actuated(max_gap_s=2.5, max_green_s=45)"``.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from importlib.metadata import entry_points
+from typing import Any
+
+from ..errors import ControllerError
+from .base import (Action, Controller, GreenPhase, JunctionObservation, NativeProgram, Observation,
+                   Safety, TimingPlan)
+
+__all__ = [
+    "Action", "Controller", "GreenPhase", "JunctionObservation", "NativeProgram", "Observation",
+    "Safety", "TimingPlan", "available", "load_class", "make", "parse_spec",
+]
+
+#: built-in controllers: name -> "module:Class" (imported only when used)
+BUILTIN: dict[str, str] = {
+    "static": "mobility.controllers.static:Static",
+    "sumo-actuated": "mobility.controllers.sumo_actuated:SumoActuated",
+}
+
+
+def _entry_point_targets() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group="mobility.controllers")}
+
+
+def targets() -> dict[str, str]:
+    """All known controller names and their ``"module:Class"`` targets."""
+    return {**_entry_point_targets(), **BUILTIN}
+
+
+def load_class(name: str) -> type[Controller]:
+    """The controller class for a registered name or a ``"module:Class"`` string."""
+    known = targets()
+    target = known.get(name)
+    if target is None and ":" in name:
+        target = name
+    if target is None:
+        raise ControllerError(f"unknown controller '{name}'; known: {', '.join(sorted(known))} "
+                              f"(or give 'package.module:Class')")
+    module_name, _, attr = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ControllerError(f"controller '{name}': cannot load '{target}': {e}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Controller)):
+        raise ControllerError(f"controller '{name}': '{target}' is not a mobility.controllers.Controller subclass")
+    return cls
+
+
+def available() -> dict[str, str]:
+    """Registered controller names with their one-line descriptions."""
+    out = {}
+    for name in sorted(targets()):
+        try:
+            out[name] = load_class(name).description
+        except ControllerError as e:
+            out[name] = f"(cannot load: {e})"
+    return out
+
+
+_SPEC = re.compile(r"^\s*([^()\s]+)\s*(?:\((.*)\))?\s*$", re.S)
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"name(a=1, b='x')"`` → ``("name", {"a": 1, "b": "x"})``."""
+    m = _SPEC.match(spec)
+    if not m:
+        raise ControllerError(f"controller spec '{spec}': expected NAME or NAME(param=value, ...)")
+    name, args = m.group(1), m.group(2)
+    params: dict[str, Any] = {}
+    if args and args.strip():
+        try:
+            call = ast.parse(f"f({args})", mode="eval").body
+            assert isinstance(call, ast.Call) and not call.args
+            for kw in call.keywords:
+                assert kw.arg is not None
+                params[kw.arg] = ast.literal_eval(kw.value)
+        except (SyntaxError, ValueError, AssertionError):
+            raise ControllerError(f"controller spec '{spec}': parameters must be param=literal, comma-separated") from None
+    return name, params
+
+
+def make(spec: str, **params: Any) -> Controller:
+    """Instantiate a controller from a spec string (plus extra keyword parameters)."""
+    name, spec_params = parse_spec(spec)
+    cls = load_class(name)
+    spec_params.update(params)
+    try:
+        return cls(**spec_params)
+    except TypeError as e:
+        raise ControllerError(f"controller '{name}': bad parameters: {e}") from None

@@ -1,0 +1,154 @@
+"""The controller contract.
+
+A controller is a small class that never imports SUMO:
+
+* ``__init__(**params)`` only stores its keyword parameters (validated), so :meth:`get_params`
+  can record them with every result and a copy can be made;
+* :meth:`reset` receives the :class:`~mobility.network.SignalNetwork` and the run's seed and builds
+  whatever the controller derives from the network;
+* :meth:`act` receives an :class:`Observation` every ``decision_interval_s`` seconds (or once, at the
+  start, when ``decision_interval_s`` is ``None``) and returns, for the junctions it wants to change,
+  one :data:`Action`:
+
+  - :class:`GreenPhase`: "serve this green phase next" (phase-level control, e.g. max-pressure);
+  - :class:`TimingPlan`: a fixed-time plan (cycle, green splits, offset) for plan-level control;
+  - :class:`NativeProgram`: let SUMO run one of its own program types (e.g. gap-based actuated).
+
+Safety is not the controller's business: the actuator (:mod:`mobility.signals`) inserts yellow and
+clearance red between greens, holds a green for at least the minimum green and ends it at the
+maximum green. A controller cannot produce an unsafe signal state.
+
+Example — longest queue first, in a dozen lines::
+
+    class LongestQueue(Controller):
+        name = "longest-queue"
+        description = "Serve the green phase whose lanes hold the most halted vehicles."
+        decision_interval_s = 5.0
+
+        def reset(self, network, seed):
+            self.lanes_of = {j: network.junctions[j].green_lanes() for j in network.junction_ids}
+
+        def act(self, obs):
+            out = {}
+            for jid, o in obs.junctions.items():
+                q = [sum(o.queue(l) for l in lanes) for lanes in self.lanes_of[jid]]
+                out[jid] = GreenPhase(max(range(len(q)), key=q.__getitem__))
+            return out
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import ControllerError
+
+
+@dataclass(frozen=True)
+class GreenPhase:
+    """Serve green phase ``index`` of the junction next (an index into ``Junction.green_phases``:
+    0 is the first green phase of the network's program, 1 the second, …)."""
+
+    index: int
+
+
+@dataclass(frozen=True)
+class TimingPlan:
+    """A fixed-time plan: the network program's green phases get ``greens_s`` (one per green phase,
+    in program order); transitions keep their durations. ``offset_s``: the cycle starts when
+    ``(time - offset_s) % cycle == 0``."""
+
+    greens_s: tuple[float, ...]
+    offset_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class NativeProgram:
+    """Let SUMO run its own logic on the junction's phases (``kind``: ``"actuated"``), with SUMO
+    parameters (e.g. ``max-gap``) and min/max green for the green phases."""
+
+    kind: str
+    min_green_s: float
+    max_green_s: float
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+Action = GreenPhase | TimingPlan | NativeProgram
+
+
+@dataclass(frozen=True)
+class Safety:
+    """Signal safety applied by the actuator to phase-level control (seconds)."""
+
+    yellow_s: float = 3.0
+    all_red_s: float = 2.0
+    min_green_s: float = 5.0
+    max_green_s: float = 90.0
+
+
+@dataclass
+class JunctionObservation:
+    """What a controller sees of one junction at one decision time.
+
+    Lane arrays follow ``Junction.incoming_lanes`` order. Counts in vehicles, speeds in m/s.
+    """
+
+    junction_id: str
+    lanes: tuple[str, ...]
+    queue_veh: np.ndarray  # halted vehicles (speed < 0.1 m/s) per incoming lane
+    count_veh: np.ndarray  # vehicles per incoming lane
+    speed_m_s: np.ndarray  # mean speed per incoming lane (lane speed limit when empty)
+    phase: int  # current phase index of the junction's program (or the green served, under phase control)
+    green: int | None  # index into Junction.green_phases if a green phase is showing, else None
+    time_in_phase_s: float
+
+    def queue(self, lane: str) -> float:
+        return float(self.queue_veh[self.lanes.index(lane)])
+
+
+@dataclass
+class Observation:
+    """All junctions at one decision time (simulation seconds)."""
+
+    time_s: float
+    junctions: dict[str, JunctionObservation]
+
+
+class Controller(ABC):
+    """Base class for signal controllers. Subclasses set ``name`` and ``description``, declare their
+    parameters as keyword arguments of ``__init__`` (stored unchanged), and implement :meth:`act`."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: seconds between calls of :meth:`act`; ``None``: called once, at the start of the run
+    decision_interval_s: float | None = None
+
+    def __init__(self, **params: Any) -> None:
+        self._params = dict(params)
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters, as given (recorded with every result)."""
+        return dict(self._params)
+
+    def safety(self) -> Safety:
+        """Safety settings the actuator applies to this controller's phase-level actions."""
+        return Safety()
+
+    def reset(self, network: Any, seed: int) -> None:  # noqa: B027 - optional hook
+        """Prepare for a new run on ``network`` (a :class:`~mobility.network.SignalNetwork`)."""
+
+    @abstractmethod
+    def act(self, observation: Observation) -> Mapping[str, Action]:
+        """Actions for the junctions to change (others keep what they do)."""
+
+    # helpers for parameter validation, scikit-learn style
+    def _param_error(self, param: str, expected: str, got: Any) -> ControllerError:
+        return ControllerError(f"controller '{self.name}': parameter '{param}': expected {expected}, got {got!r}")
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params.items())
+        return f"{type(self).__name__}({args})"

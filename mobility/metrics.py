@@ -1,0 +1,291 @@
+"""Attribution zones and per-junction aggregation (pure numpy; no SUMO here).
+
+Definitions (also in ``docs/metrics.md``):
+
+Zone of a junction (a signal controller)
+    * **approach**: each incoming lane from the stop line back ``upstream_m`` metres, continuing onto
+      the lanes (and internal lanes) that feed it through *unsignalised* junctions, never through
+      another signal. The incoming lanes themselves are the *near* approach, the lanes further
+      upstream the *far* approach.
+    * **internal**: the junction's internal lanes (the paths across the junction box).
+    * **exit**: each outgoing lane from the junction ``downstream_m`` metres on, continuing through
+      unsignalised junctions, stopping at the next signal.
+
+    Precedence, so that each vehicle-second lies in at most one zone: internal > near approach >
+    far approach > exit. Where the exit of one junction meets the approach of the next on a short
+    link, the approach wins (a queue belongs to the signal it waits for). Vehicle-seconds in no zone
+    are *unattributed*; junctions + unattributed = network total, always.
+
+Per junction, over the measurement window (after warm-up), for vehicle-steps in its zone:
+    * ``vehicles``: vehicles *served*: they left the near approach into the junction.
+    * ``delay_s``: time lost against free flow, SUMO's ``timeLoss`` definition: per step
+      ``dt * (1 - v / v_max)``, ``v_max`` the allowed speed for that vehicle on its lane. Increments
+      of each vehicle's cumulative timeLoss are attributed to the zone it is in.
+    * ``stops``: transitions from moving to halted (speed >= 0.1 m/s at the previous step,
+      < 0.1 m/s now); a vehicle inserted at rest has not stopped.
+    * ``halted_veh_s``: vehicle-seconds spent halted (idling) in the zone.
+    * ``queue_max_veh`` / ``queue_mean_veh``: halted vehicles on the approach and internal lanes, the
+      maximum and the mean over the steps of the window.
+    * ``co2_kg``, ``co2_idle_kg``, ``fuel_kg``, ``nox_g``: SUMO's per-vehicle emission model
+      (mg/s of the step) × step length; ``co2_idle_kg`` is the part emitted while halted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .network import SignalNetwork
+from .scenario import ZoneSpec
+
+#: SUMO's halting threshold (m/s): below it a vehicle is halted.
+HALT_SPEED = 0.1
+
+NEAR, FAR, INTERNAL, EXIT = 0, 1, 2, 3
+PARTS = ("approach", "approach-far", "internal", "exit")
+_RANK = {INTERNAL: 3, NEAR: 2, FAR: 1}
+
+
+@dataclass
+class ZoneMap:
+    """Lookup from (lane, position) to a zone code ``junction * 4 + part`` (or -1)."""
+
+    junction_ids: list[str]
+    lane_index: dict[str, int]
+    lane_ids: list[str]
+    up_start: np.ndarray  # approach/internal part of the lane starts here (m); inf = none
+    up_code: np.ndarray
+    down_end: np.ndarray  # exit part of the lane ends here (m); 0 = none
+    down_code: np.ndarray
+
+    @classmethod
+    def build(cls, net: SignalNetwork, zones: ZoneSpec, junction_ids: list[str] | None = None) -> ZoneMap:
+        jids = list(junction_ids or net.junction_ids)
+        lane_ids = [*net.lanes, ""]  # "": off the network (teleporting), never in a zone
+        index = {lid: i for i, lid in enumerate(lane_ids)}
+        n = len(lane_ids)
+        up_start = np.full(n, np.inf)
+        up_code = np.full(n, -1, dtype=np.int64)
+        up_rank = np.zeros(n, dtype=np.int64)
+        down_end = np.zeros(n)
+        down_code = np.full(n, -1, dtype=np.int64)
+
+        def claim_up(lane: str, start: float, ji: int, part: int) -> None:
+            i = index[lane]
+            rank = _RANK[part]
+            same = up_code[i] >= 0 and up_code[i] // 4 == ji
+            if rank > up_rank[i] or (rank == up_rank[i] and same and start < up_start[i]):
+                up_start[i], up_code[i], up_rank[i] = start, ji * 4 + part, rank
+
+        def claim_down(lane: str, end: float, ji: int) -> None:
+            i = index[lane]
+            if down_code[i] < 0 or (down_code[i] // 4 == ji and end > down_end[i]):
+                down_end[i], down_code[i] = end, ji * 4 + EXIT
+
+        for ji, jid in enumerate(jids):
+            junction = net.junctions[jid]
+            for lane in junction.internal_lanes:
+                claim_up(lane, 0.0, ji, INTERNAL)
+            # approach: walk upstream
+            best: dict[str, float] = {}
+            stack = [(lane, zones.upstream_m, NEAR) for lane in junction.incoming_lanes]
+            while stack:
+                lane, d, part = stack.pop()
+                if d <= best.get(lane, 0.0) and part == FAR:
+                    continue
+                best[lane] = max(best.get(lane, 0.0), d)
+                length = net.lanes[lane].length
+                claim_up(lane, max(0.0, length - d), ji, part)
+                rem = d - length
+                if rem <= 0:
+                    continue
+                for via, frm, tls in net.lanes[lane].predecessors:
+                    if tls:
+                        continue  # a signal upstream: its own zone starts there
+                    r = rem
+                    for v in reversed(via):
+                        vlen = net.lanes[v].length
+                        claim_up(v, max(0.0, vlen - r), ji, FAR)
+                        r -= vlen
+                        if r <= 0:
+                            break
+                    if r > 0:
+                        stack.append((frm, r, FAR))
+            # exit: walk downstream
+            seen: dict[str, float] = {}
+            dstack = [(lane, zones.downstream_m) for lane in junction.outgoing_lanes]
+            while dstack:
+                lane, d = dstack.pop()
+                if d <= seen.get(lane, 0.0):
+                    continue
+                seen[lane] = d
+                length = net.lanes[lane].length
+                claim_down(lane, min(length, d), ji)
+                rem = d - length
+                if rem <= 0:
+                    continue
+                for via, to, tls in net.lanes[lane].successors:
+                    if tls:
+                        continue
+                    r = rem
+                    for v in via:
+                        vlen = net.lanes[v].length
+                        claim_down(v, min(vlen, r), ji)
+                        r -= vlen
+                        if r <= 0:
+                            break
+                    if r > 0:
+                        dstack.append((to, r))
+        return cls(jids, index, lane_ids, up_start, up_code, down_end, down_code)
+
+    @property
+    def n_junctions(self) -> int:
+        return len(self.junction_ids)
+
+    def classify(self, lane: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Zone codes for vehicles at lane indices ``lane`` and positions ``pos`` (m from lane start)."""
+        return np.where(pos >= self.up_start[lane], self.up_code[lane],
+                        np.where(pos < self.down_end[lane], self.down_code[lane], -1))
+
+    def table(self) -> pd.DataFrame:
+        """The zones as a table: one row per (junction, lane, part) with the covered range in m."""
+        rows = []
+        for i, lane in enumerate(self.lane_ids):
+            if self.up_code[i] >= 0:
+                rows.append((self.junction_ids[self.up_code[i] // 4], lane, PARTS[self.up_code[i] % 4],
+                             float(self.up_start[i]), np.nan))
+            if self.down_code[i] >= 0:
+                rows.append((self.junction_ids[self.down_code[i] // 4], lane, "exit", 0.0, float(self.down_end[i])))
+        return pd.DataFrame(rows, columns=["junction_id", "lane", "part", "from_m", "to_m"])
+
+
+#: accumulated per junction (and in the last bin, unattributed)
+_SUMS = ("veh_s", "halted_veh_s", "delay_s", "stops", "co2_mg", "co2_idle_mg", "fuel_mg", "nox_mg", "served")
+
+
+class Attribution:
+    """Streams per-vehicle step samples into per-junction sums.
+
+    Vehicles are identified by *slots* (small integers reused after a vehicle leaves) so that state
+    from the previous step (speed, cumulative time loss, zone) lives in numpy arrays.
+    """
+
+    def __init__(self, zone_map: ZoneMap, step_length_s: float, capacity: int = 1024) -> None:
+        self.zones = zone_map
+        self.dt = step_length_s
+        self.nbins = zone_map.n_junctions + 1  # last bin: unattributed
+        self.sums = {k: np.zeros(self.nbins) for k in _SUMS}
+        self.queue_max = np.zeros(self.nbins)
+        self.queue_sum = np.zeros(self.nbins)
+        self.steps = 0
+        self.prev_speed = np.full(capacity, np.nan)
+        self.prev_loss = np.zeros(capacity)
+        self.prev_code = np.full(capacity, -1, dtype=np.int64)
+        self.seen = np.zeros(capacity, dtype=bool)  # counted in the window's vehicle total
+        self.vehicles_seen = 0
+
+    def new_slot_state(self, slots: np.ndarray) -> None:
+        """Reset state for slots just given to newly departed vehicles."""
+        need = int(slots.max()) + 1 if len(slots) else 0
+        if need > len(self.prev_speed):
+            grow = max(need, 2 * len(self.prev_speed)) - len(self.prev_speed)
+            self.prev_speed = np.concatenate([self.prev_speed, np.full(grow, np.nan)])
+            self.prev_loss = np.concatenate([self.prev_loss, np.zeros(grow)])
+            self.prev_code = np.concatenate([self.prev_code, np.full(grow, -1, dtype=np.int64)])
+            self.seen = np.concatenate([self.seen, np.zeros(grow, dtype=bool)])
+        self.prev_speed[slots] = np.nan
+        self.prev_loss[slots] = 0.0
+        self.prev_code[slots] = -1
+        self.seen[slots] = False
+
+    def add_step(self, slots: np.ndarray, lane: np.ndarray, pos: np.ndarray, speed: np.ndarray,
+                 time_loss: np.ndarray, co2: np.ndarray, fuel: np.ndarray, nox: np.ndarray,
+                 measure: bool) -> None:
+        """One simulation step. ``time_loss`` is each vehicle's cumulative timeLoss (s); emissions
+        are SUMO's mg/s for the step. State always advances; sums only when ``measure``."""
+        code = self.zones.classify(lane, pos)
+        halted = speed < HALT_SPEED
+        prev_speed = self.prev_speed[slots]
+        stop = halted & (prev_speed >= HALT_SPEED)  # NaN (new vehicle) compares False
+        dloss = time_loss - self.prev_loss[slots]
+        prev_code = self.prev_code[slots]
+        served = (prev_code >= 0) & (prev_code % 4 == NEAR) & (code != prev_code)
+        served_bin = np.where(served, prev_code // 4, 0)
+        self.prev_speed[slots] = speed
+        self.prev_loss[slots] = time_loss
+        self.prev_code[slots] = code
+        if not measure:
+            return
+        nj = self.zones.n_junctions
+        b = np.where(code >= 0, code // 4, nj)
+        dt = self.dt
+        n = self.nbins
+        s = self.sums
+        s["veh_s"] += np.bincount(b, minlength=n) * dt
+        s["halted_veh_s"] += np.bincount(b[halted], minlength=n) * dt
+        s["delay_s"] += np.bincount(b, weights=dloss, minlength=n)
+        s["stops"] += np.bincount(b[stop], minlength=n)
+        s["co2_mg"] += np.bincount(b, weights=co2, minlength=n) * dt
+        s["co2_idle_mg"] += np.bincount(b[halted], weights=co2[halted], minlength=n) * dt
+        s["fuel_mg"] += np.bincount(b, weights=fuel, minlength=n) * dt
+        s["nox_mg"] += np.bincount(b, weights=nox, minlength=n) * dt
+        s["served"] += np.bincount(served_bin[served], minlength=n)
+        queued = halted & (code >= 0) & (code % 4 != EXIT)
+        q = np.bincount(b[queued], minlength=n)
+        q[nj] = 0
+        np.maximum(self.queue_max, q, out=self.queue_max)
+        self.queue_sum += q
+        self.steps += 1
+        new = ~self.seen[slots]
+        self.vehicles_seen += int(new.sum())
+        self.seen[slots] = True
+
+    def junction_table(self) -> pd.DataFrame:
+        """Per-junction results with units in column names, plus an ``(unattributed)`` row."""
+        s = self.sums
+        served = s["served"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per = lambda x: np.where(served > 0, x / served, np.nan)  # noqa: E731
+            df = pd.DataFrame({
+                "junction_id": [*self.zones.junction_ids, UNATTRIBUTED],
+                "vehicles": served.astype(np.int64),
+                "delay_s": s["delay_s"],
+                "delay_s_per_veh": per(s["delay_s"]),
+                "stops": s["stops"].astype(np.int64),
+                "stops_per_veh": per(s["stops"]),
+                "halted_veh_s": s["halted_veh_s"],
+                "veh_s": s["veh_s"],
+                "queue_max_veh": self.queue_max.astype(np.int64),
+                "queue_mean_veh": self.queue_sum / max(self.steps, 1),
+                "co2_kg": s["co2_mg"] / 1e6,
+                "co2_idle_kg": s["co2_idle_mg"] / 1e6,
+                "co2_g_per_veh": per(s["co2_mg"] / 1e3),
+                "fuel_kg": s["fuel_mg"] / 1e6,
+                "nox_g": s["nox_mg"] / 1e3,
+            })
+        unattr = df["junction_id"] == UNATTRIBUTED
+        for col in ("vehicles", "delay_s_per_veh", "stops_per_veh", "co2_g_per_veh", "queue_max_veh", "queue_mean_veh"):
+            df.loc[unattr, col] = np.nan if df[col].dtype.kind == "f" else 0
+        return df
+
+    def network_totals(self) -> dict[str, float]:
+        """Sums over all junctions and the unattributed remainder (the network total)."""
+        s = self.sums
+        return {
+            "vehicles_seen": self.vehicles_seen,
+            "delay_s": float(s["delay_s"].sum()),
+            "stops": int(s["stops"].sum()),
+            "halted_veh_s": float(s["halted_veh_s"].sum()),
+            "veh_s": float(s["veh_s"].sum()),
+            "co2_kg": float(s["co2_mg"].sum() / 1e6),
+            "co2_idle_kg": float(s["co2_idle_mg"].sum() / 1e6),
+            "fuel_kg": float(s["fuel_mg"].sum() / 1e6),
+            "nox_g": float(s["nox_mg"].sum() / 1e3),
+            "unattributed_co2_kg": float(s["co2_mg"][-1] / 1e6),
+            "unattributed_delay_s": float(s["delay_s"][-1]),
+        }
+
+
+UNATTRIBUTED = "(unattributed)"

@@ -1,0 +1,189 @@
+"""The signalised network, read offline from a SUMO ``.net.xml`` with sumolib.
+
+:class:`SignalNetwork` knows every lane (including internal lanes inside junctions), every
+traffic-light-controlled link (incoming lane → outgoing lane, via internal lanes, link index), the
+signal programs, and a networkx graph of edges. It never talks to a running SUMO.
+
+Throughout ``mobility`` a *junction* means a signal controller (a SUMO traffic-light id): that is
+what a controller drives and what a planner times. In most networks it equals the junction id; where
+SUMO joined several nodes into one controller, the controller id names them all.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+
+from .errors import NetworkError
+
+
+@dataclass(frozen=True)
+class Link:
+    """One signal-controlled connection: ``state[index]`` of the program drives it."""
+
+    index: int
+    in_lane: str
+    out_lane: str
+    via: tuple[str, ...]  # internal lanes crossed, in order
+    direction: str  # SUMO direction code: s, l, r, t, L, R
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One phase of a signal program (durations in seconds)."""
+
+    state: str
+    duration: float
+    min_dur: float
+    max_dur: float
+
+    @property
+    def is_green(self) -> bool:
+        """A phase that gives some movement right of way and is not a transition."""
+        return ("G" in self.state or "g" in self.state) and "y" not in self.state and "Y" not in self.state
+
+
+@dataclass(frozen=True)
+class Junction:
+    """A signal controller and what it controls."""
+
+    id: str
+    links: tuple[Link, ...]
+    phases: tuple[Phase, ...]  # the network's own program (the one SUMO starts with)
+    program_id: str
+    offset_s: float
+    incoming_lanes: tuple[str, ...]  # lanes ending at the stop line, ordered by first link index
+    outgoing_lanes: tuple[str, ...]
+    internal_lanes: tuple[str, ...]
+
+    @property
+    def green_phases(self) -> tuple[int, ...]:
+        """Indices (into ``phases``) of the green phases a controller may choose between."""
+        return tuple(i for i, p in enumerate(self.phases) if p.is_green)
+
+    @property
+    def cycle_s(self) -> float:
+        return sum(p.duration for p in self.phases)
+
+    def green_lanes(self) -> list[tuple[str, ...]]:
+        """For each green phase (in ``green_phases`` order), the incoming lanes it serves with
+        priority ('G')."""
+        out = []
+        for i in self.green_phases:
+            st = self.phases[i].state
+            out.append(tuple(dict.fromkeys(lk.in_lane for lk in self.links if lk.index < len(st) and st[lk.index] == "G")))
+        return out
+
+
+@dataclass
+class _LaneInfo:
+    length: float
+    speed: float
+    edge: str
+    internal: bool
+    successors: list[tuple[tuple[str, ...], str, str]] = field(default_factory=list)  # (via, to, tls)
+    predecessors: list[tuple[tuple[str, ...], str, str]] = field(default_factory=list)  # (via, from, tls)
+
+
+class SignalNetwork:
+    """Signal controllers, lanes and the edge graph of one SUMO network file."""
+
+    def __init__(self, path: Path, junctions: dict[str, Junction], lanes: dict[str, _LaneInfo],
+                 graph: nx.DiGraph) -> None:
+        self.path = path
+        self.junctions = junctions
+        self.lanes = lanes
+        self.graph = graph
+
+    @property
+    def junction_ids(self) -> list[str]:
+        """Signal controller ids, sorted."""
+        return sorted(self.junctions)
+
+    def has_edge(self, edge_id: str) -> bool:
+        return edge_id in self.graph
+
+    def lane_length(self, lane: str) -> float:
+        return self.lanes[lane].length
+
+    def lane_speed(self, lane: str) -> float:
+        return self.lanes[lane].speed
+
+    @staticmethod
+    def load(path: str | Path) -> SignalNetwork:
+        """Read a network (cached per path and modification time)."""
+        p = Path(path).resolve()
+        if not p.exists():
+            raise NetworkError(f"{p}: network file does not exist")
+        return _load_cached(p, p.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: Path, _mtime: int) -> SignalNetwork:
+    import sumolib  # local import: sumolib is only needed when reading networks
+
+    try:
+        net = sumolib.net.readNet(str(path), withInternal=True, withPrograms=True)
+    except Exception as e:  # sumolib raises SAX errors and assorted KeyErrors on bad files
+        raise NetworkError(f"{path}: cannot read SUMO network: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+    lanes: dict[str, _LaneInfo] = {}
+    for edge in net.getEdges(withInternal=True):
+        internal = edge.getFunction() == "internal"
+        for lane in edge.getLanes():
+            lanes[lane.getID()] = _LaneInfo(lane.getLength(), lane.getSpeed(), edge.getID(), internal)
+    # edge graph: nodes are edges, arcs are connections (what routing and corridors need)
+    graph = nx.DiGraph()
+    for edge in net.getEdges(withInternal=False):
+        graph.add_node(edge.getID(), length=edge.getLength(), speed=edge.getSpeed(),
+                       from_node=edge.getFromNode().getID(), to_node=edge.getToNode().getID())
+
+    def via_chain(conn: object) -> tuple[str, ...]:
+        chain: list[str] = []
+        via = conn.getViaLaneID()  # type: ignore[attr-defined]
+        while via and via in lanes and via not in chain:
+            chain.append(via)
+            nxt = [c.getViaLaneID() for c in net.getLane(via).getOutgoing() if c.getViaLaneID()]
+            via = nxt[0] if nxt else ""
+        return tuple(chain)
+
+    for edge in net.getEdges(withInternal=False):
+        for lane in edge.getLanes():
+            for c in lane.getOutgoing():
+                to_lane = c.getToLane().getID()
+                via = via_chain(c)
+                tls = c.getTLSID() or ""
+                lanes[lane.getID()].successors.append((via, to_lane, tls))
+                lanes[to_lane].predecessors.append((via, lane.getID(), tls))
+                graph.add_edge(edge.getID(), c.getToLane().getEdge().getID())
+
+    junctions: dict[str, Junction] = {}
+    for tls in net.getTrafficLights():
+        links: dict[int, Link] = {}
+        for in_lane, out_lane, idx in tls.getConnections():
+            conns = [c for c in in_lane.getOutgoing() if c.getToLane() is out_lane and c.getTLLinkIndex() == idx]
+            via = via_chain(conns[0]) if conns else ()
+            direction = conns[0].getDirection() if conns else "s"
+            links.setdefault(idx, Link(idx, in_lane.getID(), out_lane.getID(), via, direction))
+        programs = tls.getPrograms()
+        if not programs:
+            continue
+        prog_id, prog = next(iter(programs.items()))
+        phases = tuple(
+            Phase(ph.state, float(ph.duration),
+                  float(ph.minDur) if ph.minDur is not None and ph.minDur >= 0 else float(ph.duration),
+                  float(ph.maxDur) if ph.maxDur is not None and ph.maxDur >= 0 else float(ph.duration))
+            for ph in prog.getPhases()
+        )
+        ordered = [links[i] for i in sorted(links)]
+        incoming = tuple(dict.fromkeys(lk.in_lane for lk in ordered))
+        outgoing = tuple(dict.fromkeys(lk.out_lane for lk in ordered))
+        internal = tuple(dict.fromkeys(v for lk in ordered for v in lk.via))
+        junctions[tls.getID()] = Junction(
+            tls.getID(), tuple(ordered), phases, str(prog_id), float(prog.getOffset() or 0),
+            incoming, outgoing, internal,
+        )
+    return SignalNetwork(path, junctions, lanes, graph)

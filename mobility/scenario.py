@@ -1,0 +1,403 @@
+"""Scenario specs: what to simulate, for how long, with which demand, and how to attribute it.
+
+A scenario comes from one of two sources:
+
+* a ``scenarios/*.toml`` file (see ``scenarios/corridor.toml`` for a commented example): a network,
+  demand per origin-destination pair in vehicles per hour for one or more time periods, a vehicle
+  mix, the time window, a warm-up excluded from metrics, step length, seed and zone distances;
+* any existing SUMO ``.sumocfg``: its network, route and additional files and its time window are
+  used as they are.
+
+Both give a frozen :class:`Scenario`. Loading validates everything it can without running SUMO and
+raises :class:`~mobility.errors.ScenarioError` with a one-line message naming the file and field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import tomllib
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ScenarioError
+
+#: Repository root; bundled scenarios live in ``<root>/scenarios``, networks in ``<root>/networks``.
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_DIR = ROOT / "scenarios"
+
+
+@dataclass(frozen=True)
+class ZoneSpec:
+    """Distances that bound each signalised junction's attribution zone (metres).
+
+    ``upstream_m``: how far upstream of the stop line the approach part of the zone reaches,
+    following lanes back through unsignalised junctions (stopping at another signal).
+    ``downstream_m``: how far past the junction the exit part reaches (where vehicles accelerate
+    away from a stop). Where zones of neighbouring junctions would overlap, the approach of the
+    downstream junction wins, so each vehicle-second belongs to at most one zone.
+    """
+
+    upstream_m: float = 150.0
+    downstream_m: float = 100.0
+
+
+@dataclass(frozen=True)
+class Period:
+    """A demand period ``[begin_s, end_s)`` in simulation seconds."""
+
+    name: str
+    begin_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class VehicleType:
+    """One class of the vehicle mix: a SUMO vType drawn with probability ``share``."""
+
+    id: str
+    share: float
+    vclass: str = "passenger"
+    emission_class: str = "HBEFA4/PC_petrol_Euro-6ab"
+    params: tuple[tuple[str, str], ...] = ()  # extra vType attributes (accel, length, sigma, ...)
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Demand between an origin edge and a destination edge, vehicles/hour for each period.
+
+    Vehicles arrive as a Poisson process (SUMO ``period="exp(rate)"``) so seeds differ; SUMO routes
+    each vehicle on the fastest path at insertion. ``via`` optionally pins intermediate edges.
+    """
+
+    origin: str
+    destination: str
+    vph: tuple[float, ...]
+    via: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A fully resolved scenario (paths absolute, times in seconds)."""
+
+    name: str
+    source: Path
+    net_file: Path
+    begin_s: float
+    end_s: float
+    warmup_s: float = 0.0
+    step_length_s: float = 1.0
+    seed: int = 1
+    zones: ZoneSpec = field(default_factory=ZoneSpec)
+    periods: tuple[Period, ...] = ()
+    vehicle_types: tuple[VehicleType, ...] = ()
+    flows: tuple[Flow, ...] = ()
+    junctions: tuple[str, ...] = ()  # signalised junctions to report; empty = all
+    sumocfg: Path | None = None
+    route_files: tuple[Path, ...] = ()
+    additional_files: tuple[Path, ...] = ()
+    sumo_args: tuple[str, ...] = ()  # extra options for SUMO from the scenario itself
+    description: str = ""
+
+    @property
+    def measure_begin_s(self) -> float:
+        """Start of the measurement window (after the warm-up)."""
+        return self.begin_s + self.warmup_s
+
+    def replace(self, **changes: Any) -> Scenario:
+        """A copy with some fields changed (e.g. ``seed``)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly description, recorded with every result."""
+
+        def conv(v: Any) -> Any:
+            if isinstance(v, Path):
+                return str(v)
+            if isinstance(v, tuple):
+                return [conv(x) for x in v]
+            if dataclasses.is_dataclass(v):
+                return {k: conv(x) for k, x in dataclasses.asdict(v).items()}
+            return v
+
+        return {f.name: conv(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def content_hash(self) -> str:
+        """Hash of the spec and the content of every input file (not their paths or mtimes)."""
+        h = hashlib.sha256()
+        d = self.to_dict()
+        for key in ("source", "net_file", "sumocfg", "route_files", "additional_files"):
+            d.pop(key, None)
+        h.update(json.dumps(d, sort_keys=True).encode())
+        files = [self.net_file, *self.route_files, *self.additional_files]
+        if self.sumocfg is not None:
+            files.insert(0, self.sumocfg)
+        for p in files:
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+        return h.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+
+
+def bundled_scenarios() -> list[str]:
+    """Names of the scenarios shipped in ``scenarios/``."""
+    return sorted(p.stem for p in BUNDLED_DIR.glob("*.toml"))
+
+
+def load_scenario(spec: str | Path) -> Scenario:
+    """Load a scenario from a TOML path, a ``.sumocfg`` path, or a bundled scenario name."""
+    path = Path(spec)
+    if not path.exists() and path.suffix == "" and (BUNDLED_DIR / f"{spec}.toml").exists():
+        path = BUNDLED_DIR / f"{spec}.toml"
+    if not path.exists():
+        known = ", ".join(bundled_scenarios())
+        raise ScenarioError(
+            f"{spec}: no such file; give a .toml or .sumocfg path or a bundled scenario ({known})"
+        )
+    if path.suffix == ".sumocfg":
+        return from_sumocfg(path)
+    if path.suffix == ".toml":
+        return from_toml(path)
+    raise ScenarioError(f"{path}: expected a .toml scenario or a .sumocfg file")
+
+
+class _Fields:
+    """Typed access to a TOML table that names the file and field in every error."""
+
+    def __init__(self, path: Path, table: dict[str, Any], prefix: str = "") -> None:
+        self.path, self.table, self.prefix = path, table, prefix
+        self.used: set[str] = set()
+
+    def err(self, key: str, msg: str) -> ScenarioError:
+        return ScenarioError(f"{self.path}: field '{self.prefix}{key}': {msg}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, what: str) -> Any:
+        self.used.add(key)
+        if key not in self.table:
+            if default is ...:
+                raise self.err(key, f"missing; expected {what}")
+            return default
+        v = self.table[key]
+        if kind is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if isinstance(v, bool) and kind is not bool or not isinstance(v, kind):
+            raise self.err(key, f"expected {what}, got {v!r}")
+        return v
+
+    def number(self, key: str, default: Any = ..., *, minimum: float = -math.inf,
+               strict: bool = False, what: str = "a number") -> float:
+        v = self.get(key, float, default, what=what)
+        if v is default:
+            return v
+        if not math.isfinite(v) or v < minimum or (strict and v == minimum):
+            cmp = ">" if strict else ">="
+            raise self.err(key, f"expected {what} {cmp} {minimum:g}, got {v!r}")
+        return v
+
+    def finish(self) -> None:
+        extra = sorted(set(self.table) - self.used)
+        if extra:
+            raise self.err(extra[0], "unknown field (check the spelling; see scenarios/corridor.toml)")
+
+
+def from_toml(path: Path) -> Scenario:
+    """Load and validate a TOML scenario (relative paths are relative to the file)."""
+    path = path.resolve()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(f"{path}: malformed TOML: {e}") from None
+    except OSError as e:
+        raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
+    f = _Fields(path, data)
+    name = f.get("name", str, path.stem, what="a string")
+    description = f.get("description", str, "", what="a string")
+    net_rel = f.get("network", str, what="a path to a SUMO .net.xml (relative to the scenario)")
+    net_file = (path.parent / net_rel).resolve()
+    if not net_file.exists():
+        raise f.err("network", f"file {net_file} does not exist")
+    begin = f.number("begin_s", 0.0, minimum=0.0, what="a time in seconds")
+    end = f.number("end_s", what="a time in seconds")
+    if end <= begin:
+        raise f.err("end_s", f"expected a time after begin_s={begin:g}, got {end:g}")
+    warmup = f.number("warmup_s", 0.0, minimum=0.0, what="a duration in seconds")
+    if begin + warmup >= end:
+        raise f.err("warmup_s", f"expected a warm-up shorter than the run ({end - begin:g} s), got {warmup:g}")
+    step = f.number("step_length_s", 1.0, minimum=0.0, strict=True, what="a step length in seconds")
+    seed = f.get("seed", int, 1, what="an integer")
+    junctions = tuple(f.get("junctions", list, [], what="a list of signalised junction ids"))
+    sumo_args = tuple(f.get("sumo_args", list, [], what="a list of SUMO options"))
+
+    zt = _Fields(path, f.get("zones", dict, {}, what="a table"), "zones.")
+    zones = ZoneSpec(
+        upstream_m=zt.number("upstream_m", ZoneSpec.upstream_m, minimum=0.0, what="a distance in m"),
+        downstream_m=zt.number("downstream_m", ZoneSpec.downstream_m, minimum=0.0, what="a distance in m"),
+    )
+    zt.finish()
+
+    periods: list[Period] = []
+    for i, p in enumerate(f.get("periods", list, [], what="a list of [[periods]] tables")):
+        pf = _Fields(path, p, f"periods[{i}].")
+        pb = pf.number("begin_s", minimum=begin, what="a time in seconds")
+        pe = pf.number("end_s", minimum=pb, strict=True, what="a time in seconds")
+        if periods and pb < periods[-1].end_s:
+            raise pf.err("begin_s", f"periods overlap: begins at {pb:g} before the previous ends ({periods[-1].end_s:g})")
+        periods.append(Period(pf.get("name", str, f"p{i}", what="a string"), pb, pe))
+        pf.finish()
+    if not periods:
+        periods = [Period("all", begin, end)]
+
+    vtypes: list[VehicleType] = []
+    for i, v in enumerate(f.get("vehicle_types", list, [], what="a list of [[vehicle_types]] tables")):
+        vf = _Fields(path, v, f"vehicle_types[{i}].")
+        vid = vf.get("id", str, what="a vType id")
+        share = vf.number("share", minimum=0.0, what="a share between 0 and 1")
+        vclass = vf.get("vclass", str, "passenger", what="a SUMO vClass")
+        eclass = vf.get("emission_class", str, "HBEFA4/PC_petrol_Euro-6ab", what="a SUMO emission class")
+        extra = vf.get("params", dict, {}, what="a table of vType attributes")
+        vtypes.append(VehicleType(vid, share, vclass, eclass, tuple(sorted((k, str(x)) for k, x in extra.items()))))
+        vf.finish()
+    if not vtypes:
+        vtypes = [VehicleType("car", 1.0)]
+    total_share = sum(v.share for v in vtypes)
+    if abs(total_share - 1.0) > 1e-6:
+        raise ScenarioError(f"{path}: field 'vehicle_types[*].share': expected shares summing to 1, got {total_share:g}")
+    if len({v.id for v in vtypes}) != len(vtypes):
+        raise ScenarioError(f"{path}: field 'vehicle_types[*].id': ids must be unique")
+
+    flows: list[Flow] = []
+    for i, fl in enumerate(f.get("flows", list, [], what="a list of [[flows]] tables")):
+        ff = _Fields(path, fl, f"flows[{i}].")
+        origin = ff.get("from", str, what="an origin edge id")
+        dest = ff.get("to", str, what="a destination edge id")
+        via = tuple(ff.get("via", list, [], what="a list of edge ids"))
+        raw = ff.get("vph", (int, float, list), what="vehicles/hour: a number or one per period")
+        vals = raw if isinstance(raw, list) else [raw] * len(periods)
+        if len(vals) != len(periods):
+            raise ff.err("vph", f"expected {len(periods)} values (one per period), got {len(vals)}")
+        for x in vals:
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0:
+                raise ff.err("vph", f"expected non-negative vehicles/hour, got {x!r}")
+        flows.append(Flow(origin, dest, tuple(float(x) for x in vals), via))
+        ff.finish()
+    f.finish()
+
+    scenario = Scenario(
+        name=name, source=path, net_file=net_file, begin_s=begin, end_s=end, warmup_s=warmup,
+        step_length_s=step, seed=seed, zones=zones, periods=tuple(periods),
+        vehicle_types=tuple(vtypes), flows=tuple(flows), junctions=junctions,
+        sumo_args=sumo_args, description=description,
+    )
+    _check_ids(scenario)
+    return scenario
+
+
+def _check_ids(s: Scenario) -> None:
+    """Edges of flows and junction ids must exist in the network."""
+    from .network import SignalNetwork  # local: reading the network is the slow part
+
+    net = SignalNetwork.load(s.net_file)
+    for i, fl in enumerate(s.flows):
+        for key, e in (("from", fl.origin), ("to", fl.destination), *(("via", v) for v in fl.via)):
+            if not net.has_edge(e):
+                raise ScenarioError(f"{s.source}: field 'flows[{i}].{key}': edge '{e}' is not in {s.net_file.name}")
+    for j in s.junctions:
+        if j not in net.junction_ids:
+            raise ScenarioError(
+                f"{s.source}: field 'junctions': '{j}' is not a signalised junction of {s.net_file.name} "
+                f"(known: {', '.join(net.junction_ids[:12])}{'…' if len(net.junction_ids) > 12 else ''})"
+            )
+
+
+def from_sumocfg(path: Path) -> Scenario:
+    """Wrap an existing SUMO configuration: its files and time window are used as they are."""
+    path = path.resolve()
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as e:
+        raise ScenarioError(f"{path}: malformed XML: {e}") from None
+    except OSError as e:
+        raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
+
+    def opt(name: str) -> str | None:
+        for el in root.iter(name):
+            return el.get("value")
+        return None
+
+    def files(name: str) -> tuple[Path, ...]:
+        v = opt(name)
+        if not v:
+            return ()
+        out = []
+        for part in v.replace(",", " ").split():
+            p = (path.parent / part).resolve()
+            if not p.exists():
+                raise ScenarioError(f"{path}: option '{name}': file {p} does not exist")
+            out.append(p)
+        return tuple(out)
+
+    nets = files("net-file")
+    if not nets:
+        raise ScenarioError(f"{path}: option 'net-file' missing; expected a network in the configuration")
+
+    def num(name: str, default: float) -> float:
+        v = opt(name)
+        if v is None:
+            return default
+        try:
+            return float(v)
+        except ValueError:
+            raise ScenarioError(f"{path}: option '{name}': expected a number of seconds, got {v!r}") from None
+
+    begin = num("begin", 0.0)
+    end = num("end", math.inf)
+    if not math.isfinite(end):
+        raise ScenarioError(f"{path}: option 'end' missing; expected a finite end time for metrics")
+    if end <= begin:
+        raise ScenarioError(f"{path}: option 'end': expected a time after begin={begin:g}, got {end:g}")
+    seed_v = opt("seed")
+    return Scenario(
+        name=path.stem, source=path, net_file=nets[0], begin_s=begin, end_s=end,
+        step_length_s=num("step-length", 1.0), seed=int(seed_v) if seed_v else 1,
+        periods=(Period("all", begin, end),), sumocfg=path,
+        route_files=files("route-files"), additional_files=files("additional-files"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# demand generation
+
+
+def write_routes(s: Scenario, out: Path) -> Path:
+    """Write the SUMO route file for a TOML scenario: a vType distribution and one flow per OD pair
+    and period, with Poisson arrivals (``period="exp(rate)"``)."""
+    root = ET.Element("routes")
+    dist = ET.SubElement(root, "vTypeDistribution", id="mix")
+    for v in s.vehicle_types:
+        attrs = {"id": v.id, "vClass": v.vclass, "emissionClass": v.emission_class,
+                 "probability": repr(v.share)}
+        attrs.update(dict(v.params))
+        ET.SubElement(dist, "vType", attrs)
+    flows = []
+    for i, fl in enumerate(s.flows):
+        for p, vph in zip(s.periods, fl.vph):
+            if vph <= 0:
+                continue
+            attrs = {"id": f"f{i}_{p.name}", "type": "mix", "begin": repr(p.begin_s), "end": repr(p.end_s),
+                     "from": fl.origin, "to": fl.destination, "period": f"exp({vph / 3600.0!r})",
+                     "departLane": "best", "departSpeed": "max", "departPos": "base"}
+            if fl.via:
+                attrs["via"] = " ".join(fl.via)
+            flows.append((p.begin_s, i, attrs))
+    for _, _, attrs in sorted(flows, key=lambda x: (x[0], x[1])):
+        ET.SubElement(root, "flow", attrs)
+    ET.indent(root)
+    out.write_bytes(ET.tostring(root, xml_declaration=True, encoding="utf-8"))
+    return out

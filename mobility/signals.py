@@ -1,0 +1,203 @@
+"""The signal actuator: turns controller actions into safe SUMO signal programs and states.
+
+Controllers say *what* to serve; the actuator decides *how*:
+
+* :class:`~mobility.controllers.GreenPhase` (phase-level control): the junction is driven state by
+  state. A change of green goes green → yellow (``yellow_s``, for the movements that lose right of
+  way) → clearance red (``all_red_s``) → the new green. A green is held for at least ``min_green_s``
+  (an earlier request waits until then) and ended at ``max_green_s`` (the next green in program order
+  is served if the controller asked for nothing else).
+* :class:`~mobility.controllers.TimingPlan`: a static SUMO program with the plan's green durations
+  (transitions keep the network's yellow/red durations), started at the phase the offset implies.
+* :class:`~mobility.controllers.NativeProgram`: the network's phases handed to a SUMO program type
+  (``actuated``) with min/max green on the green phases.
+
+It never imports SUMO: it writes through a :class:`SignalPort` (the simulation session).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from .controllers.base import Action, GreenPhase, NativeProgram, Safety, TimingPlan
+from .errors import SimulationError
+from .network import Junction, Phase, SignalNetwork
+
+_GREEN = "Gg"
+
+
+class SignalPort(Protocol):
+    """What the actuator needs from a running simulation."""
+
+    def set_state(self, tls: str, state: str) -> None: ...
+
+    def get_state(self, tls: str) -> str: ...
+
+    def set_program(self, tls: str, program_id: str, kind: str, phases: list[Phase],
+                    params: Mapping[str, str], phase_index: int, remaining_s: float | None) -> None: ...
+
+
+def yellow_state(old: str, new: str) -> str:
+    """Movements green in ``old`` but not in ``new`` turn yellow; the rest keep ``old``'s red/green."""
+    out = []
+    for a, b in zip(old, new):
+        if a in _GREEN and b not in _GREEN:
+            out.append("y")
+        elif a in _GREEN:
+            out.append("g" if "g" in (a, b) else "G")
+        else:
+            out.append(a if a in "sOo" else "r")
+    return "".join(out)
+
+
+def clearance_state(old: str, new: str) -> str:
+    """Only movements green in both ``old`` and ``new`` keep green; everything else is red."""
+    out = []
+    for a, b in zip(old, new):
+        if a in _GREEN and b in _GREEN:
+            out.append("g" if "g" in (a, b) else "G")
+        else:
+            out.append(b if b in "sOo" else "r")
+    return "".join(out)
+
+
+@dataclass
+class _PhaseControl:
+    greens: tuple[int, ...]  # indices into junction.phases
+    green: int  # index into greens being served (or being moved to)
+    stage: str  # "green" | "yellow" | "red"
+    stage_start: float
+    green_start: float
+    requested: int
+    state: str
+    from_state: str = ""
+
+
+class Actuator:
+    """Applies actions for the junctions of one run; call :meth:`tick` every step."""
+
+    def __init__(self, network: SignalNetwork, junction_ids: list[str], safety: Safety, port: SignalPort,
+                 controller_name: str = "controller") -> None:
+        self.net = network
+        self.junction_ids = set(junction_ids)
+        self.safety = safety
+        self.port = port
+        self.name = controller_name
+        self.phase_ctl: dict[str, _PhaseControl] = {}
+        self.plan_count = 0
+
+    # -- actions -------------------------------------------------------------------------
+    def apply(self, t: float, actions: Mapping[str, Action]) -> None:
+        for jid, action in actions.items():
+            if jid not in self.junction_ids:
+                raise SimulationError(f"controller '{self.name}' returned an action for unknown junction '{jid}' at t={t:g}")
+            j = self.net.junctions[jid]
+            if isinstance(action, GreenPhase):
+                self._green(t, j, action.index)
+            elif isinstance(action, TimingPlan):
+                self._plan(t, j, action)
+            elif isinstance(action, NativeProgram):
+                self._native(j, action)
+            else:
+                raise SimulationError(f"controller '{self.name}' returned {action!r} for junction '{jid}' at t={t:g}; "
+                                      "expected GreenPhase, TimingPlan or NativeProgram")
+
+    def _green(self, t: float, j: Junction, index: int) -> None:
+        greens = j.green_phases
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(greens):
+            raise SimulationError(f"controller '{self.name}' returned GreenPhase({index!r}) for junction '{j.id}' "
+                                  f"at t={t:g}; it has {len(greens)} green phases (0..{len(greens) - 1})")
+        pc = self.phase_ctl.get(j.id)
+        if pc is None:  # take over from the running program
+            current = self.port.get_state(j.id)
+            pc = _PhaseControl(greens, index, "green", t, t, index, current)
+            self.phase_ctl[j.id] = pc
+            target = j.phases[greens[index]].state
+            if current != target:
+                self._start_transition(t, j, pc, index)
+            return
+        pc.requested = index
+
+    def _plan(self, t: float, j: Junction, plan: TimingPlan) -> None:
+        greens = j.green_phases
+        if len(plan.greens_s) != len(greens) or any(g <= 0 for g in plan.greens_s):
+            raise SimulationError(f"controller '{self.name}' returned a TimingPlan with greens {plan.greens_s} for "
+                                  f"junction '{j.id}'; expected {len(greens)} positive durations")
+        phases = list(j.phases)
+        for gi, dur in zip(greens, plan.greens_s):
+            p = phases[gi]
+            phases[gi] = Phase(p.state, float(dur), float(dur), float(dur))
+        cycle = sum(p.duration for p in phases)
+        pos = (t - plan.offset_s) % cycle
+        k, acc = 0, 0.0
+        while acc + phases[k].duration <= pos:
+            acc += phases[k].duration
+            k += 1
+        self.phase_ctl.pop(j.id, None)
+        self.plan_count += 1
+        self.port.set_program(j.id, f"mobility-plan-{self.plan_count}", "static", phases, {}, k,
+                              phases[k].duration - (pos - acc))
+
+    def _native(self, j: Junction, action: NativeProgram) -> None:
+        if action.kind != "actuated":
+            raise SimulationError(f"controller '{self.name}': NativeProgram kind '{action.kind}' unsupported; expected 'actuated'")
+        phases = []
+        for p in j.phases:
+            if p.is_green:
+                dur = min(max(p.duration, action.min_green_s), action.max_green_s)
+                phases.append(Phase(p.state, dur, action.min_green_s, action.max_green_s))
+            else:
+                phases.append(Phase(p.state, p.duration, p.duration, p.duration))
+        self.phase_ctl.pop(j.id, None)
+        self.port.set_program(j.id, f"mobility-{action.kind}", action.kind, phases, dict(action.params), 0, None)
+
+    # -- phase-level state machine ---------------------------------------------------------
+    def _start_transition(self, t: float, j: Junction, pc: _PhaseControl, to: int) -> None:
+        pc.from_state = pc.state
+        pc.green = to
+        pc.requested = to
+        pc.stage, pc.stage_start = "yellow", t
+        new = yellow_state(pc.state, j.phases[pc.greens[to]].state)
+        self._write(j.id, pc, new)
+        if self.safety.yellow_s <= 0:
+            self.tick_one(t, j, pc)
+
+    def _write(self, jid: str, pc: _PhaseControl, state: str) -> None:
+        if state != pc.state:
+            pc.state = state
+            self.port.set_state(jid, state)
+
+    def tick(self, t: float) -> None:
+        """Advance yellow/red transitions and enforce min/max green (every step)."""
+        for jid, pc in self.phase_ctl.items():
+            self.tick_one(t, self.net.junctions[jid], pc)
+
+    def tick_one(self, t: float, j: Junction, pc: _PhaseControl) -> None:
+        s = self.safety
+        target = j.phases[pc.greens[pc.green]].state
+        if pc.stage == "yellow" and t - pc.stage_start >= s.yellow_s - 1e-9:
+            pc.stage, pc.stage_start = "red", t
+            self._write(j.id, pc, clearance_state(pc.from_state, target))
+        if pc.stage == "red" and t - pc.stage_start >= s.all_red_s - 1e-9:
+            pc.stage, pc.stage_start, pc.green_start = "green", t, t
+            self._write(j.id, pc, target)
+            return
+        if pc.stage != "green":
+            return
+        elapsed = t - pc.green_start
+        if pc.requested != pc.green and elapsed >= s.min_green_s - 1e-9:
+            self._start_transition(t, j, pc, pc.requested)
+        elif elapsed >= s.max_green_s - 1e-9:
+            self._start_transition(t, j, pc, (pc.green + 1) % len(pc.greens))
+
+    def phase_status(self, jid: str, t: float) -> tuple[int | None, float] | None:
+        """(green index being served or None during a transition, seconds in that stage) for a
+        junction under phase-level control; None for junctions SUMO's program drives."""
+        pc = self.phase_ctl.get(jid)
+        if pc is None:
+            return None
+        if pc.stage == "green":
+            return pc.green, t - pc.green_start
+        return None, t - pc.stage_start

@@ -1,0 +1,275 @@
+"""The SUMO session: the only module that imports libsumo or traci.
+
+One simulation per process (libsumo is a process-wide singleton). Vehicle data arrive through
+per-vehicle variable subscriptions (set once, when a vehicle departs) and are read once per step into
+numpy arrays; lane and signal data for controllers come through lane and traffic-light
+subscriptions. No per-vehicle getter calls in the step loop.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .controllers.base import Controller, JunctionObservation, Observation
+from .errors import MobilityError, SimulationError
+from .metrics import Attribution, ZoneMap
+from .network import Phase, SignalNetwork
+from .scenario import Scenario, write_routes
+from .signals import Actuator
+
+BACKENDS = ("libsumo", "traci")
+
+
+def sumo_binary(gui: bool = False) -> str:
+    """Path of the SUMO binary from the installed ``eclipse-sumo`` wheel (no SUMO_HOME needed)."""
+    import sumo  # the eclipse-sumo wheel
+
+    path = Path(sumo.SUMO_HOME) / "bin" / ("sumo-gui" if gui else "sumo")
+    if not path.exists():
+        raise MobilityError(f"{path}: SUMO binary not found; reinstall with `pip install eclipse-sumo==1.28.0`")
+    return str(path)
+
+
+def sumo_version() -> str:
+    from importlib.metadata import version
+
+    return version("eclipse-sumo")
+
+
+@dataclass
+class RunOutput:
+    """What one simulation produced, before provenance is added."""
+
+    junctions: Any  # pandas DataFrame, one row per junction + unattributed
+    network: dict[str, float]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def sumo_command(scenario: Scenario, seed: int, workdir: Path, *, gui: bool = False,
+                 extra_args: Sequence[str] = ()) -> list[str]:
+    """The SUMO command line for a run (routes for TOML scenarios are written into ``workdir``)."""
+    cmd = [sumo_binary(gui)]
+    if scenario.sumocfg is not None:
+        cmd += ["-c", str(scenario.sumocfg)]
+    else:
+        routes = write_routes(scenario, workdir / "routes.rou.xml")
+        cmd += ["-n", str(scenario.net_file), "-r", str(routes)]
+        if scenario.additional_files:
+            cmd += ["-a", ",".join(str(p) for p in scenario.additional_files)]
+    cmd += ["--begin", repr(scenario.begin_s), "--end", repr(scenario.end_s),
+            "--step-length", repr(scenario.step_length_s), "--seed", str(seed),
+            "--no-step-log", "true", "--no-warnings", "true", "--duration-log.disable", "true"]
+    if gui:
+        cmd += ["--start", "true", "--quit-on-end", "true"]
+    cmd += list(scenario.sumo_args) + list(extra_args)
+    return cmd
+
+
+class Session:
+    """A running SUMO simulation (libsumo by default, TraCI on request, sumo-gui via TraCI)."""
+
+    def __init__(self, backend: str = "libsumo", gui: bool = False) -> None:
+        if backend not in BACKENDS:
+            raise MobilityError(f"backend '{backend}': expected one of {', '.join(BACKENDS)}")
+        self.backend = "traci" if gui else backend
+        self.gui = gui
+        self.api: Any = None
+
+    def start(self, cmd: list[str]) -> None:
+        if self.backend == "libsumo":
+            import libsumo as api
+        else:
+            import traci as api
+        self.api = api
+        try:
+            api.start(cmd)
+        except Exception as e:
+            raise SimulationError(f"SUMO failed to start: {_first_line(e)}") from None
+
+    def close(self) -> None:
+        if self.api is not None:
+            try:
+                self.api.close()
+            except Exception:  # noqa: BLE001 - closing a failed session must not mask the error
+                pass
+            self.api = None
+
+    # -- SignalPort for the actuator -----------------------------------------------------
+    def set_state(self, tls: str, state: str) -> None:
+        self.api.trafficlight.setRedYellowGreenState(tls, state)
+
+    def get_state(self, tls: str) -> str:
+        return self.api.trafficlight.getRedYellowGreenState(tls)
+
+    def set_program(self, tls: str, program_id: str, kind: str, phases: list[Phase],
+                    params: Mapping[str, str], phase_index: int, remaining_s: float | None) -> None:
+        tl = self.api.trafficlight
+        from traci import constants as tc
+
+        type_code = {"static": tc.TRAFFICLIGHT_TYPE_STATIC, "actuated": tc.TRAFFICLIGHT_TYPE_ACTUATED}[kind]
+        sumo_phases = [tl.Phase(p.duration, p.state, p.min_dur, p.max_dur) for p in phases]
+        logic = tl.Logic(program_id, type_code, phase_index, sumo_phases, dict(params))
+        tl.setProgramLogic(tls, logic)
+        tl.setProgram(tls, program_id)
+        tl.setPhase(tls, phase_index)
+        if remaining_s is not None:
+            tl.setPhaseDuration(tls, remaining_s)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0]
+
+
+def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Path, *,
+             network: SignalNetwork | None = None, backend: str = "libsumo", gui: bool = False,
+             sumo_args: Sequence[str] | str = ()) -> RunOutput:
+    """Run one simulation of ``scenario`` under ``controller`` and return per-junction metrics.
+
+    Raises :class:`SimulationError` (with the time and the cause) if SUMO or the controller fails.
+    """
+    if isinstance(sumo_args, str):
+        sumo_args = shlex.split(sumo_args)
+    net = network or SignalNetwork.load(scenario.net_file)
+    jids = list(scenario.junctions) or net.junction_ids
+    zone_map = ZoneMap.build(net, scenario.zones, jids)
+    dt = scenario.step_length_s
+    attribution = Attribution(zone_map, dt)
+    try:
+        controller.reset(net, seed)
+    except MobilityError:
+        raise
+    except Exception as e:
+        raise SimulationError(f"controller '{controller.name}' failed in reset(): {type(e).__name__}: {_first_line(e)}") from None
+
+    from traci import constants as tc  # pure-python constants, shared by libsumo and traci
+
+    session = Session(backend, gui)
+    session.start(sumo_command(scenario, seed, workdir, gui=gui, extra_args=sumo_args))
+    api = session.api
+    t0 = time.perf_counter()
+    now = scenario.begin_s
+    try:
+        actuator = Actuator(net, jids, controller.safety(), session, controller.name)
+        vars_ = [tc.VAR_LANE_ID, tc.VAR_LANEPOSITION, tc.VAR_SPEED, tc.VAR_TIMELOSS,
+                 tc.VAR_CO2EMISSION, tc.VAR_FUELCONSUMPTION, tc.VAR_NOXEMISSION]
+        LANE, POS, SPEED, LOSS, CO2, FUEL, NOX = vars_
+        api.simulation.subscribe([tc.VAR_DEPARTED_VEHICLES_IDS, tc.VAR_ARRIVED_VEHICLES_IDS,
+                                  tc.VAR_TELEPORT_STARTING_VEHICLES_NUMBER])
+        observing = controller.decision_interval_s is not None
+        lanes_of = {j: net.junctions[j].incoming_lanes for j in jids}
+        if observing:
+            for lane in dict.fromkeys(lane for j in jids for lane in lanes_of[j]):
+                api.lane.subscribe(lane, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER, tc.LAST_STEP_VEHICLE_NUMBER,
+                                          tc.LAST_STEP_MEAN_SPEED])
+            for j in jids:
+                api.trafficlight.subscribe(j, [tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION])
+
+        def observe(t: float) -> Observation:
+            lane_res = api.lane.getAllSubscriptionResults() if observing else {}
+            tl_res = api.trafficlight.getAllSubscriptionResults() if observing else {}
+            obs: dict[str, JunctionObservation] = {}
+            for j in jids:
+                lanes = lanes_of[j]
+                rows = [lane_res.get(lane, {}) for lane in lanes]
+                q = np.array([r.get(tc.LAST_STEP_VEHICLE_HALTING_NUMBER, 0) for r in rows], dtype=float)
+                c = np.array([r.get(tc.LAST_STEP_VEHICLE_NUMBER, 0) for r in rows], dtype=float)
+                v = np.array([r.get(tc.LAST_STEP_MEAN_SPEED, net.lanes[lane].speed) for r, lane in zip(rows, lanes)])
+                status = actuator.phase_status(j, t)
+                greens = net.junctions[j].green_phases
+                if status is not None:
+                    green, in_phase = status
+                    phase = greens[green] if green is not None else -1
+                else:
+                    tr = tl_res.get(j, {})
+                    phase = int(tr.get(tc.TL_CURRENT_PHASE, 0))
+                    in_phase = float(tr.get(tc.TL_SPENT_DURATION, 0.0))
+                    green = greens.index(phase) if phase in greens else None
+                obs[j] = JunctionObservation(j, lanes, q, c, v, phase, green, in_phase)
+            return Observation(t, obs)
+
+        def decide(t: float) -> None:
+            try:
+                actions = controller.act(observe(t))
+            except Exception as e:
+                raise SimulationError(f"controller '{controller.name}' failed in act() at t={t:g}: "
+                                      f"{type(e).__name__}: {_first_line(e)}") from None
+            actuator.apply(t, actions or {})
+
+        decide(now)
+        next_decision = now + controller.decision_interval_s if observing else np.inf
+
+        lane_index = zone_map.lane_index
+        off_lane = lane_index[""]
+        slot_of: dict[str, int] = {}
+        free: list[int] = []
+        next_slot = 0
+        teleports = 0
+        measure_from = scenario.measure_begin_s
+        end = scenario.end_s
+        arrived_total = 0
+        while now < end - 1e-9:
+            api.simulationStep()
+            now = api.simulation.getTime()
+            sim_res = api.simulation.getSubscriptionResults()
+            res = api.vehicle.getAllSubscriptionResults()
+            n = len(res)
+            if n:
+                ids = res.keys()
+                vals = list(res.values())
+                slots = np.fromiter((slot_of[v] for v in ids), np.int64, n)
+                lane = np.fromiter((lane_index.get(d[LANE], off_lane) for d in vals), np.int64, n)
+                pos = np.fromiter((d[POS] for d in vals), float, n)
+                speed = np.fromiter((d[SPEED] for d in vals), float, n)
+                loss = np.fromiter((d[LOSS] for d in vals), float, n)
+                co2 = np.fromiter((d[CO2] for d in vals), float, n)
+                fuel = np.fromiter((d[FUEL] for d in vals), float, n)
+                nox = np.fromiter((d[NOX] for d in vals), float, n)
+                hidden = lane == off_lane  # teleporting: SUMO reports invalid values
+                if hidden.any():
+                    for a in (speed, co2, fuel, nox):
+                        a[hidden] = 0.0
+                    pos[hidden] = 0.0
+                    loss[hidden] = attribution.prev_loss[slots[hidden]]
+                attribution.add_step(slots, lane, pos, speed, loss, co2, fuel, nox, now > measure_from + 1e-9)
+            for v in sim_res[tc.VAR_ARRIVED_VEHICLES_IDS]:
+                free.append(slot_of.pop(v))
+                arrived_total += now > measure_from + 1e-9
+            departed = sim_res[tc.VAR_DEPARTED_VEHICLES_IDS]
+            if departed:
+                new = []
+                for v in departed:
+                    if free:
+                        s = free.pop()
+                    else:
+                        s, next_slot = next_slot, next_slot + 1
+                    slot_of[v] = s
+                    new.append(s)
+                    api.vehicle.subscribe(v, vars_)
+                attribution.new_slot_state(np.asarray(new, dtype=np.int64))
+            teleports += sim_res[tc.VAR_TELEPORT_STARTING_VEHICLES_NUMBER]
+            actuator.tick(now)
+            if now >= next_decision - 1e-9:
+                decide(now)
+                next_decision += controller.decision_interval_s  # type: ignore[operator]
+        backlog = len(api.simulation.getPendingVehicles())
+        running = api.vehicle.getIDCount()
+    except SimulationError:
+        raise
+    except Exception as e:  # libsumo.TraCIException, FatalTraCIError, traci errors
+        raise SimulationError(f"SUMO failed at t={now:g}: {_first_line(e)}") from None
+    finally:
+        session.close()
+    wall = time.perf_counter() - t0
+    totals = attribution.network_totals()
+    totals.update(vehicles_arrived=arrived_total, vehicles_running_at_end=running,
+                  insertion_backlog_veh=backlog, teleports=teleports)
+    return RunOutput(attribution.junction_table(), totals,
+                     {"sim_wall_s": wall, "backend": session.backend})
