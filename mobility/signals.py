@@ -179,7 +179,8 @@ class Actuator:
         target = j.phases[pc.greens[pc.green]].state
         if pc.stage == "yellow" and t - pc.stage_start >= s.yellow_s - 1e-9:
             pc.stage, pc.stage_start = "red", t
-            self._write(j.id, pc, clearance_state(pc.from_state, target))
+            if s.all_red_s > 0:
+                self._write(j.id, pc, clearance_state(pc.from_state, target))
         if pc.stage == "red" and t - pc.stage_start >= s.all_red_s - 1e-9:
             pc.stage, pc.stage_start, pc.green_start = "green", t, t
             self._write(j.id, pc, target)

@@ -1,0 +1,92 @@
+"""The actuator enforces yellow, clearance red, min and max green (pure logic, fake port)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mobility.controllers import GreenPhase, Safety, TimingPlan
+from mobility.errors import SimulationError
+from mobility.network import SignalNetwork
+from mobility.signals import Actuator, clearance_state, yellow_state
+
+
+class FakePort:
+    def __init__(self, state: str) -> None:
+        self.state = state
+        self.history: list[tuple[float, str]] = []
+        self.now = 0.0
+        self.programs: list[tuple] = []
+
+    def set_state(self, tls: str, state: str) -> None:
+        self.state = state
+        self.history.append((self.now, state))
+
+    def get_state(self, tls: str) -> str:
+        return self.state
+
+    def set_program(self, tls, program_id, kind, phases, params, phase_index, remaining_s):
+        self.programs.append((program_id, kind, [p.duration for p in phases], phase_index, remaining_s))
+
+
+def test_transition_states() -> None:
+    assert yellow_state("GGrr", "rrGG") == "yyrr"
+    assert yellow_state("GgrG", "rrGG") == "yyrG"
+    assert clearance_state("GgrG", "rrGG") == "rrrG"
+
+
+def _drive(net: SignalNetwork, safety: Safety, requests: dict[float, int], until: float) -> FakePort:
+    j = net.junctions["C"]
+    port = FakePort(j.phases[0].state)
+    act = Actuator(net, ["C"], safety, port, "test")
+    t = 0.0
+    while t <= until:
+        port.now = t
+        if t in requests:
+            act.apply(t, {"C": GreenPhase(requests[t])})
+        act.tick(t)
+        t += 1.0
+    return port
+
+
+def test_min_green_yellow_red_sequence(one_junction: Path) -> None:
+    net = SignalNetwork.load(one_junction)
+    j = net.junctions["C"]
+    g0, g1 = (j.phases[i].state for i in j.green_phases)
+    safety = Safety(yellow_s=3, all_red_s=2, min_green_s=10, max_green_s=100)
+    # take over on green 0 at t=0, ask for green 1 at t=4: it must wait for min green (t=10)
+    port = _drive(net, safety, {0.0: 0, 4.0: 1}, until=30)
+    assert port.history == [(10.0, yellow_state(g0, g1)), (13.0, clearance_state(g0, g1)), (15.0, g1)]
+
+
+def test_max_green_forces_next_phase(one_junction: Path) -> None:
+    net = SignalNetwork.load(one_junction)
+    j = net.junctions["C"]
+    g0, g1 = (j.phases[i].state for i in j.green_phases)
+    safety = Safety(yellow_s=3, all_red_s=0, min_green_s=5, max_green_s=20)
+    port = _drive(net, safety, {0.0: 0}, until=50)
+    # 0..20 green 0, yellow 20..23, green 1 from 23 to 43, then back to green 0
+    assert [t for t, _ in port.history] == [20.0, 23.0, 43.0, 46.0]
+    assert port.history[1][1] == g1 and port.history[3][1] == g0
+
+
+def test_bad_phase_fails_with_context(one_junction: Path) -> None:
+    net = SignalNetwork.load(one_junction)
+    act = Actuator(net, ["C"], Safety(), FakePort(net.junctions["C"].phases[0].state), "mine")
+    with pytest.raises(SimulationError, match="controller 'mine'.*GreenPhase\\(5\\).*'C'"):
+        act.apply(0.0, {"C": GreenPhase(5)})
+    with pytest.raises(SimulationError, match="unknown junction 'X'"):
+        act.apply(0.0, {"X": GreenPhase(0)})
+
+
+def test_timing_plan_starts_at_offset(one_junction: Path) -> None:
+    net = SignalNetwork.load(one_junction)
+    port = FakePort("")
+    act = Actuator(net, ["C"], Safety(), port, "plan")
+    # greens 40 and 20 + two 3 s yellows = 66 s cycle; offset 10 → at t=0 we are 56 s into the cycle,
+    # i.e. in the second green (43..63), 7 s before its end
+    act.apply(0.0, {"C": TimingPlan((40.0, 20.0), offset_s=10.0)})
+    _, kind, durations, phase, remaining = port.programs[0]
+    assert kind == "static" and durations == [40.0, 3.0, 20.0, 3.0]
+    assert phase == 2 and remaining == pytest.approx(7.0)
