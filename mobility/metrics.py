@@ -184,6 +184,7 @@ class Attribution:
         self.prev_loss = np.zeros(capacity)
         self.prev_code = np.full(capacity, -1, dtype=np.int64)
         self.seen = np.zeros(capacity, dtype=bool)  # counted in the window's vehicle total
+        self.last = np.zeros((capacity, 4))  # last step's time loss increment and CO2/fuel/NOx rates
         self.vehicles_seen = 0
 
     def new_slot_state(self, slots: np.ndarray) -> None:
@@ -195,7 +196,9 @@ class Attribution:
             self.prev_loss = np.concatenate([self.prev_loss, np.zeros(grow)])
             self.prev_code = np.concatenate([self.prev_code, np.full(grow, -1, dtype=np.int64)])
             self.seen = np.concatenate([self.seen, np.zeros(grow, dtype=bool)])
+            self.last = np.concatenate([self.last, np.zeros((grow, 4))])
         self.prev_speed[slots] = np.nan
+        self.last[slots] = 0.0
         self.prev_loss[slots] = 0.0
         self.prev_code[slots] = -1
         self.seen[slots] = False
@@ -216,6 +219,7 @@ class Attribution:
         self.prev_speed[slots] = speed
         self.prev_loss[slots] = time_loss
         self.prev_code[slots] = code
+        self.last[slots] = np.column_stack((dloss, co2, fuel, nox))
         if not measure:
             return
         nj = self.zones.n_junctions
@@ -241,6 +245,23 @@ class Attribution:
         new = ~self.seen[slots]
         self.vehicles_seen += int(new.sum())
         self.seen[slots] = True
+
+    def arrive(self, slots: np.ndarray, measure: bool) -> None:
+        """Vehicles that left the network during the last step.
+
+        Their final step is not observable (SUMO removes them within the step), yet SUMO's own
+        outputs count it. It is estimated as a repeat of the vehicle's previous step (a vehicle
+        leaving the network is cruising) and attributed where the vehicle was last seen."""
+        if not measure or not len(slots):
+            return
+        code = self.prev_code[slots]
+        b = np.where(code >= 0, code // 4, self.zones.n_junctions)
+        last = self.last[slots]
+        n, dt = self.nbins, self.dt
+        self.sums["delay_s"] += np.bincount(b, weights=last[:, 0], minlength=n)
+        self.sums["co2_mg"] += np.bincount(b, weights=last[:, 1], minlength=n) * dt
+        self.sums["fuel_mg"] += np.bincount(b, weights=last[:, 2], minlength=n) * dt
+        self.sums["nox_mg"] += np.bincount(b, weights=last[:, 3], minlength=n) * dt
 
     def junction_table(self) -> pd.DataFrame:
         """Per-junction results with units in column names, plus an ``(unattributed)`` row."""

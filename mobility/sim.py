@@ -239,9 +239,13 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                     pos[hidden] = 0.0
                     loss[hidden] = attribution.prev_loss[slots[hidden]]
                 attribution.add_step(slots, lane, pos, speed, loss, co2, fuel, nox, now > measure_from + 1e-9)
-            for v in sim_res[tc.VAR_ARRIVED_VEHICLES_IDS]:
-                free.append(slot_of.pop(v))
-                arrived_total += now > measure_from + 1e-9
+            arrived = sim_res[tc.VAR_ARRIVED_VEHICLES_IDS]
+            if arrived:
+                gone = [slot_of.pop(v) for v in arrived]
+                in_window = now > measure_from + 1e-9
+                attribution.arrive(np.asarray(gone, dtype=np.int64), in_window)
+                arrived_total += len(gone) * in_window
+                free.extend(gone)
             departed = sim_res[tc.VAR_DEPARTED_VEHICLES_IDS]
             if departed:
                 new = []
