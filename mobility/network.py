@@ -61,8 +61,23 @@ class Junction:
 
     @property
     def green_phases(self) -> tuple[int, ...]:
-        """Indices (into ``phases``) of the green phases a controller may choose between."""
-        return tuple(i for i, p in enumerate(self.phases) if p.is_green)
+        """Indices (into ``phases``) of the green phases (stages) a controller may choose between.
+
+        A phase with green and no yellow is a stage unless it is the clearance tail of a transition:
+        it follows a yellow phase and only keeps movements that were already green through it."""
+        out = []
+        n = len(self.phases)
+        for i, p in enumerate(self.phases):
+            if not p.is_green:
+                continue
+            prev = self.phases[i - 1] if n > 1 else None
+            if prev is not None and ("y" in prev.state or "Y" in prev.state):
+                kept = {k for k, c in enumerate(p.state) if c in "Gg"}
+                before = {k for k, c in enumerate(prev.state) if c in "Gg"}
+                if kept <= before:
+                    continue
+            out.append(i)
+        return tuple(out)
 
     @property
     def cycle_s(self) -> float:

@@ -117,8 +117,11 @@ class Actuator:
             target = j.phases[greens[index]].state
             if current != target:
                 self._start_transition(t, j, pc, index)
+            else:  # writing a state hands the junction from its program to us
+                self.port.set_state(j.id, current)
             return
         pc.requested = index
+        self.tick_one(t, j, pc)  # act on the request now, not one step late
 
     def _plan(self, t: float, j: Junction, plan: TimingPlan) -> None:
         greens = j.green_phases
@@ -144,8 +147,9 @@ class Actuator:
         if action.kind != "actuated":
             raise SimulationError(f"controller '{self.name}': NativeProgram kind '{action.kind}' unsupported; expected 'actuated'")
         phases = []
-        for p in j.phases:
-            if p.is_green:
+        greens = set(j.green_phases)
+        for i, p in enumerate(j.phases):
+            if i in greens:
                 dur = min(max(p.duration, action.min_green_s), action.max_green_s)
                 phases.append(Phase(p.state, dur, action.min_green_s, action.max_green_s))
             else:

@@ -57,7 +57,8 @@ def test_min_green_yellow_red_sequence(one_junction: Path) -> None:
     safety = Safety(yellow_s=3, all_red_s=2, min_green_s=10, max_green_s=100)
     # take over on green 0 at t=0, ask for green 1 at t=4: it must wait for min green (t=10)
     port = _drive(net, safety, {0.0: 0, 4.0: 1}, until=30)
-    assert port.history == [(10.0, yellow_state(g0, g1)), (13.0, clearance_state(g0, g1)), (15.0, g1)]
+    # (the first write at t=0 hands the junction from its program to the controller)
+    assert port.history == [(0.0, g0), (10.0, yellow_state(g0, g1)), (13.0, clearance_state(g0, g1)), (15.0, g1)]
 
 
 def test_max_green_forces_next_phase(one_junction: Path) -> None:
@@ -67,8 +68,8 @@ def test_max_green_forces_next_phase(one_junction: Path) -> None:
     safety = Safety(yellow_s=3, all_red_s=0, min_green_s=5, max_green_s=20)
     port = _drive(net, safety, {0.0: 0}, until=50)
     # 0..20 green 0, yellow 20..23, green 1 from 23 to 43, then back to green 0
-    assert [t for t, _ in port.history] == [20.0, 23.0, 43.0, 46.0]
-    assert port.history[1][1] == g1 and port.history[3][1] == g0
+    assert [t for t, _ in port.history] == [0.0, 20.0, 23.0, 43.0, 46.0]
+    assert port.history[2][1] == g1 and port.history[4][1] == g0
 
 
 def test_bad_phase_fails_with_context(one_junction: Path) -> None:
