@@ -165,8 +165,9 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                                   tc.VAR_TELEPORT_STARTING_VEHICLES_NUMBER])
         observing = controller.decision_interval_s is not None
         lanes_of = {j: net.junctions[j].incoming_lanes for j in jids}
+        outs_of = {j: net.junctions[j].outgoing_lanes for j in jids}
         if observing:
-            for lane in dict.fromkeys(lane for j in jids for lane in lanes_of[j]):
+            for lane in dict.fromkeys(lane for j in jids for lane in (*lanes_of[j], *outs_of[j])):
                 api.lane.subscribe(lane, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER, tc.LAST_STEP_VEHICLE_NUMBER,
                                           tc.LAST_STEP_MEAN_SPEED])
             for j in jids:
@@ -192,7 +193,11 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                     phase = int(tr.get(tc.TL_CURRENT_PHASE, 0))
                     in_phase = float(tr.get(tc.TL_SPENT_DURATION, 0.0))
                     green = greens.index(phase) if phase in greens else None
-                obs[j] = JunctionObservation(j, lanes, q, c, v, phase, green, in_phase)
+                outs = outs_of[j]
+                orow = [lane_res.get(lane, {}) for lane in outs]
+                oc = np.array([r.get(tc.LAST_STEP_VEHICLE_NUMBER, 0) for r in orow], dtype=float)
+                oq = np.array([r.get(tc.LAST_STEP_VEHICLE_HALTING_NUMBER, 0) for r in orow], dtype=float)
+                obs[j] = JunctionObservation(j, lanes, q, c, v, phase, green, in_phase, outs, oc, oq)
             return Observation(t, obs)
 
         def decide(t: float) -> None:

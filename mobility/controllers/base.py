@@ -94,7 +94,10 @@ class Safety:
 class JunctionObservation:
     """What a controller sees of one junction at one decision time.
 
-    Lane arrays follow ``Junction.incoming_lanes`` order. Counts in vehicles, speeds in m/s.
+    Incoming-lane arrays follow ``Junction.incoming_lanes`` order, outgoing-lane arrays
+    ``Junction.outgoing_lanes``; a movement (link) ``k`` of the junction goes from
+    ``lanes.index(link.in_lane)`` to ``out_lanes.index(link.out_lane)``. Counts in vehicles, speeds
+    in m/s; queues count halted vehicles (speed < 0.1 m/s) on the whole lane.
     """
 
     junction_id: str
@@ -105,9 +108,19 @@ class JunctionObservation:
     phase: int  # current phase index of the junction's program (or the green served, under phase control)
     green: int | None  # index into Junction.green_phases if a green phase is showing, else None
     time_in_phase_s: float
+    out_lanes: tuple[str, ...] = ()
+    out_count_veh: np.ndarray = field(default_factory=lambda: np.zeros(0))  # vehicles per outgoing lane
+    out_queue_veh: np.ndarray = field(default_factory=lambda: np.zeros(0))  # halted per outgoing lane
 
     def queue(self, lane: str) -> float:
+        """Halted vehicles on an incoming lane."""
         return float(self.queue_veh[self.lanes.index(lane)])
+
+    def count(self, lane: str) -> float:
+        """Vehicles on an incoming or outgoing lane."""
+        if lane in self.lanes:
+            return float(self.count_veh[self.lanes.index(lane)])
+        return float(self.out_count_veh[self.out_lanes.index(lane)])
 
 
 @dataclass
