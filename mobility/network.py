@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 
@@ -107,11 +108,18 @@ class SignalNetwork:
     """Signal controllers, lanes and the edge graph of one SUMO network file."""
 
     def __init__(self, path: Path, junctions: dict[str, Junction], lanes: dict[str, _LaneInfo],
-                 graph: nx.DiGraph) -> None:
+                 graph: nx.DiGraph, demand: Any = None) -> None:
         self.path = path
         self.junctions = junctions
         self.lanes = lanes
         self.graph = graph
+        #: the run's demand per movement (a :class:`mobility.demand.Demand`), set for controllers
+        #: that declare ``needs_demand = True``; None otherwise
+        self.demand = demand
+
+    def with_demand(self, demand: Any) -> SignalNetwork:
+        """A view of this network carrying the run's demand (the network itself is shared)."""
+        return SignalNetwork(self.path, self.junctions, self.lanes, self.graph, demand)
 
     @property
     def junction_ids(self) -> list[str]:

@@ -142,6 +142,10 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     zone_map = ZoneMap.build(net, scenario.zones, jids)
     dt = scenario.step_length_s
     attribution = Attribution(zone_map, dt)
+    if controller.needs_demand:
+        from .demand import estimate_demand
+
+        net = net.with_demand(estimate_demand(scenario, net, workdir))
     try:
         controller.reset(net, seed)
     except MobilityError:

@@ -139,6 +139,9 @@ class Controller(ABC):
     description: ClassVar[str] = ""
     #: seconds between calls of :meth:`act`; ``None``: called once, at the start of the run
     decision_interval_s: float | None = None
+    #: if True, ``reset`` receives a network whose ``demand`` holds the scenario's demand per
+    #: movement and period (:class:`mobility.demand.Demand`), e.g. for Webster timing
+    needs_demand: bool = False
 
     def __init__(self, **params: Any) -> None:
         self._params = dict(params)
