@@ -256,7 +256,7 @@ def format_comparison(res: Results) -> str:
         controllers = list(s["controller"].cat.categories)
         base = controllers[0]
         lines.append(f"Per junction (mean over seeds; % change against '{base}'):")
-        w = max(10, *(len(str(x)) for x in s["junction_id"])) + 2
+        w = min(30, max(10, *(len(str(x)) for x in s["junction_id"]))) + 2
         hdr = f"{'junction':<{w}}{'controller':<18}{'veh':>7}{'delay s/veh':>17}{'stops/veh':>16}{'CO2 kg':>17}{'idle CO2 %':>11}"
         lines.append(hdr)
         lines.append("-" * len(hdr))
@@ -265,6 +265,7 @@ def format_comparison(res: Results) -> str:
             return "" if not np.isfinite(v) else f"({v:+.0f}%)"
 
         for jid, g in s.groupby("junction_id", sort=False):
+            jid = jid if len(jid) <= w - 2 else jid[: w - 3] + "…"
             for _, r in g.iterrows():
                 idle = 100 * r.co2_idle_kg / r.co2_kg if r.co2_kg else np.nan
                 first = r.controller == base
