@@ -104,3 +104,9 @@ def test_failing_controller_fails_only_its_run(tmp_path: Path) -> None:
     assert "controller 'crashing' failed in act() at t=" in runs.loc["crashing", "error"]
     assert "ZeroDivisionError" in runs.loc["crashing", "error"]
     assert set(res.junctions["controller"]) == {"static"}
+
+
+def test_traci_backend_gives_the_same_numbers() -> None:
+    sc = load_scenario("corridor").replace(end_s=600.0, warmup_s=120.0)
+    a, b = run(sc, "static", 5), run(sc, "static", 5, backend="traci")
+    pd.testing.assert_frame_equal(_metrics(a), _metrics(b))
