@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--controller", default="static", help="name or NAME(param=value,...)")
     r.add_argument("--seed", type=int, default=None, help="default: the scenario's seed")
     r.add_argument("--gui", action="store_true", help="watch it in sumo-gui (uses TraCI)")
+    r.add_argument("--timespace", action="store_true",
+                   help="record time-space diagram data along the scenario's corridor (timespace_*.parquet)")
 
     c = sub.add_parser("compare", help="compare controllers over seeds, per junction")
     common(c)
@@ -82,7 +84,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     sc = load_scenario(args.scenario)
     if args.command == "run":
         res = experiment.run(sc, args.controller, args.seed, backend=args.backend, gui=args.gui,
-                             sumo_args=args.sumo_args)
+                             sumo_args=args.sumo_args, timespace=args.timespace)
     else:
         specs = experiment.split_specs(args.controllers)
         res = experiment.compare(sc, specs, args.seeds, jobs=args.jobs, backend=args.backend,

@@ -22,7 +22,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +46,24 @@ class Results:
     junctions: pd.DataFrame
     network: pd.DataFrame
     runs: pd.DataFrame
+    #: per run and direction, for scenarios with a ``corridor`` (see :mod:`mobility.corridor`)
+    corridor: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: time–space diagram data of a single run: ``signals`` and ``trajectories`` tables
+    timespace: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def write(self, out: str | Path) -> list[Path]:
         """Write CSV (for people) and Parquet (for machines) atomically into ``out``."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         written = []
-        for name, df in (("junctions", self.junctions), ("network", self.network), ("runs", self.runs)):
+        tables = [("junctions", self.junctions), ("network", self.network), ("runs", self.runs)]
+        if not self.corridor.empty:
+            tables.append(("corridor", self.corridor))
+        tables += [(f"timespace_{k}", v) for k, v in self.timespace.items()]
+        for name, df in tables:
             for ext in ("csv", "parquet"):
+                if name == "timespace_trajectories" and ext == "csv":
+                    continue  # large: Parquet only
                 target = out / f"{name}.{ext}"
                 fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{ext}.tmp", dir=out)
                 os.close(fd)
@@ -88,19 +98,20 @@ def _controller(spec: str | Controller) -> Controller:
 
 def run(scenario: str | Path | Scenario, controller: str | Controller = "static", seed: int | None = None, *,
         out: str | Path | None = None, backend: str = "libsumo", gui: bool = False,
-        sumo_args: Sequence[str] | str = ()) -> Results:
+        sumo_args: Sequence[str] | str = (), timespace: bool = False) -> Results:
     """Simulate one scenario under one controller; raise on failure (use :func:`compare` for
-    failure isolation)."""
+    failure isolation). ``timespace``: record time–space diagram data along the corridor."""
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     ctrl = _controller(controller)
-    res = _run_one(sc, ctrl, sc.seed if seed is None else seed, backend, gui, sumo_args, raise_errors=True)
+    res = _run_one(sc, ctrl, sc.seed if seed is None else seed, backend, gui, sumo_args, raise_errors=True,
+                   timespace=timespace)
     if out is not None:
         res.write(out)
     return res
 
 
 def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
-             sumo_args: Sequence[str] | str, raise_errors: bool = False) -> Results:
+             sumo_args: Sequence[str] | str, raise_errors: bool = False, timespace: bool = False) -> Results:
     from .sim import simulate, sumo_version
 
     params = ctrl.get_params()
@@ -120,7 +131,8 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mobility-run-") as wd:
         try:
-            output = simulate(sc, ctrl, seed, Path(wd), backend=backend, gui=gui, sumo_args=sumo_args)
+            output = simulate(sc, ctrl, seed, Path(wd), backend=backend, gui=gui, sumo_args=sumo_args,
+                              timespace=timespace)
         except (SimulationError, MobilityError) as e:
             if raise_errors:
                 raise
@@ -136,7 +148,11 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     net["delay_s_per_veh"] = net["delay_s"] / seen
     net["stops_per_veh"] = net["stops"] / seen
     network = pd.DataFrame([{**{k: info[k] for k in KEYS}, **net}])
-    return Results(junctions, network, pd.DataFrame([info]))
+    corridor = output.corridor
+    if not corridor.empty:
+        for i, k in enumerate(KEYS):
+            corridor.insert(i, k, info[k])
+    return Results(junctions, network, pd.DataFrame([info]), corridor, output.timespace)
 
 
 def _worker(args: tuple) -> Results:
@@ -196,11 +212,14 @@ def compare(scenario: str | Path | Scenario, controllers: Sequence[str], seeds: 
                         "params": json.dumps(params, sort_keys=True), "status": "failed",
                         "error": f"worker process failed: {type(e).__name__}: {e}"}
                 parts.append(Results(pd.DataFrame(columns=KEYS), pd.DataFrame(columns=KEYS), pd.DataFrame([info])))
-    res = Results(
-        pd.concat([p.junctions for p in parts if len(p.junctions)], ignore_index=True) if any(len(p.junctions) for p in parts) else pd.DataFrame(columns=KEYS),
-        pd.concat([p.network for p in parts if len(p.network)], ignore_index=True) if any(len(p.network) for p in parts) else pd.DataFrame(columns=KEYS),
-        pd.concat([p.runs for p in parts], ignore_index=True),
-    )
+    def cat(tables: list[pd.DataFrame]) -> pd.DataFrame:
+        tables = [t for t in tables if len(t)]
+        return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=KEYS)
+
+    res = Results(cat([p.junctions for p in parts]), cat([p.network for p in parts]),
+                  pd.concat([p.runs for p in parts], ignore_index=True), cat([p.corridor for p in parts]))
+    if res.corridor.columns.equals(pd.Index(KEYS)):
+        res.corridor = pd.DataFrame()
     if out is not None:
         res.write(out)
     return res
@@ -286,6 +305,18 @@ def format_comparison(res: Results) -> str:
                 f" {pct_str(r.delay_s_per_veh_pct)}  stops {r.stops_per_veh:5.2f}/veh {pct_str(r.stops_per_veh_pct)}"
                 f"  CO2 {r.co2_kg:8.1f} kg {pct_str(r.co2_kg_pct)}  teleports {r.teleports:.0f}"
                 f"  not inserted {r.insertion_backlog_veh:.0f}"
+            )
+    if not res.corridor.empty:
+        c = res.corridor
+        cols = ["vehicles", "travel_time_s_mean", "delay_s_per_veh", "stops_per_veh", "co2_g_per_veh"]
+        m = c.groupby(["direction", "from_junction", "to_junction", "controller"], sort=False)[cols].mean().reset_index()
+        lines.append("")
+        lines.append("Along the corridor (vehicles travelling its whole length; mean over seeds):")
+        for _, r in m.iterrows():
+            lines.append(
+                f"  {r.direction:<9}{r.from_junction}→{r.to_junction}  {r.controller:<18} trips {r.vehicles:>6.0f}"
+                f"  travel {r.travel_time_s_mean:6.1f} s  delay {r.delay_s_per_veh:6.1f} s/veh"
+                f"  stops {r.stops_per_veh:5.2f}/veh  CO2 {r.co2_g_per_veh:6.0f} g/veh"
             )
     failed = res.failed
     for _, r in failed.iterrows():

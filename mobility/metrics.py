@@ -205,9 +205,10 @@ class Attribution:
 
     def add_step(self, slots: np.ndarray, lane: np.ndarray, pos: np.ndarray, speed: np.ndarray,
                  time_loss: np.ndarray, co2: np.ndarray, fuel: np.ndarray, nox: np.ndarray,
-                 measure: bool) -> None:
+                 measure: bool) -> tuple[np.ndarray, np.ndarray]:
         """One simulation step. ``time_loss`` is each vehicle's cumulative timeLoss (s); emissions
-        are SUMO's mg/s for the step. State always advances; sums only when ``measure``."""
+        are SUMO's mg/s for the step. State always advances; sums only when ``measure``.
+        Returns each vehicle's time-loss increment (s) and whether it stopped in this step."""
         code = self.zones.classify(lane, pos)
         halted = speed < HALT_SPEED
         prev_speed = self.prev_speed[slots]
@@ -221,7 +222,7 @@ class Attribution:
         self.prev_code[slots] = code
         self.last[slots] = np.column_stack((dloss, co2, fuel, nox))
         if not measure:
-            return
+            return dloss, stop
         nj = self.zones.n_junctions
         b = np.where(code >= 0, code // 4, nj)
         dt = self.dt
@@ -245,6 +246,7 @@ class Attribution:
         new = ~self.seen[slots]
         self.vehicles_seen += int(new.sum())
         self.seen[slots] = True
+        return dloss, stop
 
     def arrive(self, slots: np.ndarray, measure: bool) -> None:
         """Vehicles that left the network during the last step.

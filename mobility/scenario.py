@@ -97,6 +97,7 @@ class Scenario:
     vehicle_types: tuple[VehicleType, ...] = ()
     flows: tuple[Flow, ...] = ()
     junctions: tuple[str, ...] = ()  # signalised junctions to report; empty = all
+    corridor: tuple[str, ...] = ()  # ordered junctions of an arterial: corridor metrics (corridor.csv)
     sumocfg: Path | None = None
     route_files: tuple[Path, ...] = ()
     additional_files: tuple[Path, ...] = ()
@@ -233,6 +234,7 @@ def from_toml(path: Path) -> Scenario:
     step = f.number("step_length_s", 1.0, minimum=0.0, strict=True, what="a step length in seconds")
     seed = f.get("seed", int, 1, what="an integer")
     junctions = tuple(f.get("junctions", list, [], what="a list of signalised junction ids"))
+    corridor = tuple(f.get("corridor", list, [], what="an ordered list of signalised junction ids"))
     sumo_args = tuple(f.get("sumo_args", list, [], what="a list of SUMO options"))
 
     zt = _Fields(path, f.get("zones", dict, {}, what="a table"), "zones.")
@@ -292,7 +294,7 @@ def from_toml(path: Path) -> Scenario:
     scenario = Scenario(
         name=name, source=path, net_file=net_file, begin_s=begin, end_s=end, warmup_s=warmup,
         step_length_s=step, seed=seed, zones=zones, periods=tuple(periods),
-        vehicle_types=tuple(vtypes), flows=tuple(flows), junctions=junctions,
+        vehicle_types=tuple(vtypes), flows=tuple(flows), junctions=junctions, corridor=corridor,
         sumo_args=sumo_args, description=description,
     )
     _check_ids(scenario)
@@ -308,12 +310,13 @@ def _check_ids(s: Scenario) -> None:
         for key, e in (("from", fl.origin), ("to", fl.destination), *(("via", v) for v in fl.via)):
             if not net.has_edge(e):
                 raise ScenarioError(f"{s.source}: field 'flows[{i}].{key}': edge '{e}' is not in {s.net_file.name}")
-    for j in s.junctions:
-        if j not in net.junction_ids:
-            raise ScenarioError(
-                f"{s.source}: field 'junctions': '{j}' is not a signalised junction of {s.net_file.name} "
-                f"(known: {', '.join(net.junction_ids[:12])}{'…' if len(net.junction_ids) > 12 else ''})"
-            )
+    for field_name, ids in (("junctions", s.junctions), ("corridor", s.corridor)):
+        for j in ids:
+            if j not in net.junction_ids:
+                raise ScenarioError(
+                    f"{s.source}: field '{field_name}': '{j}' is not a signalised junction of {s.net_file.name} "
+                    f"(known: {', '.join(net.junction_ids[:12])}{'…' if len(net.junction_ids) > 12 else ''})"
+                )
 
 
 def from_sumocfg(path: Path) -> Scenario:

@@ -50,6 +50,8 @@ class RunOutput:
     junctions: Any  # pandas DataFrame, one row per junction + unattributed
     network: dict[str, float]
     stats: dict[str, Any] = field(default_factory=dict)
+    corridor: Any = None  # pandas DataFrame per direction (scenarios with a corridor)
+    timespace: dict[str, Any] = field(default_factory=dict)
 
 
 def sumo_command(scenario: Scenario, seed: int, workdir: Path, *, gui: bool = False,
@@ -128,9 +130,46 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0]
 
 
+def place_detectors(controller: Controller, net: SignalNetwork, jids: Sequence[str], scenario: Scenario,
+                    workdir: Path, cmd: list[str]) -> dict[str, str]:
+    """If the controller declares :meth:`~Controller.detectors`, write one induction loop (E1) per
+    incoming lane of the junctions into ``workdir`` and add the file to the SUMO command ``cmd`` (in
+    place). Returns lane id → loop id (empty: no detectors)."""
+    import math
+    import xml.etree.ElementTree as ET
+
+    dist = controller.detectors() if controller.decision_interval_s is not None else None
+    if dist is None:
+        return {}
+    if isinstance(dist, bool) or not isinstance(dist, (int, float)) or not math.isfinite(dist) or dist <= 0:
+        raise SimulationError(f"controller '{controller.name}': detectors() returned {dist!r}; "
+                              "expected a positive distance in m, or None for no detectors")
+    root = ET.Element("additional")
+    loops: dict[str, str] = {}
+    for lane in dict.fromkeys(lane for j in jids for lane in net.junctions[j].incoming_lanes):
+        loops[lane] = f"mobility_e1_{lane}"
+        ET.SubElement(root, "inductionLoop", id=loops[lane], lane=lane,
+                      pos=repr(max(0.0, net.lane_length(lane) - float(dist))), period="86400", file="NUL")
+    path = workdir / "mobility_detectors.add.xml"
+    ET.indent(root)
+    path.write_bytes(ET.tostring(root, xml_declaration=True, encoding="utf-8"))
+    # SUMO rejects a repeated -a: extend the one already there; a -c configuration's own additional
+    # files are replaced by a command-line -a, so name them again
+    for i, arg in enumerate(cmd):
+        if arg in ("-a", "--additional-files", "--additional") and i + 1 < len(cmd):
+            cmd[i + 1] += f",{path}"
+            return loops
+        if arg.startswith(("--additional-files=", "--additional=")):
+            cmd[i] += f",{path}"
+            return loops
+    own = [str(p) for p in scenario.additional_files] if scenario.sumocfg is not None else []
+    cmd += ["-a", ",".join([*own, str(path)])]
+    return loops
+
+
 def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Path, *,
              network: SignalNetwork | None = None, backend: str = "libsumo", gui: bool = False,
-             sumo_args: Sequence[str] | str = ()) -> RunOutput:
+             sumo_args: Sequence[str] | str = (), timespace: bool = False) -> RunOutput:
     """Run one simulation of ``scenario`` under ``controller`` and return per-junction metrics.
 
     Raises :class:`SimulationError` (with the time and the cause) if SUMO or the controller fails.
@@ -142,6 +181,14 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     zone_map = ZoneMap.build(net, scenario.zones, jids)
     dt = scenario.step_length_s
     attribution = Attribution(zone_map, dt)
+    tracker = None
+    if scenario.corridor:
+        from .corridor import CorridorMap, CorridorTracker, signal_rows
+
+        cmap = CorridorMap.build(net, scenario.corridor, zone_map.lane_index, str(scenario.source))
+        tracker = CorridorTracker(cmap, dt, trajectories=timespace)
+    signal_log: list[tuple] = []
+    signal_last: dict[tuple[str, int], str] = {}
     if controller.needs_demand:
         from .demand import estimate_demand
 
@@ -156,7 +203,9 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     from traci import constants as tc  # pure-python constants, shared by libsumo and traci
 
     session = Session(backend, gui)
-    session.start(sumo_command(scenario, seed, workdir, gui=gui, extra_args=sumo_args))
+    cmd = sumo_command(scenario, seed, workdir, gui=gui, extra_args=sumo_args)
+    detector_of = place_detectors(controller, net, jids, scenario, workdir, cmd)  # lane -> loop id
+    session.start(cmd)
     api = session.api
     t0 = time.perf_counter()
     now = scenario.begin_s
@@ -174,12 +223,22 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
             for lane in dict.fromkeys(lane for j in jids for lane in (*lanes_of[j], *outs_of[j])):
                 api.lane.subscribe(lane, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER, tc.LAST_STEP_VEHICLE_NUMBER,
                                           tc.LAST_STEP_MEAN_SPEED])
-            for j in jids:
-                api.trafficlight.subscribe(j, [tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION])
+        tl_vars = {j: [tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION] if observing else [] for j in jids}
+        record_signals = tracker is not None and timespace
+        if record_signals:
+            for j in scenario.corridor:
+                tl_vars[j] = [*tl_vars.get(j, []), tc.TL_RED_YELLOW_GREEN_STATE]
+        for j, tvars in tl_vars.items():
+            if tvars:
+                api.trafficlight.subscribe(j, tvars)
+        if observing:
+            for det in detector_of.values():
+                api.inductionloop.subscribe(det, [tc.LAST_STEP_TIME_SINCE_DETECTION])
 
         def observe(t: float) -> Observation:
             lane_res = api.lane.getAllSubscriptionResults() if observing else {}
             tl_res = api.trafficlight.getAllSubscriptionResults() if observing else {}
+            det_res = api.inductionloop.getAllSubscriptionResults() if detector_of else {}
             obs: dict[str, JunctionObservation] = {}
             for j in jids:
                 lanes = lanes_of[j]
@@ -201,7 +260,10 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                 orow = [lane_res.get(lane, {}) for lane in outs]
                 oc = np.array([r.get(tc.LAST_STEP_VEHICLE_NUMBER, 0) for r in orow], dtype=float)
                 oq = np.array([r.get(tc.LAST_STEP_VEHICLE_HALTING_NUMBER, 0) for r in orow], dtype=float)
-                obs[j] = JunctionObservation(j, lanes, q, c, v, phase, green, in_phase, outs, oc, oq)
+                since = t - scenario.begin_s  # SUMO's reading before a loop's first vehicle
+                gap = np.array([det_res.get(detector_of[lane], {}).get(tc.LAST_STEP_TIME_SINCE_DETECTION, since)
+                                for lane in lanes] if detector_of else [], dtype=float)
+                obs[j] = JunctionObservation(j, lanes, q, c, v, phase, green, in_phase, outs, oc, oq, gap)
             return Observation(t, obs)
 
         def decide(t: float) -> None:
@@ -247,12 +309,17 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                         a[hidden] = 0.0
                     pos[hidden] = 0.0
                     loss[hidden] = attribution.prev_loss[slots[hidden]]
-                attribution.add_step(slots, lane, pos, speed, loss, co2, fuel, nox, now > measure_from + 1e-9)
+                dloss, stop = attribution.add_step(slots, lane, pos, speed, loss, co2, fuel, nox,
+                                                   now > measure_from + 1e-9)
+                if tracker is not None:
+                    tracker.step(now, slots, lane, pos, speed, dloss, stop, co2, measure_from)
             arrived = sim_res[tc.VAR_ARRIVED_VEHICLES_IDS]
             if arrived:
                 gone = [slot_of.pop(v) for v in arrived]
                 in_window = now > measure_from + 1e-9
                 attribution.arrive(np.asarray(gone, dtype=np.int64), in_window)
+                if tracker is not None:
+                    tracker.arrive(np.asarray(gone, dtype=np.int64))
                 arrived_total += len(gone) * in_window
                 free.extend(gone)
             departed = sim_res[tc.VAR_DEPARTED_VEHICLES_IDS]
@@ -267,6 +334,12 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                     new.append(s)
                     api.vehicle.subscribe(v, vars_)
                 attribution.new_slot_state(np.asarray(new, dtype=np.int64))
+                if tracker is not None:
+                    tracker.reset_slots(np.asarray(new, dtype=np.int64))
+            if record_signals:
+                states = {j: r[tc.TL_RED_YELLOW_GREEN_STATE] for j, r in api.trafficlight.getAllSubscriptionResults().items()
+                          if tc.TL_RED_YELLOW_GREEN_STATE in r}
+                signal_log.extend(signal_rows(cmap, now, states, signal_last))
             teleports += sim_res[tc.VAR_TELEPORT_STARTING_VEHICLES_NUMBER]
             actuator.tick(now)
             if now >= next_decision - 1e-9:
@@ -284,5 +357,19 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     totals = attribution.network_totals()
     totals.update(vehicles_arrived=arrived_total, vehicles_running_at_end=running,
                   insertion_backlog_veh=backlog, teleports=teleports)
-    return RunOutput(attribution.junction_table(), totals,
-                     {"sim_wall_s": wall, "backend": session.backend})
+    corridor_table, ts = None, {}
+    if tracker is not None:
+        import pandas as pd
+
+        corridor_table = tracker.table(measure_from)
+        if timespace:
+            ts = {"signals": pd.DataFrame(signal_log, columns=["time_s", "junction_id", "direction", "distance_m", "state"]),
+                  "trajectories": tracker.trajectories()}
+    return RunOutput(attribution.junction_table(), totals, {"sim_wall_s": wall, "backend": session.backend},
+                     corridor_table if corridor_table is not None else _empty_frame(), ts)
+
+
+def _empty_frame() -> Any:
+    import pandas as pd
+
+    return pd.DataFrame()

@@ -111,6 +111,10 @@ class JunctionObservation:
     out_lanes: tuple[str, ...] = ()
     out_count_veh: np.ndarray = field(default_factory=lambda: np.zeros(0))  # vehicles per outgoing lane
     out_queue_veh: np.ndarray = field(default_factory=lambda: np.zeros(0))  # halted per outgoing lane
+    #: per incoming lane, seconds since a vehicle was last over the lane's induction loop (0 while one
+    #: is on it; time since the start if none yet); empty unless the controller declares
+    #: :meth:`Controller.detectors`
+    detector_gap_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def queue(self, lane: str) -> float:
         """Halted vehicles on an incoming lane."""
@@ -153,6 +157,13 @@ class Controller(ABC):
     def safety(self) -> Safety:
         """Safety settings the actuator applies to this controller's phase-level actions."""
         return Safety()
+
+    def detectors(self) -> float | None:
+        """Distance upstream of the stop line (m) at which the run places an induction loop (SUMO E1)
+        on every incoming lane of every controlled junction (at the lane's start if the lane is
+        shorter); readings arrive in :attr:`JunctionObservation.detector_gap_s`. ``None`` (the
+        default): no detectors."""
+        return None
 
     def reset(self, network: Any, seed: int) -> None:  # noqa: B027 - optional hook
         """Prepare for a new run on ``network`` (a :class:`~mobility.network.SignalNetwork`)."""
