@@ -260,9 +260,9 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                 orow = [lane_res.get(lane, {}) for lane in outs]
                 oc = np.array([r.get(tc.LAST_STEP_VEHICLE_NUMBER, 0) for r in orow], dtype=float)
                 oq = np.array([r.get(tc.LAST_STEP_VEHICLE_HALTING_NUMBER, 0) for r in orow], dtype=float)
-                since = t - scenario.begin_s  # SUMO's reading before a loop's first vehicle
-                gap = np.array([det_res.get(detector_of[lane], {}).get(tc.LAST_STEP_TIME_SINCE_DETECTION, since)
+                gap = np.array([det_res.get(detector_of[lane], {}).get(tc.LAST_STEP_TIME_SINCE_DETECTION, np.inf)
                                 for lane in lanes] if detector_of else [], dtype=float)
+                gap[gap > t - scenario.begin_s + 1e-6] = np.inf  # no vehicle yet (SUMO reports 3600 s + t)
                 obs[j] = JunctionObservation(j, lanes, q, c, v, phase, green, in_phase, outs, oc, oq, gap)
             return Observation(t, obs)
 

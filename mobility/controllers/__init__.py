@@ -27,6 +27,12 @@ __all__ = [
 BUILTIN: dict[str, str] = {
     "static": "mobility.controllers.static:Static",
     "sumo-actuated": "mobility.controllers.sumo_actuated:SumoActuated",
+    "max-pressure": "mobility.controllers.max_pressure:MaxPressure",
+    "actuated": "mobility.controllers.actuated:Actuated",
+    "webster": "mobility.controllers.webster:Webster",
+    "green-wave": "mobility.controllers.green_wave:GreenWave",
+    "tls-coordinator": "mobility.controllers.tls_coordinator:TlsCoordinator",
+    "coordinated-actuated": "mobility.controllers.coordinated_actuated:CoordinatedActuated",
 }
 
 

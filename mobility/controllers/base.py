@@ -112,7 +112,7 @@ class JunctionObservation:
     out_count_veh: np.ndarray = field(default_factory=lambda: np.zeros(0))  # vehicles per outgoing lane
     out_queue_veh: np.ndarray = field(default_factory=lambda: np.zeros(0))  # halted per outgoing lane
     #: per incoming lane, seconds since a vehicle was last over the lane's induction loop (0 while one
-    #: is on it; time since the start if none yet); empty unless the controller declares
+    #: is on it; ``inf`` if none has been yet); empty unless the controller declares
     #: :meth:`Controller.detectors`
     detector_gap_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
 

@@ -1,0 +1,104 @@
+"""``actuated``: transparent vehicle-actuated control with gap-out and max-out, on real detectors.
+
+The logic of a fully actuated controller with recall off (see e.g. the FHWA *Traffic Signal Timing
+Manual*, 2nd ed., 2015, ch. 5 "Actuated control"), written out in a few lines so that every decision
+can be read:
+
+* one induction loop (SUMO E1) per incoming lane, ``detector_distance_m`` upstream of the stop line
+  (placed by the run; see :meth:`Controller.detectors`); its reading is the time since a vehicle was
+  last over it;
+* stages (the network's green phases) are served in program order; a stage is skipped if none of its
+  lanes holds a vehicle (no call);
+* once the minimum green has run, the green is extended while some lane the stage serves has a
+  detector gap below ``max_gap_s``; it ends on *gap-out* (no such lane) or *max-out* (``max_green_s``
+  since the green began), and the next stage with a call is served;
+* with no call on any other stage the green rests where it is (it neither gaps out nor maxes out).
+
+Yellow and clearance red are inserted by the actuator (:mod:`mobility.signals`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import ControllerError
+from .base import Action, Controller, GreenPhase, Observation, Safety
+
+
+class Actuated(Controller):
+    """Gap-out / max-out actuated control, decided every second from lane detectors.
+
+    Parameters
+    ----------
+    min_green_s: minimum green (s), default 5.
+    max_green_s: maximum green (s) when another stage has a call, default 50.
+    max_gap_s: a green is extended while a served lane's detector gap is below this (s), default 3.
+    detector_distance_m: distance of the induction loops upstream of the stop line (m), default 30.
+
+    A lane "served" by a stage has at least one link with priority (``'G'``) or permissive (``'g'``)
+    green in it. A stage has a call when its served lanes hold at least one vehicle.
+    """
+
+    name = "actuated"
+    description = "Vehicle-actuated: extend greens while loops see gaps < max_gap_s; gap-out, max-out, skip empty stages."
+    decision_interval_s = 1.0
+
+    def __init__(self, min_green_s: float = 5.0, max_green_s: float = 50.0, max_gap_s: float = 3.0,
+                 detector_distance_m: float = 30.0) -> None:
+        super().__init__(min_green_s=min_green_s, max_green_s=max_green_s, max_gap_s=max_gap_s,
+                         detector_distance_m=detector_distance_m)
+        for p in ("min_green_s", "max_green_s", "max_gap_s", "detector_distance_m"):
+            v = self._params[p]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+                raise self._param_error(p, "a positive number" + (" of metres" if p.endswith("_m") else " of seconds"), v)
+        if max_green_s < min_green_s:
+            raise self._param_error("max_green_s", f"at least min_green_s={min_green_s}", max_green_s)
+        self._served: dict[str, list[np.ndarray]] = {}
+        self._target: dict[str, int] = {}
+
+    def detectors(self) -> float:
+        return float(self._params["detector_distance_m"])
+
+    def safety(self) -> Safety:
+        # max-out is this controller's decision (only when another stage has a call), so the
+        # actuator's own maximum green is not used
+        return Safety(min_green_s=float(self._params["min_green_s"]), max_green_s=float("inf"))
+
+    def reset(self, network: Any, seed: int) -> None:
+        """For each junction and stage, the positions (in ``incoming_lanes``) of the lanes it serves."""
+        self._served, self._target = {}, {}
+        for jid in network.junction_ids:
+            j = network.junctions[jid]
+            stages = []
+            for phase in j.green_phases:
+                state = j.phases[phase].state
+                lanes = dict.fromkeys(lk.in_lane for lk in j.links if lk.index < len(state) and state[lk.index] in "Gg")
+                stages.append(np.array([j.incoming_lanes.index(lane) for lane in lanes], dtype=int))
+            self._served[jid] = stages
+
+    def act(self, observation: Observation) -> Mapping[str, Action]:
+        p = self._params
+        out: dict[str, Action] = {}
+        for jid, o in observation.junctions.items():
+            stages = self._served[jid]
+            target = self._target.get(jid)
+            if target is None:  # first decision: take over the stage SUMO's program is showing
+                target = o.green if o.green is not None else 0
+            elif o.green == target and o.time_in_phase_s >= p["min_green_s"] - 1e-9:
+                if o.detector_gap_s.size != len(o.lanes):
+                    raise ControllerError(f"controller '{self.name}': junction '{jid}' has no detector readings; "
+                                          "run it through mobility.run/compare, which places the detectors")
+                lanes = stages[target]
+                extend = bool((o.detector_gap_s[lanes] < p["max_gap_s"]).any())
+                if not extend or o.time_in_phase_s >= p["max_green_s"] - 1e-9:  # gap-out or max-out
+                    for k in range(1, len(stages)):
+                        nxt = (target + k) % len(stages)
+                        if o.count_veh[stages[nxt]].sum() > 0:
+                            target = nxt
+                            break
+            self._target[jid] = target
+            out[jid] = GreenPhase(target)
+        return out

@@ -1,0 +1,159 @@
+"""``coordinated-actuated``: a "dynamic green wave": the green-wave plan as the backbone, with
+actuated early return and extension within it, the way coordinated corridors run in practice.
+
+Source: the coordinated-actuated operation of NEMA-style controllers (FHWA *Traffic Signal Timing
+Manual*, 2nd ed., 2015, ch. 6 "Coordination"): a background cycle with offsets, one *coordinated*
+stage per signal (the arterial through movement), and *non-coordinated* stages that are actuated
+inside the cycle but must end at their *force-off* points so the coordinated green starts no later
+than the plan says.
+
+The backbone is :class:`~mobility.controllers.green_wave.GreenWave`'s plan: a common cycle ``C``,
+Webster splits and MAXBAND offsets (isolated Webster plans off the corridor). Per signal:
+
+* the coordinated stage is the longest planned stage that gives the arterial through movement
+  priority green (off the corridor: the longest stage);
+* it ends at its force-off point, the end of its planned window in the cycle; then the
+  non-coordinated stages follow in program order;
+* a non-coordinated stage is skipped when none of its lanes holds a vehicle (no call); once its
+  minimum green has run it ends on gap-out (no served lane's detector gap below ``max_gap_s``) or at
+  its force-off point, whichever comes first;
+* time a non-coordinated stage leaves unused returns to the coordinated stage early (*early
+  return*), which then holds until its force-off: the arterial green is extended, never shortened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ControllerError
+from .base import Action, Controller, GreenPhase, Observation, Safety, TimingPlan  # noqa: F401
+from .green_wave import GreenWave
+
+
+class CoordinatedActuated(Controller):
+    """Green-wave backbone with actuated early return / extension.
+
+    Parameters
+    ----------
+    path, design_speed_m_s, weight_inbound, cycle_s, saturation_flow_vph_per_lane,
+    lost_time_s_per_phase, min_cycle_s, max_cycle_s: as for ``green-wave`` (the backbone plan).
+    min_green_s: minimum green of every stage (s), default 7 (also Webster's minimum green).
+    max_gap_s: a non-coordinated green is extended while a served lane's detector gap is below this
+        (s), default 3.
+    detector_distance_m: induction loops this far upstream of each stop line (m), default 30.
+    """
+
+    name = "coordinated-actuated"
+    description = "Dynamic green wave: green-wave cycle/offsets with actuated early return and force-offs."
+    decision_interval_s = 1.0
+    needs_demand = True
+
+    def __init__(self, path: Sequence[str] | None = None, design_speed_m_s: float | Sequence[float] | None = None,
+                 weight_inbound: float = 1.0, cycle_s: float | None = None,
+                 saturation_flow_vph_per_lane: float = 1800.0, lost_time_s_per_phase: float = 4.0,
+                 min_green_s: float = 7.0, min_cycle_s: float = 40.0, max_cycle_s: float = 150.0,
+                 max_gap_s: float = 3.0, detector_distance_m: float = 30.0) -> None:
+        super().__init__(path=path, design_speed_m_s=design_speed_m_s, weight_inbound=weight_inbound,
+                         cycle_s=cycle_s, saturation_flow_vph_per_lane=saturation_flow_vph_per_lane,
+                         lost_time_s_per_phase=lost_time_s_per_phase, min_green_s=min_green_s,
+                         min_cycle_s=min_cycle_s, max_cycle_s=max_cycle_s, max_gap_s=max_gap_s,
+                         detector_distance_m=detector_distance_m)
+        for p in ("max_gap_s", "detector_distance_m"):
+            v = self._params[p]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+                raise self._param_error(p, "a positive number", v)
+        self._backbone_params = {k: v for k, v in self._params.items() if k not in ("max_gap_s", "detector_distance_m")}
+        GreenWave(**self._backbone_params)  # validates the backbone parameters now
+        self._plans: dict[str, dict[str, Any]] = {}
+        self._state: dict[str, dict[str, Any]] = {}
+
+    def detectors(self) -> float:
+        return float(self._params["detector_distance_m"])
+
+    def safety(self) -> Safety:
+        # stage ends are this controller's decisions (force-offs); the actuator keeps min green
+        return Safety(min_green_s=float(self._params["min_green_s"]), max_green_s=float("inf"))
+
+    def reset(self, network: Any, seed: int) -> None:
+        gw = GreenWave(**self._backbone_params)
+        gw.reset(network, seed)
+        assert gw.plan_ is not None and gw.bandwidth_ is not None
+        plans = {jid: TimingPlan(t.greens_s, gw.bandwidth_.offsets_s.get(jid, 0.0)) for jid, t in gw.plan_.timings.items()}
+        c = gw.plan_.corridor
+        corridor = set(c.junctions)
+        through = {jid: set(c.outbound.links[i]) for i, jid in enumerate(c.junctions)}
+        self._plans, self._state = {}, {}
+        for jid, plan in plans.items():
+            j = network.junctions[jid]
+            greens = j.green_phases
+            # transition time after each stage: the program's non-stage phases up to the next stage
+            trans = []
+            for k, gi in enumerate(greens):
+                nxt = greens[(k + 1) % len(greens)]
+                i, t = (gi + 1) % len(j.phases), 0.0
+                while i != nxt:
+                    t += j.phases[i].duration
+                    i = (i + 1) % len(j.phases)
+                trans.append(t)
+            g = np.asarray(plan.greens_s, dtype=float)
+            starts = np.concatenate([[0.0], np.cumsum(g + np.asarray(trans))[:-1]])
+            cycle = float((g + np.asarray(trans)).sum())
+            if jid in corridor:
+                prio = [k for k, gi in enumerate(greens) if any(j.phases[gi].state[x] == "G" for x in through[jid])]
+            else:
+                prio = []
+            coord = max(prio or range(len(greens)), key=lambda k: g[k])
+            served = []
+            for gi in greens:
+                state = j.phases[gi].state
+                lanes = dict.fromkeys(lk.in_lane for lk in j.links if lk.index < len(state) and state[lk.index] in "Gg")
+                served.append(np.array([j.incoming_lanes.index(lane) for lane in lanes], dtype=int))
+            self._plans[jid] = {"cycle": cycle, "offset": plan.offset_s, "coord": coord,
+                                "force_off": (starts + g) % cycle, "served": served}
+            self._state[jid] = {"target": coord, "prev_p": None}
+
+    def act(self, observation: Observation) -> Mapping[str, Action]:
+        prm = self._params
+        out: dict[str, Action] = {}
+        for jid, o in observation.junctions.items():
+            plan, st = self._plans.get(jid), self._state.get(jid)
+            if plan is None or st is None:
+                continue
+            cycle, coord, served = plan["cycle"], plan["coord"], plan["served"]
+            p = (observation.time_s - plan["offset"]) % cycle
+            end_coord = plan["force_off"][coord]
+            rel = (p - end_coord) % cycle  # time since the coordinated force-off point
+            target = st["target"]
+            if o.green == target and o.time_in_phase_s >= prm["min_green_s"] - 1e-9:
+                if target == coord:
+                    crossed = st["prev_p"] is not None and rel < (st["prev_p"] - end_coord) % cycle
+                    if crossed:  # force-off of the coordinated stage: serve the stages with a call
+                        target = self._next_with_call(o, served, coord, coord, rel, plan)
+                else:
+                    if o.detector_gap_s.size != len(o.lanes):
+                        raise ControllerError(f"controller '{self.name}': junction '{jid}' has no detector readings; "
+                                              "run it through mobility.run/compare, which places the detectors")
+                    rel_force = (plan["force_off"][target] - end_coord) % cycle
+                    gap_out = not bool((o.detector_gap_s[served[target]] < prm["max_gap_s"]).any())
+                    if gap_out or rel >= rel_force:
+                        target = self._next_with_call(o, served, target, coord, rel, plan)
+            st["target"], st["prev_p"] = target, p
+            out[jid] = GreenPhase(int(target))
+        return out
+
+    @staticmethod
+    def _next_with_call(o: Any, served: list[np.ndarray], current: int, coord: int, rel: float,
+                        plan: dict[str, Any]) -> int:
+        """The next non-coordinated stage after ``current`` (in program order, before the coordinated
+        stage comes round again) that has a call and whose force-off is still ahead; otherwise the
+        coordinated stage (early return)."""
+        n, cycle, end_coord = len(served), plan["cycle"], plan["force_off"][coord]
+        k = (current + 1) % n
+        while k != coord:
+            if o.count_veh[served[k]].sum() > 0 and rel < (plan["force_off"][k] - end_coord) % cycle:
+                return k
+            k = (k + 1) % n
+        return coord

@@ -1,0 +1,213 @@
+"""``green-wave``: Webster splits on a common cycle, offsets from MAXBAND along the arterial.
+
+Sources: F. V. Webster (1958), *Traffic Signal Settings*, RRL Technical Paper 39 (cycle and splits,
+:func:`~mobility.controllers.webster.webster_timing`); J. D. C. Little, M. D. Kelson, N. H. Gartner
+(1981), "MAXBAND: a program for setting signals on arteries and triangular networks", Transportation
+Research Record 795 (offsets, :func:`~mobility.greenwave.maxband`).
+
+One plan for the whole run, designed for the busiest demand period of the corridor (the design
+hour). Along the corridor (:func:`~mobility.greenwave.corridor_path`) every signal runs the common
+cycle: the longest isolated Webster cycle of its signals (or ``cycle_s``), split by Webster's rule.
+MAXBAND then chooses the offsets that maximise the outbound plus ``weight_inbound`` × the inbound
+green band for vehicles at the design speed, taking into account when each direction's through
+movement is green within the cycle (the leading arterial lefts shift one against the other).
+Signals off the corridor run their isolated Webster plan, offset 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ControllerError
+from ..greenwave import Bandwidth, Corridor, corridor_path, maxband, plan_phases, through_green
+from ..network import SignalNetwork
+from .base import Action, Controller, Observation, TimingPlan
+from .webster import WebsterTiming, _check_params, webster_timing
+
+#: parameters passed through to :func:`webster_timing`
+WEBSTER_PARAMS = ("saturation_flow_vph_per_lane", "lost_time_s_per_phase", "min_green_s", "min_cycle_s",
+                  "max_cycle_s")
+
+
+@dataclass(frozen=True)
+class CoordinatedWebster:
+    """Webster timing of a network with a common cycle along a corridor.
+
+    ``period``: index of the demand period the plans are designed for; ``cycle_s``: the corridor's
+    common cycle (s); ``timings``: per signal, its plan (common cycle on the corridor, isolated
+    Webster elsewhere)."""
+
+    corridor: Corridor
+    period: int
+    cycle_s: float
+    timings: dict[str, WebsterTiming]
+
+
+def coordinated_webster(controller: str, network: SignalNetwork, path: Sequence[str] | None,
+                        cycle_s: float | None, webster: Mapping[str, float]) -> CoordinatedWebster:
+    """The corridor of ``network`` and Webster plans on a common cycle along it.
+
+    The plans are for the demand period with the most traffic through the corridor's signals. The
+    common cycle is ``cycle_s`` or, if None, the longest isolated Webster cycle of the corridor."""
+    demand = network.demand
+    if demand is None:
+        raise ControllerError(f"controller '{controller}': the network carries no demand; run it with "
+                              "mobility.run or mobility.compare, which measure the demand for controllers with needs_demand")
+    corridor = corridor_path(network, path, owner=controller)
+    missing = [j for j in corridor.junctions if j not in demand.link_vph]
+    if missing:
+        raise ControllerError(f"controller '{controller}': no demand measured for corridor signal '{missing[0]}'")
+    totals = [sum(float(demand.link_vph[j][k].sum()) for j in corridor.junctions) for k in range(len(demand.periods))]
+    period = max(range(len(totals)), key=totals.__getitem__)
+
+    def timing(jid: str, cycle: float | None) -> WebsterTiming:
+        return webster_timing(network.junctions[jid], demand.movement_vph(jid, period), cycle_s=cycle,
+                              controller=controller, **webster)
+
+    isolated = {jid: timing(jid, None) for jid in network.junction_ids
+                if jid in demand.link_vph and network.junctions[jid].green_phases}
+    common = float(cycle_s) if cycle_s is not None else max(isolated[j].cycle_s for j in corridor.junctions)
+    timings = dict(isolated)
+    timings.update({jid: timing(jid, common) for jid in corridor.junctions})
+    return CoordinatedWebster(corridor, period, common, timings)
+
+
+def through_windows(network: SignalNetwork, plan: CoordinatedWebster) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """Per corridor signal, (green start s after the cycle start, green s) of the outbound and of the
+    inbound through movement under ``plan`` (inbound ``(0, cycle)`` on a one-way corridor)."""
+    c = plan.corridor
+    out, back = [], []
+    for i, jid in enumerate(c.junctions):
+        phases = plan_phases(network.junctions[jid], plan.timings[jid].greens_s)
+        out.append(through_green(phases, c.outbound.links[i]))
+        if c.inbound is not None:
+            back.append(through_green(phases, c.inbound.links[c.inbound.junctions.index(jid)]))
+        else:
+            back.append((0.0, plan.cycle_s))
+    return out, back
+
+
+def queue_clearance(network: SignalNetwork, plan: CoordinatedWebster, saturation_flow_vph_per_lane: float
+                    ) -> tuple[list[float], list[float]]:
+    """MAXBAND's queue clearance time (s) per corridor signal, outbound and inbound: the vehicles that
+    turn into the arterial at the upstream signal in one cycle (design-period demand), per lane of
+    the through movement, times the saturation headway. Zero at the first signal of a direction."""
+    demand, c = network.demand, plan.corridor
+
+    def one(d: Any) -> dict[str, float]:
+        out = {d.junctions[0]: 0.0}
+        for i in range(1, len(d.junctions)):
+            up = network.junctions[d.junctions[i - 1]]
+            exit_edges = {network.lanes[up.links[k].out_lane].edge for k in _positions(up, d.links[i - 1])}
+            vph = demand.movement_vph(up.id, plan.period)
+            turning_in = sum(float(q) for lk, q in zip(up.links, vph)
+                             if lk.index not in d.links[i - 1] and network.lanes[lk.out_lane].edge in exit_edges)
+            here = network.junctions[d.junctions[i]]
+            lanes = len({here.links[k].in_lane for k in _positions(here, d.links[i])})
+            out[d.junctions[i]] = turning_in * plan.cycle_s / (lanes * saturation_flow_vph_per_lane)
+        return out
+
+    q_out = one(c.outbound)
+    q_in = one(c.inbound) if c.inbound is not None else {}
+    return [q_out[j] for j in c.junctions], [q_in.get(j, 0.0) for j in c.junctions]
+
+
+def _positions(junction: Any, indices: Sequence[int]) -> list[int]:
+    """Positions in ``junction.links`` of the links with these link indices."""
+    return [k for k, lk in enumerate(junction.links) if lk.index in indices]
+
+
+def _number(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def check_path(ctrl: Controller, path: Any) -> None:
+    """Validate a ``path`` parameter: None or a non-empty list of ids."""
+    if path is not None and (isinstance(path, str) or not isinstance(path, (list, tuple)) or not path
+                             or not all(isinstance(p, str) for p in path)):
+        raise ctrl._param_error("path", "None or a list of signal ids or edge ids", path)
+
+
+class GreenWave(Controller):
+    """Coordinated fixed-time plans: Webster splits on a common cycle, MAXBAND offsets.
+
+    Parameters
+    ----------
+    path: the arterial, as a list of signal ids or of edge ids in the outbound direction; default
+        None: the longest straight-on chain of signals in the network.
+    design_speed_m_s: speed of the green band (m/s), or ``[low, high]`` to let MAXBAND pick a speed
+        per link within the range; default None: 0.9 × the arterial's speed limit.
+    weight_inbound: weight ``k`` of the inbound band in ``b_out + k b_in`` (MAXBAND's target ratio
+        of inbound to outbound band), default 1.
+    queue_clearance: start each band after the queue of vehicles that turned into the arterial at the
+        upstream signal has cleared (MAXBAND's queue clearance time, from the demand), default True.
+    cycle_s: the common cycle (s); default None: the longest isolated Webster cycle along the corridor.
+    saturation_flow_vph_per_lane, lost_time_s_per_phase, min_green_s, min_cycle_s, max_cycle_s:
+        passed to :func:`~mobility.controllers.webster.webster_timing` (defaults 1800 veh/h per
+        lane, 4 s, 7 s, 40 s, 150 s).
+
+    After :meth:`reset`: ``bandwidth_`` (:class:`~mobility.greenwave.Bandwidth`), ``plan_``
+    (:class:`CoordinatedWebster`) and :meth:`report`.
+    """
+
+    name = "green-wave"
+    description = "Webster splits on a common cycle with MAXBAND green-wave offsets along the arterial."
+    decision_interval_s = None
+    needs_demand = True
+
+    def __init__(self, path: Sequence[str] | None = None, design_speed_m_s: float | Sequence[float] | None = None,
+                 weight_inbound: float = 1.0, queue_clearance: bool = True, cycle_s: float | None = None,
+                 saturation_flow_vph_per_lane: float = 1800.0, lost_time_s_per_phase: float = 4.0,
+                 min_green_s: float = 7.0, min_cycle_s: float = 40.0, max_cycle_s: float = 150.0) -> None:
+        super().__init__(path=path, design_speed_m_s=design_speed_m_s, weight_inbound=weight_inbound,
+                         queue_clearance=queue_clearance, cycle_s=cycle_s, saturation_flow_vph_per_lane=saturation_flow_vph_per_lane,
+                         lost_time_s_per_phase=lost_time_s_per_phase, min_green_s=min_green_s,
+                         min_cycle_s=min_cycle_s, max_cycle_s=max_cycle_s)
+        check_path(self, path)
+        v = design_speed_m_s
+        if v is not None and not (_number(v) and v > 0) and not (
+                isinstance(v, (list, tuple)) and len(v) == 2 and all(_number(x) and x > 0 for x in v) and v[0] <= v[1]):
+            raise self._param_error("design_speed_m_s", "None, a positive speed in m/s or [low, high]", v)
+        if not (_number(weight_inbound) and weight_inbound >= 0):
+            raise self._param_error("weight_inbound", "a non-negative number", weight_inbound)
+        if not isinstance(queue_clearance, bool):
+            raise self._param_error("queue_clearance", "True or False", queue_clearance)
+        _check_params({k: self._params[k] for k in (*WEBSTER_PARAMS, "cycle_s")}, self._param_error)
+        self.plan_: CoordinatedWebster | None = None
+        self.bandwidth_: Bandwidth | None = None
+        self.design_speed_: float | tuple[float, float] | None = None
+        self.queue_clearance_s_: tuple[list[float] | None, list[float] | None] = (None, None)
+        self._actions: dict[str, TimingPlan] = {}
+
+    def reset(self, network: Any, seed: int) -> None:
+        p = self._params
+        plan = coordinated_webster(self.name, network, p["path"], p["cycle_s"], {k: p[k] for k in WEBSTER_PARAMS})
+        c = plan.corridor
+        out, back = through_windows(network, plan)
+        v = p["design_speed_m_s"]
+        speed = 0.9 * c.outbound.speed_limit_m_s if v is None else (float(v) if _number(v) else (float(v[0]), float(v[1])))
+        C = plan.cycle_s
+        q_out, q_in = queue_clearance(network, plan, p["saturation_flow_vph_per_lane"]) if p["queue_clearance"] else (None, None)
+        bw = maxband(c, C, [1 - g / C for _, g in out], [1 - g / C for _, g in back],
+                     [s for s, _ in out], [s for s, _ in back], speed_m_s=speed, weight_in=float(p["weight_inbound"]),
+                     queue_out_s=q_out, queue_in_s=q_in)
+        self.queue_clearance_s_ = (q_out, q_in)
+        self.plan_, self.bandwidth_, self.design_speed_ = plan, bw, speed
+        self._actions = {jid: TimingPlan(t.greens_s, bw.offsets_s.get(jid, 0.0)) for jid, t in plan.timings.items()}
+
+    def act(self, observation: Observation) -> Mapping[str, Action]:
+        return {j: a for j, a in self._actions.items() if j in observation.junctions}
+
+    def report(self) -> dict[str, Any]:
+        """What the plan achieved, for recording with the results (after :meth:`reset`)."""
+        if self.plan_ is None or self.bandwidth_ is None:
+            raise ControllerError(f"controller '{self.name}': report() needs reset() first")
+        bw, plan = self.bandwidth_, self.plan_
+        return {"corridor": list(plan.corridor.junctions), "period": plan.period, "cycle_s": bw.cycle_s,
+                "design_speed_m_s": self.design_speed_, "b_out_s": bw.b_out_s, "b_in_s": bw.b_in_s,
+                "efficiency": bw.efficiency, "offsets_s": dict(bw.offsets_s),
+                "queue_clearance_s": {"outbound": self.queue_clearance_s_[0], "inbound": self.queue_clearance_s_[1]},
+                "greens_s": {j: list(plan.timings[j].greens_s) for j in plan.corridor.junctions}}

@@ -1,0 +1,195 @@
+"""The ``actuated`` controller: gap-out, max-out and stage skipping, on synthetic observations and on
+real induction loops in SUMO (the one-junction network of conftest: stage 0 = W→E, stage 1 = N→S)."""
+
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mobility import load_scenario, run
+from mobility.controllers import JunctionObservation, Observation, make
+from mobility.controllers.actuated import Actuated
+from mobility.errors import ControllerError
+from mobility.network import SignalNetwork
+from mobility.scenario import ZoneSpec, from_sumocfg
+from mobility.sim import place_detectors
+
+from .conftest import write_sumocfg
+
+NS, WE = 0, 1  # positions of N_C_0 and W_C_0 in the junction's incoming lanes
+
+
+def _obs(t: float, green: int | None, in_phase: float, gap_s: list[float], count: list[float]) -> Observation:
+    lanes = ("N_C_0", "W_C_0")
+    z = np.zeros(2)
+    o = JunctionObservation("C", lanes, z, np.array(count, float), z, 0, green, in_phase,
+                            ("C_S_0", "C_E_0"), z, z, np.array(gap_s, float))
+    return Observation(t, {"C": o})
+
+
+@pytest.fixture
+def ctl(one_junction: Path) -> Actuated:
+    c = Actuated(min_green_s=5, max_green_s=50, max_gap_s=3)
+    c.reset(SignalNetwork.load(one_junction), seed=1)
+    assert c.act(_obs(0, 0, 0, [99, 99], [0, 0]))["C"].index == 0  # takes over W→E
+    return c
+
+
+def test_extends_while_vehicles_arrive_then_gaps_out(ctl: Actuated) -> None:
+    # N→S has a call throughout; W→E sees vehicles at its loop 1 s ago
+    assert ctl.act(_obs(3, 0, 3, [99, 9], [2, 5]))["C"].index == 0  # min green: held whatever the gaps
+    assert ctl.act(_obs(10, 0, 10, [99, 1.0], [2, 5]))["C"].index == 0  # extended: gap 1 s < 3 s
+    assert ctl.act(_obs(11, 0, 11, [99, 3.5], [2, 5]))["C"].index == 1  # gap-out → N→S
+
+
+def test_maxes_out_with_a_call_rests_without_one(ctl: Actuated) -> None:
+    assert ctl.act(_obs(49, 0, 49, [99, 0.0], [1, 9]))["C"].index == 0
+    assert ctl.act(_obs(50, 0, 50, [99, 0.0], [0, 9]))["C"].index == 0  # max green, but no call elsewhere: rest
+    assert ctl.act(_obs(60, 0, 60, [99, 9.0], [0, 9]))["C"].index == 0  # gapped out, still no call: rest
+    assert ctl.act(_obs(61, 0, 61, [99, 0.0], [1, 9]))["C"].index == 1  # a call: max-out
+
+
+def test_skips_stages_without_vehicles() -> None:
+    """Corridor J1 has four stages; from stage 0 (protected lefts), stage 1 (eastbound lead) has no
+    vehicle on its lanes and is skipped; stage 2 (throughs) has one on a lane it alone serves."""
+    net = SignalNetwork.load(load_scenario("corridor").net_file)
+    j = net.junctions["J1"]
+    c = Actuated()
+    c.reset(net, seed=1)
+    n = len(j.incoming_lanes)
+    count = np.zeros(n)
+    count[j.incoming_lanes.index("J2_J1_bay_0")] = 1.0  # westbound through: only stage 2 serves it
+    o = JunctionObservation("J1", j.incoming_lanes, np.zeros(n), np.zeros(n), np.zeros(n), 0, None, 0.0,
+                            j.outgoing_lanes, np.zeros(len(j.outgoing_lanes)), np.zeros(len(j.outgoing_lanes)),
+                            np.full(n, 60.0))
+    assert c.act(Observation(0, {"J1": o}))["J1"].index == 0
+    o.green, o.time_in_phase_s, o.count_veh = 0, 8.0, count
+    assert c.act(Observation(8, {"J1": o}))["J1"].index == 2
+
+
+def test_without_detector_readings_it_says_how_to_run_it(ctl: Actuated) -> None:
+    o = _obs(10, 0, 10, [], [1, 1])
+    o.junctions["C"].detector_gap_s = np.zeros(0)
+    with pytest.raises(ControllerError, match="no detector readings"):
+        ctl.act(o)
+
+
+@pytest.mark.parametrize("spec, param", [("actuated(max_gap_s=0)", "max_gap_s"),
+                                         ("actuated(min_green_s=10, max_green_s=5)", "max_green_s"),
+                                         ("actuated(detector_distance_m='far')", "detector_distance_m")])
+def test_bad_parameters_are_named(spec: str, param: str) -> None:
+    with pytest.raises(ControllerError, match=f"controller 'actuated': parameter '{param}'"):
+        make(spec)
+
+
+def test_declares_detectors_and_safety() -> None:
+    c = Actuated(min_green_s=7, detector_distance_m=40)
+    assert c.detectors() == 40.0
+    assert c.safety().min_green_s == 7.0 and c.safety().max_green_s == float("inf")
+
+
+def test_detector_file_joins_the_additional_files(one_junction: Path, tmp_path: Path) -> None:
+    net = SignalNetwork.load(one_junction)
+    sc = load_scenario("corridor")
+    cmd = ["sumo", "-n", "x.net.xml"]
+    loops = place_detectors(Actuated(detector_distance_m=30), net, ["C"], sc, tmp_path, cmd)
+    det = tmp_path / "mobility_detectors.add.xml"
+    assert cmd[-2:] == ["-a", str(det)] and set(loops) == {"N_C_0", "W_C_0"}
+    pos = {e.get("lane"): float(e.get("pos")) for e in ET.parse(det).getroot().iter("inductionLoop")}
+    assert pos == pytest.approx({lane: net.lane_length(lane) - 30 for lane in loops})
+    cmd = ["sumo", "-a", "mine.xml", "--end", "9"]  # SUMO rejects a second -a: the file joins the first
+    place_detectors(Actuated(), net, ["C"], sc, tmp_path, cmd)
+    assert cmd == ["sumo", "-a", f"mine.xml,{det}", "--end", "9"]
+    cmd = ["sumo", "-c", "x.sumocfg"]  # a -a replaces the configuration's own additional files: repeat them
+    place_detectors(Actuated(), net, ["C"], sc.replace(sumocfg=tmp_path / "x.sumocfg", additional_files=(Path("/a.xml"),)),
+                    tmp_path, cmd)
+    assert cmd[-1] == f"/a.xml,{det}"
+
+
+# -- real SUMO ------------------------------------------------------------------------------
+
+
+def _scenario(one_junction: Path, d: Path, flows: str, end: float = 1000.0):
+    shutil.copy(one_junction, d / one_junction.name)
+    routes = f'<routes><vType id="c" sigma="0"/>{flows}</routes>'
+    return from_sumocfg(write_sumocfg(d, d / one_junction.name, routes, end=end)).replace(zones=ZoneSpec(400, 400))
+
+
+def _greens(d: Path, states_file: Path) -> dict[str, list[float]]:
+    """Durations (s) of every complete W→E ('rG') and N→S ('Gr') green in a SaveTLSStates file."""
+    steps = [(float(e.get("time")), e.get("state")) for e in ET.parse(states_file).getroot().iter("tlsState")]
+    changes = [s for i, s in enumerate(steps) if i == 0 or s[1] != steps[i - 1][1]]
+    out: dict[str, list[float]] = {"rG": [], "Gr": []}
+    for (t, state), (t_next, _) in zip(changes[1:], changes[2:]):  # the first green is partial
+        if state in out:
+            out[state].append(t_next - t)
+    return out
+
+
+def _save_states(d: Path) -> tuple[list[str], Path]:
+    add, states = d / "tls.add.xml", d / "states.xml"
+    add.write_text(f'<additional><timedEvent type="SaveTLSStates" source="C" dest="{states}"/></additional>')
+    return ["-a", str(add)], states
+
+
+class _Recorder(Actuated):
+    """Actuated, keeping every observation's detector gaps."""
+
+    def reset(self, network, seed):  # type: ignore[no-untyped-def]
+        super().reset(network, seed)
+        self.gaps: list[tuple[float, np.ndarray]] = []
+
+    def act(self, observation):  # type: ignore[no-untyped-def]
+        self.gaps.append((observation.time_s, observation.junctions["C"].detector_gap_s.copy()))
+        return super().act(observation)
+
+
+@pytest.mark.sumo
+def test_loops_see_a_vehicle_where_and_when_it_passes(one_junction: Path, tmp_path: Path) -> None:
+    """One vehicle at 13.89 m/s from the start of W_C: it reaches the W loop, 30 m before the stop
+    line, after (292.8 − 30)/13.89 ≈ 18.9 s; the N loop never sees anything."""
+    sc = _scenario(one_junction, tmp_path, '<vehicle id="v" type="c" depart="0" departSpeed="max">'
+                                           '<route edges="W_C C_E"/></vehicle>', end=60)
+    c = _Recorder(detector_distance_m=30)
+    run(sc, c, seed=1)
+    seen = [t for t, g in c.gaps if g[WE] < 1.0]
+    assert seen and 18 <= seen[0] <= 21
+    assert all(g[NS] == np.inf for _, g in c.gaps)  # never detected
+    assert all(g[WE] == np.inf for t, g in c.gaps if t < seen[0] - 1)
+    assert c.gaps[-1][1][WE] == pytest.approx(c.gaps[-1][0] - seen[0], abs=1.5)  # and counting since
+
+
+@pytest.mark.sumo
+def test_never_serves_an_approach_without_vehicles(one_junction: Path, tmp_path: Path) -> None:
+    """900 veh/h W→E only (oversaturated under the fixed 30/30 s plan): with recall off, N→S is
+    never green, so W→E delay is a fraction of static's and nobody stops."""
+    sc = _scenario(one_junction, tmp_path, '<flow id="we" type="c" begin="0" end="900" period="exp(0.25)" '
+                                           'from="W_C" to="C_E" departSpeed="max"/>')
+    args, states = _save_states(tmp_path)
+    static = run(sc, "static", seed=1).junctions.set_index("junction_id").loc["C"]
+    act = run(sc, "actuated", seed=1, sumo_args=args).junctions.set_index("junction_id").loc["C"]
+    assert {s for _, s in ((e.get("time"), e.get("state")) for e in ET.parse(states).getroot().iter("tlsState"))} == {"rG"}
+    assert static["delay_s_per_veh"] > 20
+    assert act["delay_s_per_veh"] < 0.25 * static["delay_s_per_veh"]
+    assert act["stops_per_veh"] < 0.05
+
+
+@pytest.mark.sumo
+def test_max_out_under_continuous_flow_gap_out_on_the_light_approach(one_junction: Path, tmp_path: Path) -> None:
+    """W→E: a vehicle every 2 s (headways stay below max_gap 3 s, even when its queue discharges), so
+    every W→E green runs to max green (50 s). N→S: one vehicle every 20 s, queued at the stop line
+    behind its loop by the time it gets green, so N→S gaps out soon after its minimum green (5 s)."""
+    sc = _scenario(one_junction, tmp_path,
+                   '<flow id="we" type="c" begin="0" end="900" period="2" from="W_C" to="C_E" departSpeed="max"/>'
+                   '<flow id="ns" type="c" begin="0" end="900" period="20" from="N_C" to="C_S" departSpeed="max"/>')
+    args, states = _save_states(tmp_path)
+    res = run(sc, "actuated(min_green_s=5, max_green_s=50, max_gap_s=3)", seed=1, sumo_args=args)
+    greens = _greens(tmp_path, states)
+    assert len(greens["rG"]) >= 10 and all(g == pytest.approx(50.0) for g in greens["rG"][1:])  # [0]: start-up
+    assert len(greens["Gr"]) >= 10 and all(5.0 <= g <= 12.0 for g in greens["Gr"])
+    assert np.median(greens["Gr"]) <= 9.0
+    assert res.network.iloc[0]["teleports"] == 0
