@@ -75,6 +75,26 @@ class _PhaseControl:
     from_state: str = ""
 
 
+@dataclass
+class _PendingPlan:
+    phases: list[Phase]
+    offset_s: float
+    stage: str  # "yellow" | "red"
+    start: float
+    from_state: str
+
+
+def _position(phases: list[Phase], offset_s: float, t: float) -> tuple[int, float]:
+    """Phase index and its remaining time at ``t`` for a cycle starting when ``(t - offset) % C == 0``."""
+    cycle = sum(p.duration for p in phases)
+    pos = (t - offset_s) % cycle
+    k, acc = 0, 0.0
+    while acc + phases[k].duration <= pos:
+        acc += phases[k].duration
+        k += 1
+    return k, phases[k].duration - (pos - acc)
+
+
 class Actuator:
     """Applies actions for the junctions of one run; call :meth:`tick` every step."""
 
@@ -86,6 +106,7 @@ class Actuator:
         self.port = port
         self.name = controller_name
         self.phase_ctl: dict[str, _PhaseControl] = {}
+        self.pending: dict[str, _PendingPlan] = {}  # plans waiting for a yellow/clearance to end
         self.plan_count = 0
 
     # -- actions -------------------------------------------------------------------------
@@ -114,6 +135,7 @@ class Actuator:
             current = self.port.get_state(j.id)
             pc = _PhaseControl(greens, index, "green", t, t, index, current)
             self.phase_ctl[j.id] = pc
+            self.pending.pop(j.id, None)
             target = j.phases[greens[index]].state
             if current != target:
                 self._start_transition(t, j, pc, index)
@@ -132,16 +154,32 @@ class Actuator:
         for gi, dur in zip(greens, plan.greens_s):
             p = phases[gi]
             phases[gi] = Phase(p.state, float(dur), float(dur), float(dur))
-        cycle = sum(p.duration for p in phases)
-        pos = (t - plan.offset_s) % cycle
-        k, acc = 0, 0.0
-        while acc + phases[k].duration <= pos:
-            acc += phases[k].duration
-            k += 1
         self.phase_ctl.pop(j.id, None)
+        current = self.port.get_state(j.id)
+        k, _ = _position(phases, plan.offset_s, t)
+        if any(a in _GREEN and b not in _GREEN for a, b in zip(current, phases[k].state)):
+            # the plan would take right of way from a moving stream: yellow and clearance first
+            self.pending[j.id] = _PendingPlan(phases, plan.offset_s, "yellow", t, current)
+            self.port.set_state(j.id, yellow_state(current, phases[k].state))
+            return
+        self._install(t, j.id, phases, plan.offset_s)
+
+    def _install(self, t: float, jid: str, phases: list[Phase], offset_s: float) -> None:
+        self.pending.pop(jid, None)
+        k, remaining = _position(phases, offset_s, t)
         self.plan_count += 1
-        self.port.set_program(j.id, f"mobility-plan-{self.plan_count}", "static", phases, {}, k,
-                              phases[k].duration - (pos - acc))
+        self.port.set_program(jid, f"mobility-plan-{self.plan_count}", "static", phases, {}, k, remaining)
+
+    def _tick_pending(self, t: float) -> None:
+        s = self.safety
+        for jid, pp in list(self.pending.items()):
+            if pp.stage == "yellow" and t - pp.start >= s.yellow_s - 1e-9:
+                pp.stage, pp.start = "red", t
+                k, _ = _position(pp.phases, pp.offset_s, t)
+                if s.all_red_s > 0:
+                    self.port.set_state(jid, clearance_state(pp.from_state, pp.phases[k].state))
+            if pp.stage == "red" and t - pp.start >= s.all_red_s - 1e-9:
+                self._install(t, jid, pp.phases, pp.offset_s)
 
     def _native(self, j: Junction, action: NativeProgram) -> None:
         if action.kind != "actuated":
@@ -155,6 +193,7 @@ class Actuator:
             else:
                 phases.append(Phase(p.state, p.duration, p.duration, p.duration))
         self.phase_ctl.pop(j.id, None)
+        self.pending.pop(j.id, None)
         self.port.set_program(j.id, f"mobility-{action.kind}", action.kind, phases, dict(action.params), 0, None)
 
     # -- phase-level state machine ---------------------------------------------------------
@@ -175,6 +214,8 @@ class Actuator:
 
     def tick(self, t: float) -> None:
         """Advance yellow/red transitions and enforce min/max green (every step)."""
+        if self.pending:
+            self._tick_pending(t)
         for jid, pc in self.phase_ctl.items():
             self.tick_one(t, self.net.junctions[jid], pc)
 

@@ -91,3 +91,21 @@ def test_timing_plan_starts_at_offset(one_junction: Path) -> None:
     _, kind, durations, phase, remaining = port.programs[0]
     assert kind == "static" and durations == [40.0, 3.0, 20.0, 3.0]
     assert phase == 2 and remaining == pytest.approx(7.0)
+
+
+def test_plan_change_never_cuts_a_green_without_yellow(one_junction: Path) -> None:
+    net = SignalNetwork.load(one_junction)
+    j = net.junctions["C"]
+    g0, g1 = (j.phases[i].state for i in j.green_phases)
+    port = FakePort(g0)  # W→E is green now
+    act = Actuator(net, ["C"], Safety(yellow_s=3, all_red_s=2), port, "plan")
+    # at t=100 this plan is in its N→S green (offset 60: 40 s into a 66 s cycle → phase 2)
+    act.apply(100.0, {"C": TimingPlan((30.0, 30.0), offset_s=60.0)})
+    assert port.history == [(0.0, yellow_state(g0, g1))] and not port.programs
+    for t in (101.0, 102.0, 103.0, 104.0, 105.0):
+        port.now = t
+        act.tick(t)
+    assert port.history[1] == (103.0, clearance_state(g0, g1))
+    (_, kind, durations, phase, remaining), = port.programs
+    # installed at t=105, aligned to the offset: 45 s into the cycle = N→S green (33..63), 18 s left
+    assert phase == 2 and remaining == pytest.approx(18.0)
