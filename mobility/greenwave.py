@@ -77,7 +77,9 @@ class Bandwidth:
     ``offsets_s``: per signal (corridor order), the :class:`TimingPlan` offset relative to the first
     signal, in ``[0, cycle_s)``; ``b_out_s`` / ``b_in_s``: widths of the outbound and inbound green
     bands (s); ``travel_out_s`` / ``travel_in_s``: the travel times between consecutive stop lines used
-    (indexed in outbound order: value ``i`` is between signals ``i`` and ``i+1``).
+    (indexed in outbound order: value ``i`` is between signals ``i`` and ``i+1``); ``band_out_s`` /
+    ``band_in_s``: per signal (corridor order), when the band's first vehicle passes, in seconds after
+    the start of that direction's through green.
     """
 
     offsets_s: dict[str, float]
@@ -86,6 +88,8 @@ class Bandwidth:
     cycle_s: float
     travel_out_s: tuple[float, ...]
     travel_in_s: tuple[float, ...]
+    band_out_s: tuple[float, ...] = ()
+    band_in_s: tuple[float, ...] = ()
 
     @property
     def efficiency(self) -> float:
@@ -222,12 +226,12 @@ class _Graph:
                          tuple(b[0] - a[0] for a, b in zip(marks, marks[1:])),
                          tuple(b[1] - a[1] for a, b in zip(marks, marks[1:])), tuple(edges[first:]))
 
-    def route_signals(self, jids: Sequence[str], approach: str | None = None) -> list[str] | None:
-        """The edge path through signals ``jids`` in order (shortest between consecutive ones, straight
-        on where possible), starting at ``approach`` of the first signal if given; None if none."""
+    def route_signals(self, jids: Sequence[str]) -> list[str] | None:
+        """The edge path through signals ``jids`` in order (shortest between consecutive ones, entering
+        the first straight on where possible), or None if there is none."""
         approaches = {j: {e for e, (jj, _) in self.approach.items() if jj == j} for j in jids}
         path: list[str] = []
-        cur = approach
+        cur: str | None = None
         for a, b in zip(jids, jids[1:]):
             starts = [cur] if cur is not None else sorted(approaches[a])
             moves = [(e, self.net.lanes[lk.out_lane].edge) for e in starts for lk in self.approach[e][1]]
@@ -245,7 +249,8 @@ class _Graph:
             cur = seg[-1]
         if not path:  # a single signal: its approach with the most straight-on links
             if cur is None:
-                cur = max(sorted(approaches[jids[0]]), key=lambda e: sum(lk.direction == "s" for lk in self.approach[e][1]))
+                cur = max(sorted(approaches[jids[0]]),
+                          key=lambda e: sum(lk.direction == "s" for lk in self.approach[e][1]))
             path = [cur]
         return path
 
@@ -292,10 +297,12 @@ def corridor_path(net: SignalNetwork, path: Sequence[str] | None = None, *, owne
             edges = gr.route_signals(items)
             if edges is None:
                 bad = next(f"'{a}' to '{b}'" for a, b in zip(items, items[1:]) if gr.route_signals([a, b]) is None)
-                raise gr.error(f"no connection from {bad} that avoids other signals; give signals in the order a vehicle meets them")
+                raise gr.error(f"no connection from {bad} that avoids other signals; "
+                               "give signals in the order a vehicle meets them")
             outbound = gr.direction(edges)
             if outbound.junctions != tuple(items):
-                raise gr.error(f"the route through {items} meets signals {list(outbound.junctions)}; list every signal on the way")
+                raise gr.error(f"the route through {items} meets signals {list(outbound.junctions)}; "
+                               "list every signal on the way")
         elif all(p in gr.g for p in items):
             for a, b in zip(items, items[1:]):
                 if not gr.g.has_edge(a, b):
@@ -303,7 +310,8 @@ def corridor_path(net: SignalNetwork, path: Sequence[str] | None = None, *, owne
             outbound = gr.direction(items)
         else:
             unknown = [p for p in items if p not in net.junctions and p not in gr.g]
-            what = f"'{unknown[0]}' is neither a signal nor an edge of {net.path.name}" if unknown else "mixes signal ids and edge ids"
+            what = (f"'{unknown[0]}' is neither a signal nor an edge of {net.path.name}" if unknown
+                    else "mixes signal ids and edge ids")
             raise gr.error(f"{what}; give only signal ids or only edge ids")
     back = list(reversed(outbound.junctions))
     inbound = None
@@ -476,4 +484,5 @@ def maxband(corridor: Corridor, cycle_s: float, red_out: Sequence[float], red_in
         theta.append(theta[-1] + to[i] - (green_start_out_s[i + 1] - green_start_out_s[i]) - (wo[i + 1] - wo[i]))
     offsets = {j: float(round(th % C, 6) % C) for j, th in zip(corridor.junctions, theta)}
     return Bandwidth(offsets, float(x[B]), float(x[BI]), C, tuple(float(v) for v in to),
-                     tuple(float(v) for v in x[TI:TI + m]) if two_way else ())
+                     tuple(float(v) for v in x[TI:TI + m]) if two_way else (),
+                     tuple(float(v) for v in wo), tuple(float(v) for v in x[WI:WI + n]) if two_way else ())

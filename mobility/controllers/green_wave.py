@@ -55,7 +55,8 @@ def coordinated_webster(controller: str, network: SignalNetwork, path: Sequence[
     demand = network.demand
     if demand is None:
         raise ControllerError(f"controller '{controller}': the network carries no demand; run it with "
-                              "mobility.run or mobility.compare, which measure the demand for controllers with needs_demand")
+                              "mobility.run or mobility.compare, which measure the demand for controllers "
+                              "with needs_demand")
     corridor = corridor_path(network, path, owner=controller)
     missing = [j for j in corridor.junctions if j not in demand.link_vph]
     if missing:
@@ -75,7 +76,10 @@ def coordinated_webster(controller: str, network: SignalNetwork, path: Sequence[
     return CoordinatedWebster(corridor, period, common, timings)
 
 
-def through_windows(network: SignalNetwork, plan: CoordinatedWebster) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+Window = tuple[float, float]  # (green start s after the cycle start, green s)
+
+
+def through_windows(network: SignalNetwork, plan: CoordinatedWebster) -> tuple[list[Window], list[Window]]:
     """Per corridor signal, (green start s after the cycle start, green s) of the outbound and of the
     inbound through movement under ``plan`` (inbound ``(0, cycle)`` on a one-way corridor)."""
     c = plan.corridor
@@ -115,6 +119,21 @@ def queue_clearance(network: SignalNetwork, plan: CoordinatedWebster, saturation
     return [q_out[j] for j in c.junctions], [q_in.get(j, 0.0) for j in c.junctions]
 
 
+def volume_ratio(network: SignalNetwork, plan: CoordinatedWebster) -> float:
+    """Inbound over outbound arterial through volume (veh/h summed over the corridor's signals, design
+    period); 1 on a one-way corridor or without outbound volume."""
+    c, demand = plan.corridor, network.demand
+    if c.inbound is None:
+        return 1.0
+
+    def volume(d: Any) -> float:
+        return sum(float(demand.movement_vph(j, plan.period)[_positions(network.junctions[j], lks)].sum())
+                   for j, lks in zip(d.junctions, d.links))
+
+    v_out = volume(c.outbound)
+    return volume(c.inbound) / v_out if v_out > 0 else 1.0
+
+
 def _positions(junction: Any, indices: Sequence[int]) -> list[int]:
     """Positions in ``junction.links`` of the links with these link indices."""
     return [k for k, lk in enumerate(junction.links) if lk.index in indices]
@@ -131,6 +150,16 @@ def check_path(ctrl: Controller, path: Any) -> None:
         raise ctrl._param_error("path", "None or a list of signal ids or edge ids", path)
 
 
+def _within_capacity(network: SignalNetwork, plan: CoordinatedWebster, max_x: float) -> bool:
+    """Every stage of every corridor signal at degree of saturation ``y C / g <= max_x``."""
+    for jid in plan.corridor.junctions:
+        t = plan.timings[jid]
+        for y, g in zip(t.flow_ratios, t.greens_s):
+            if g > 0 and y * plan.cycle_s / g > max_x:
+                return False
+    return True
+
+
 class GreenWave(Controller):
     """Coordinated fixed-time plans: Webster splits on a common cycle, MAXBAND offsets.
 
@@ -141,10 +170,17 @@ class GreenWave(Controller):
     design_speed_m_s: speed of the green band (m/s), or ``[low, high]`` to let MAXBAND pick a speed
         per link within the range; default None: 0.9 × the arterial's speed limit.
     weight_inbound: weight ``k`` of the inbound band in ``b_out + k b_in`` (MAXBAND's target ratio
-        of inbound to outbound band), default 1.
+        of inbound to outbound band); default None: the ratio of the inbound to the outbound
+        arterial through volume in the design period (Little et al.'s usual choice).
     queue_clearance: start each band after the queue of vehicles that turned into the arterial at the
-        upstream signal has cleared (MAXBAND's queue clearance time, from the demand), default True.
-    cycle_s: the common cycle (s); default None: the longest isolated Webster cycle along the corridor.
+        upstream signal has cleared (MAXBAND's queue clearance time, from the demand), default False.
+    cycle_s: the common cycle (s); default None: MAXBAND's variable cycle. Every whole-second cycle
+        from the shortest one the minimum greens allow up to the longest isolated Webster cycle of the
+        corridor is tried; cycles at which a corridor stage would run above ``max_saturation`` are
+        excluded; the cycle with the largest band efficiency ``(b_out + k b_in) / C`` wins (ties: the
+        longer cycle).
+    max_saturation: highest degree of saturation ``x = y C / g`` allowed for any corridor stage when
+        the cycle is chosen, default 0.9 (Webster's practical limit).
     saturation_flow_vph_per_lane, lost_time_s_per_phase, min_green_s, min_cycle_s, max_cycle_s:
         passed to :func:`~mobility.controllers.webster.webster_timing` (defaults 1800 veh/h per
         lane, 4 s, 7 s, 40 s, 150 s).
@@ -159,11 +195,13 @@ class GreenWave(Controller):
     needs_demand = True
 
     def __init__(self, path: Sequence[str] | None = None, design_speed_m_s: float | Sequence[float] | None = None,
-                 weight_inbound: float = 1.0, queue_clearance: bool = True, cycle_s: float | None = None,
+                 weight_inbound: float | None = None, queue_clearance: bool = False, cycle_s: float | None = None,
+                 max_saturation: float = 0.9,
                  saturation_flow_vph_per_lane: float = 1800.0, lost_time_s_per_phase: float = 4.0,
                  min_green_s: float = 7.0, min_cycle_s: float = 40.0, max_cycle_s: float = 150.0) -> None:
         super().__init__(path=path, design_speed_m_s=design_speed_m_s, weight_inbound=weight_inbound,
-                         queue_clearance=queue_clearance, cycle_s=cycle_s, saturation_flow_vph_per_lane=saturation_flow_vph_per_lane,
+                         queue_clearance=queue_clearance, cycle_s=cycle_s, max_saturation=max_saturation,
+                         saturation_flow_vph_per_lane=saturation_flow_vph_per_lane,
                          lost_time_s_per_phase=lost_time_s_per_phase, min_green_s=min_green_s,
                          min_cycle_s=min_cycle_s, max_cycle_s=max_cycle_s)
         check_path(self, path)
@@ -171,31 +209,58 @@ class GreenWave(Controller):
         if v is not None and not (_number(v) and v > 0) and not (
                 isinstance(v, (list, tuple)) and len(v) == 2 and all(_number(x) and x > 0 for x in v) and v[0] <= v[1]):
             raise self._param_error("design_speed_m_s", "None, a positive speed in m/s or [low, high]", v)
-        if not (_number(weight_inbound) and weight_inbound >= 0):
-            raise self._param_error("weight_inbound", "a non-negative number", weight_inbound)
+        if weight_inbound is not None and not (_number(weight_inbound) and weight_inbound >= 0):
+            raise self._param_error("weight_inbound", "None or a non-negative number", weight_inbound)
+        if not (_number(max_saturation) and 0 < max_saturation <= 1):
+            raise self._param_error("max_saturation", "a number in (0, 1]", max_saturation)
         if not isinstance(queue_clearance, bool):
             raise self._param_error("queue_clearance", "True or False", queue_clearance)
         _check_params({k: self._params[k] for k in (*WEBSTER_PARAMS, "cycle_s")}, self._param_error)
         self.plan_: CoordinatedWebster | None = None
         self.bandwidth_: Bandwidth | None = None
         self.design_speed_: float | tuple[float, float] | None = None
-        self.queue_clearance_s_: tuple[list[float] | None, list[float] | None] = (None, None)
+        self.weight_inbound_: float | None = None
+        self.queue_clearance_s_: tuple[list[float], list[float]] | None = None
         self._actions: dict[str, TimingPlan] = {}
 
     def reset(self, network: Any, seed: int) -> None:
         p = self._params
-        plan = coordinated_webster(self.name, network, p["path"], p["cycle_s"], {k: p[k] for k in WEBSTER_PARAMS})
+        webster = {k: p[k] for k in WEBSTER_PARAMS}
+        plan = coordinated_webster(self.name, network, p["path"], p["cycle_s"], webster)
         c = plan.corridor
-        out, back = through_windows(network, plan)
         v = p["design_speed_m_s"]
-        speed = 0.9 * c.outbound.speed_limit_m_s if v is None else (float(v) if _number(v) else (float(v[0]), float(v[1])))
-        C = plan.cycle_s
-        q_out, q_in = queue_clearance(network, plan, p["saturation_flow_vph_per_lane"]) if p["queue_clearance"] else (None, None)
-        bw = maxband(c, C, [1 - g / C for _, g in out], [1 - g / C for _, g in back],
-                     [s for s, _ in out], [s for s, _ in back], speed_m_s=speed, weight_in=float(p["weight_inbound"]),
-                     queue_out_s=q_out, queue_in_s=q_in)
-        self.queue_clearance_s_ = (q_out, q_in)
-        self.plan_, self.bandwidth_, self.design_speed_ = plan, bw, speed
+        speed: float | tuple[float, float] = (0.9 * c.outbound.speed_limit_m_s if v is None else
+                                              float(v) if _number(v) else (float(v[0]), float(v[1])))
+        k = float(p["weight_inbound"]) if p["weight_inbound"] is not None else volume_ratio(network, plan)
+
+        def design(plan: CoordinatedWebster) -> tuple[Bandwidth, Any]:
+            C = plan.cycle_s
+            out, back = through_windows(network, plan)
+            queues = queue_clearance(network, plan, p["saturation_flow_vph_per_lane"]) if p["queue_clearance"] else None
+            bw = maxband(c, C, [1 - g / C for _, g in out], [1 - g / C for _, g in back], [s for s, _ in out],
+                         [s for s, _ in back], speed_m_s=speed, weight_in=k,
+                         queue_out_s=queues[0] if queues else None, queue_in_s=queues[1] if queues else None)
+            return bw, queues
+
+        bw, queues = design(plan)
+        if p["cycle_s"] is None:  # MAXBAND's variable cycle, within capacity
+            best = (bw.b_out_s + k * bw.b_in_s) / plan.cycle_s
+            for C in range(int(plan.cycle_s) - 1, int(p["min_cycle_s"]) - 1, -1):
+                try:
+                    cand = coordinated_webster(self.name, network, p["path"], float(C), webster)
+                except ControllerError:
+                    break  # the minimum greens no longer fit
+                if not _within_capacity(network, cand, p["max_saturation"]):
+                    continue
+                try:
+                    cbw, cq = design(cand)
+                except ControllerError:
+                    continue
+                score = (cbw.b_out_s + k * cbw.b_in_s) / C
+                if score > best + 1e-9:
+                    best, plan, bw, queues = score, cand, cbw, cq
+        self.plan_, self.bandwidth_, self.design_speed_, self.weight_inbound_ = plan, bw, speed, k
+        self.queue_clearance_s_ = queues
         self._actions = {jid: TimingPlan(t.greens_s, bw.offsets_s.get(jid, 0.0)) for jid, t in plan.timings.items()}
 
     def act(self, observation: Observation) -> Mapping[str, Action]:
@@ -207,7 +272,9 @@ class GreenWave(Controller):
             raise ControllerError(f"controller '{self.name}': report() needs reset() first")
         bw, plan = self.bandwidth_, self.plan_
         return {"corridor": list(plan.corridor.junctions), "period": plan.period, "cycle_s": bw.cycle_s,
-                "design_speed_m_s": self.design_speed_, "b_out_s": bw.b_out_s, "b_in_s": bw.b_in_s,
-                "efficiency": bw.efficiency, "offsets_s": dict(bw.offsets_s),
-                "queue_clearance_s": {"outbound": self.queue_clearance_s_[0], "inbound": self.queue_clearance_s_[1]},
-                "greens_s": {j: list(plan.timings[j].greens_s) for j in plan.corridor.junctions}}
+                "design_speed_m_s": self.design_speed_, "weight_inbound": self.weight_inbound_,
+                "b_out_s": bw.b_out_s, "b_in_s": bw.b_in_s, "efficiency": bw.efficiency,
+                "offsets_s": dict(bw.offsets_s),
+                "greens_s": {j: list(plan.timings[j].greens_s) for j in plan.corridor.junctions},
+                "queue_clearance_s": None if self.queue_clearance_s_ is None else
+                {"outbound": self.queue_clearance_s_[0], "inbound": self.queue_clearance_s_[1]}}

@@ -63,7 +63,8 @@ def synthesise_routes(network: SignalNetwork, period: int) -> list[tuple[tuple[s
     return routes
 
 
-def write_tls(network: SignalNetwork, plan: CoordinatedWebster, out: Path, program_id: str = "mobility-webster") -> Path:
+def write_tls(network: SignalNetwork, plan: CoordinatedWebster, out: Path,
+              program_id: str = "mobility-webster") -> Path:
     """Write the plans as a SUMO tls additional file (static programs, offset 0)."""
     root = ET.Element("additional")
     for jid in sorted(plan.timings):
@@ -82,7 +83,8 @@ def run_tls_coordinator(net_file: Path, tls_file: Path, routes: Sequence[tuple[t
 
     tool = Path(sumo.SUMO_HOME) / "tools" / "tlsCoordinator.py"
     if not tool.exists():
-        raise ControllerError(f"controller 'tls-coordinator': {tool} not found; reinstall with `pip install eclipse-sumo==1.28.0`")
+        raise ControllerError(f"controller 'tls-coordinator': {tool} not found; "
+                              "reinstall with `pip install eclipse-sumo==1.28.0`")
     root = ET.Element("routes")
     k = 0
     for edges, vph in sorted(routes, key=lambda r: (r[1], r[0])):
@@ -138,7 +140,15 @@ class TlsCoordinator(Controller):
 
     def reset(self, network: Any, seed: int) -> None:
         p = self._params
-        plan = coordinated_webster(self.name, network, p["path"], p["cycle_s"], {k: p[k] for k in WEBSTER_PARAMS})
+        cycle = p["cycle_s"]
+        if cycle is None:  # the same common cycle green-wave would choose: same splits, only offsets differ
+            from .green_wave import GreenWave
+
+            gw = GreenWave(path=p["path"], **{k: p[k] for k in WEBSTER_PARAMS})
+            gw.reset(network, seed)
+            assert gw.plan_ is not None
+            cycle = gw.plan_.cycle_s
+        plan = coordinated_webster(self.name, network, p["path"], cycle, {k: p[k] for k in WEBSTER_PARAMS})
         with tempfile.TemporaryDirectory(prefix="mobility-tlscoord-") as wd:
             tls = write_tls(network, plan, Path(wd) / "webster.tll.xml")
             offsets = run_tls_coordinator(Path(network.path), tls, synthesise_routes(network, plan.period),
