@@ -211,9 +211,16 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     now = scenario.begin_s
     try:
         actuator = Actuator(net, jids, controller.safety(), session, controller.name)
-        vars_ = [tc.VAR_LANE_ID, tc.VAR_LANEPOSITION, tc.VAR_SPEED, tc.VAR_TIMELOSS,
+        # SUMO's cumulative timeLoss is not subscribed: it is the costliest variable to fetch. Each
+        # step's loss is computed with SUMO's own formula, dt * (1 - v / v_max), where v_max is the
+        # lane's limit times the vehicle's speed factor, capped by its maximum speed (both read once,
+        # at departure).
+        vars_ = [tc.VAR_LANE_ID, tc.VAR_LANEPOSITION, tc.VAR_SPEED,
                  tc.VAR_CO2EMISSION, tc.VAR_FUELCONSUMPTION, tc.VAR_NOXEMISSION]
-        LANE, POS, SPEED, LOSS, CO2, FUEL, NOX = vars_
+        LANE, POS, SPEED, CO2, FUEL, NOX = vars_
+        lane_speed = np.array([net.lanes[lid].speed if lid else np.inf for lid in zone_map.lane_ids])
+        speed_factor = np.ones(1024)
+        max_speed = np.full(1024, np.inf)
         api.simulation.subscribe([tc.VAR_DEPARTED_VEHICLES_IDS, tc.VAR_ARRIVED_VEHICLES_IDS,
                                   tc.VAR_TELEPORT_STARTING_VEHICLES_NUMBER])
         observing = controller.decision_interval_s is not None
@@ -299,7 +306,6 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                 lane = np.fromiter((lane_index.get(d[LANE], off_lane) for d in vals), np.int64, n)
                 pos = np.fromiter((d[POS] for d in vals), float, n)
                 speed = np.fromiter((d[SPEED] for d in vals), float, n)
-                loss = np.fromiter((d[LOSS] for d in vals), float, n)
                 co2 = np.fromiter((d[CO2] for d in vals), float, n)
                 fuel = np.fromiter((d[FUEL] for d in vals), float, n)
                 nox = np.fromiter((d[NOX] for d in vals), float, n)
@@ -308,7 +314,8 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                     for a in (speed, co2, fuel, nox):
                         a[hidden] = 0.0
                     pos[hidden] = 0.0
-                    loss[hidden] = attribution.prev_loss[slots[hidden]]
+                v_max = np.minimum(lane_speed[lane] * speed_factor[slots], max_speed[slots])
+                loss = attribution.prev_loss[slots] + np.where(hidden, 0.0, dt * (1.0 - speed / v_max))
                 dloss, stop = attribution.add_step(slots, lane, pos, speed, loss, co2, fuel, nox,
                                                    now > measure_from + 1e-9)
                 if tracker is not None:
@@ -333,6 +340,11 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                     slot_of[v] = s
                     new.append(s)
                     api.vehicle.subscribe(v, vars_)
+                    if s >= len(speed_factor):
+                        speed_factor = np.concatenate([speed_factor, np.ones(len(speed_factor))])
+                        max_speed = np.concatenate([max_speed, np.full(len(max_speed), np.inf)])
+                    speed_factor[s] = api.vehicle.getSpeedFactor(v)  # once per vehicle, at departure
+                    max_speed[s] = api.vehicle.getMaxSpeed(v)
                 attribution.new_slot_state(np.asarray(new, dtype=np.int64))
                 if tracker is not None:
                     tracker.reset_slots(np.asarray(new, dtype=np.int64))
