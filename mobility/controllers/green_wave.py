@@ -242,9 +242,14 @@ class GreenWave(Controller):
                          queue_out_s=queues[0] if queues else None, queue_in_s=queues[1] if queues else None)
             return bw, queues
 
-        bw, queues = design(plan)
-        if p["cycle_s"] is None:  # MAXBAND's variable cycle, within capacity
+        try:
+            bw, queues = design(plan)
             best = (bw.b_out_s + k * bw.b_in_s) / plan.cycle_s
+        except ControllerError as e:
+            if p["cycle_s"] is not None:
+                raise
+            first_error, bw, queues, best = e, None, None, -1.0
+        if p["cycle_s"] is None:  # MAXBAND's variable cycle, within capacity
             for C in range(int(plan.cycle_s) - 1, int(p["min_cycle_s"]) - 1, -1):
                 try:
                     cand = coordinated_webster(self.name, network, p["path"], float(C), webster)
@@ -259,6 +264,8 @@ class GreenWave(Controller):
                 score = (cbw.b_out_s + k * cbw.b_in_s) / C
                 if score > best + 1e-9:
                     best, plan, bw, queues = score, cand, cbw, cq
+            if bw is None:
+                raise first_error
         self.plan_, self.bandwidth_, self.design_speed_, self.weight_inbound_ = plan, bw, speed, k
         self.queue_clearance_s_ = queues
         self._actions = {jid: TimingPlan(t.greens_s, bw.offsets_s.get(jid, 0.0)) for jid, t in plan.timings.items()}
