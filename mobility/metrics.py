@@ -28,6 +28,10 @@ Per junction, over the measurement window (after warm-up), for vehicle-steps in 
       maximum and the mean over the steps of the window.
     * ``co2_kg``, ``co2_idle_kg``, ``fuel_kg``, ``nox_g``: SUMO's per-vehicle emission model
       (mg/s of the step) × step length; ``co2_idle_kg`` is the part emitted while halted.
+    * CO2 by driving mode: ``co2_idle_kg`` (speed < 0.1 m/s), ``co2_accel_kg`` (acceleration
+      > 0.1 m/s²), ``co2_decel_kg`` (acceleration < −0.1 m/s²), ``co2_cruise_kg`` (the rest); the four
+      add up to ``co2_kg``. Acceleration is the speed change over the step (SUMO's definition); a
+      vehicle's first step counts as cruising.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from .scenario import ZoneSpec
 
 #: SUMO's halting threshold (m/s): below it a vehicle is halted.
 HALT_SPEED = 0.1
+#: |acceleration| (m/s²) above which a moving vehicle is accelerating or decelerating, not cruising
+MODE_ACCEL = 0.1
 
 NEAR, FAR, INTERNAL, EXIT = 0, 1, 2, 3
 PARTS = ("approach", "approach-far", "internal", "exit")
@@ -162,7 +168,8 @@ class ZoneMap:
 
 
 #: accumulated per junction (and in the last bin, unattributed)
-_SUMS = ("veh_s", "halted_veh_s", "delay_s", "stops", "co2_mg", "co2_idle_mg", "fuel_mg", "nox_mg", "served")
+_SUMS = ("veh_s", "halted_veh_s", "delay_s", "stops", "co2_mg", "co2_idle_mg", "co2_accel_mg", "co2_cruise_mg",
+         "co2_decel_mg", "fuel_mg", "nox_mg", "served")
 
 
 class Attribution:
@@ -234,6 +241,12 @@ class Attribution:
         s["stops"] += np.bincount(b[stop], minlength=n)
         s["co2_mg"] += np.bincount(b, weights=co2, minlength=n) * dt
         s["co2_idle_mg"] += np.bincount(b[halted], weights=co2[halted], minlength=n) * dt
+        accel = np.nan_to_num((speed - prev_speed) / dt)  # first step (NaN): cruising
+        moving = ~halted
+        for key, mask in (("co2_accel_mg", moving & (accel > MODE_ACCEL)),
+                          ("co2_decel_mg", moving & (accel < -MODE_ACCEL)),
+                          ("co2_cruise_mg", moving & (np.abs(accel) <= MODE_ACCEL))):
+            s[key] += np.bincount(b[mask], weights=co2[mask], minlength=n) * dt
         s["fuel_mg"] += np.bincount(b, weights=fuel, minlength=n) * dt
         s["nox_mg"] += np.bincount(b, weights=nox, minlength=n) * dt
         s["served"] += np.bincount(served_bin[served], minlength=n)
@@ -262,6 +275,7 @@ class Attribution:
         n, dt = self.nbins, self.dt
         self.sums["delay_s"] += np.bincount(b, weights=last[:, 0], minlength=n)
         self.sums["co2_mg"] += np.bincount(b, weights=last[:, 1], minlength=n) * dt
+        self.sums["co2_cruise_mg"] += np.bincount(b, weights=last[:, 1], minlength=n) * dt  # estimated as cruising
         self.sums["fuel_mg"] += np.bincount(b, weights=last[:, 2], minlength=n) * dt
         self.sums["nox_mg"] += np.bincount(b, weights=last[:, 3], minlength=n) * dt
 
@@ -284,6 +298,9 @@ class Attribution:
                 "queue_mean_veh": self.queue_sum / max(self.steps, 1),
                 "co2_kg": s["co2_mg"] / 1e6,
                 "co2_idle_kg": s["co2_idle_mg"] / 1e6,
+                "co2_accel_kg": s["co2_accel_mg"] / 1e6,
+                "co2_cruise_kg": s["co2_cruise_mg"] / 1e6,
+                "co2_decel_kg": s["co2_decel_mg"] / 1e6,
                 "co2_g_per_veh": per(s["co2_mg"] / 1e3),
                 "fuel_kg": s["fuel_mg"] / 1e6,
                 "nox_g": s["nox_mg"] / 1e3,
@@ -304,6 +321,9 @@ class Attribution:
             "veh_s": float(s["veh_s"].sum()),
             "co2_kg": float(s["co2_mg"].sum() / 1e6),
             "co2_idle_kg": float(s["co2_idle_mg"].sum() / 1e6),
+            "co2_accel_kg": float(s["co2_accel_mg"].sum() / 1e6),
+            "co2_cruise_kg": float(s["co2_cruise_mg"].sum() / 1e6),
+            "co2_decel_kg": float(s["co2_decel_mg"].sum() / 1e6),
             "fuel_kg": float(s["fuel_mg"].sum() / 1e6),
             "nox_g": float(s["nox_mg"].sum() / 1e3),
             "unattributed_co2_kg": float(s["co2_mg"][-1] / 1e6),

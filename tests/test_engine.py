@@ -39,6 +39,10 @@ def test_co2_conservation_against_sumo(corridor_with_sumo_outputs: tuple) -> Non
     assert n["co2_kg"] == pytest.approx(sumo["CO2_abs"] / 1e6, rel=0.005)
     assert n["fuel_kg"] == pytest.approx(sumo["fuel_abs"] / 1e6, rel=0.005)
     assert n["nox_g"] == pytest.approx(sumo["NOx_abs"] / 1e3, rel=0.005)
+    # the driving modes partition CO2 (idle + accelerating + cruising + decelerating = total)
+    modes = j[["co2_idle_kg", "co2_accel_kg", "co2_cruise_kg", "co2_decel_kg"]].sum(axis=1)
+    assert np.allclose(modes, j["co2_kg"], rtol=1e-9)
+    assert (j["co2_accel_kg"] > j["co2_decel_kg"]).all()  # accelerating burns more than braking
     # junction zones hold a substantial, not total, share: the zones are real subsets of the network
     share = 1 - n["unattributed_co2_kg"] / n["co2_kg"]
     assert 0.3 < share < 0.95

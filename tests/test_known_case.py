@@ -53,5 +53,10 @@ def test_one_vehicle_at_green_two_at_red(one_junction: Path, tmp_path: Path) -> 
     # idling is visible: the two stopped vehicles idled for (almost) all of their waiting time
     assert 25 < row["halted_veh_s"] < 40
     assert 0 < row["co2_idle_kg"] < row["co2_kg"]
+    # the two waits are idling: their CO2 is the emission class's idle rate for the halted time
+    idle_rate = row["co2_idle_kg"] / row["halted_veh_s"]  # kg/s, one class, v = 0, a = 0
+    assert 0.4e-3 < idle_rate < 2e-3  # a petrol Euro 6 car idles at roughly 0.5-1.5 g/s of CO2
+    assert row[["co2_idle_kg", "co2_accel_kg", "co2_cruise_kg", "co2_decel_kg"]].sum() == pytest.approx(row["co2_kg"])
+    assert row["co2_accel_kg"] > 0 and row["co2_decel_kg"] >= 0
     unattributed = res.junctions.set_index("junction_id").loc["(unattributed)"]
     assert unattributed["co2_kg"] == pytest.approx(0.0, abs=1e-9)
