@@ -244,6 +244,9 @@ def summary(res: Results, baseline: str | None = None) -> pd.DataFrame:
     cols = ["vehicles", "delay_s_per_veh", "stops_per_veh", "halted_veh_s", "co2_kg", "co2_idle_kg"]
     m = j.groupby(["junction_id", "controller"], sort=False)[cols].mean().reset_index()
     m["seeds"] = j.groupby(["junction_id", "controller"], sort=False).size().values
+    from .metrics import level_of_service
+
+    m["los"] = [level_of_service(x) for x in m["delay_s_per_veh"]]
     b = m[m["controller"] == base].set_index("junction_id")
     for c in SUMMARY_METRICS:
         ref = m["junction_id"].map(b[c]) if not b.empty else np.nan
@@ -276,7 +279,7 @@ def format_comparison(res: Results) -> str:
         base = controllers[0]
         lines.append(f"Per junction (mean over seeds; % change against '{base}'):")
         w = min(30, max(10, *(len(str(x)) for x in s["junction_id"]))) + 2
-        hdr = f"{'junction':<{w}}{'controller':<18}{'veh':>7}{'delay s/veh':>17}{'stops/veh':>16}{'CO2 kg':>17}{'idle CO2 %':>11}"
+        hdr = f"{'junction':<{w}}{'controller':<18}{'veh':>7}{'delay s/veh LOS':>17}{'stops/veh':>16}{'CO2 kg':>17}{'idle CO2 %':>11}"
         lines.append(hdr)
         lines.append("-" * len(hdr))
 
@@ -290,7 +293,7 @@ def format_comparison(res: Results) -> str:
                 first = r.controller == base
                 lines.append(
                     f"{jid:<{w}}{r.controller:<18}{r.vehicles:>7.0f}"
-                    f"{r.delay_s_per_veh:>9.1f} {'' if first else pct(r.delay_s_per_veh_pct):>7}"
+                    f"{r.delay_s_per_veh:>7.1f} {r.los:<1} {'' if first else pct(r.delay_s_per_veh_pct):>7}"
                     f"{r.stops_per_veh:>8.2f} {'' if first else pct(r.stops_per_veh_pct):>7}"
                     f"{r.co2_kg:>9.2f} {'' if first else pct(r.co2_kg_pct):>7}{idle:>10.0f}%"
                 )

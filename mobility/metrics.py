@@ -305,6 +305,8 @@ class Attribution:
                 "fuel_kg": s["fuel_mg"] / 1e6,
                 "nox_g": s["nox_mg"] / 1e3,
             })
+        df.insert(df.columns.get_loc("delay_s_per_veh") + 1, "los",
+                  [level_of_service(x) for x in df["delay_s_per_veh"]])
         unattr = df["junction_id"] == UNATTRIBUTED
         for col in ("vehicles", "delay_s_per_veh", "stops_per_veh", "co2_g_per_veh", "queue_max_veh", "queue_mean_veh"):
             df.loc[unattr, col] = np.nan if df[col].dtype.kind == "f" else 0
@@ -332,3 +334,19 @@ class Attribution:
 
 
 UNATTRIBUTED = "(unattributed)"
+
+#: HCM (6th ed., Exhibit 19-8) level of service of a signalised intersection by control delay (s/veh)
+LOS_BANDS = ((10.0, "A"), (20.0, "B"), (35.0, "C"), (55.0, "D"), (80.0, "E"))
+
+
+def level_of_service(delay_s_per_veh: float) -> str:
+    """HCM level of service A–F for a signalised intersection from its control delay per vehicle.
+
+    Our zone delay (time lost in the approach, junction and exit parts) stands in for HCM control
+    delay: it includes the deceleration, stopped and acceleration delay the HCM counts."""
+    if not np.isfinite(delay_s_per_veh):
+        return ""
+    for limit, grade in LOS_BANDS:
+        if delay_s_per_veh <= limit:
+            return grade
+    return "F"

@@ -95,3 +95,10 @@ def test_served_when_leaving_near_approach_and_slots_grow() -> None:
     assert t.loc["A", "vehicles"] == 1 and t.loc["B", "vehicles"] == 1
     assert att.network_totals()["delay_s"] == pytest.approx(3.0)
     assert att.vehicles_seen == 3
+
+
+def test_hcm_level_of_service_bands() -> None:
+    from mobility.metrics import level_of_service
+
+    assert [level_of_service(x) for x in (5, 10, 10.1, 20, 30, 55, 79.9, 80.1, float("nan"))] == \
+        ["A", "A", "B", "B", "C", "D", "E", "F", ""]
