@@ -180,7 +180,7 @@ class CorridorTracker:
         self.dir[slots] = -1
 
     def step(self, t: float, slots: np.ndarray, lane: np.ndarray, pos: np.ndarray, speed: np.ndarray,
-             dloss: np.ndarray, stop: np.ndarray, co2: np.ndarray, measure_from: float) -> None:
+             dloss: np.ndarray, stop: np.ndarray, co2: np.ndarray) -> None:
         c = self.c
         ldir = c.lane_dir[lane]
         lstep = c.lane_step[lane]

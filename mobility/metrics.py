@@ -65,6 +65,7 @@ class ZoneMap:
     up_code: np.ndarray
     down_end: np.ndarray  # exit part of the lane ends here (m); 0 = none
     down_code: np.ndarray
+    lane_speed: np.ndarray | None = None  # speed limit per lane (m/s); inf off the network
 
     @classmethod
     def build(cls, net: SignalNetwork, zones: ZoneSpec, junction_ids: list[str] | None = None) -> ZoneMap:
@@ -144,7 +145,8 @@ class ZoneMap:
                             break
                     if r > 0:
                         dstack.append((to, r))
-        return cls(jids, index, lane_ids, up_start, up_code, down_end, down_code)
+        lane_speed = np.array([net.lanes[lid].speed if lid else np.inf for lid in lane_ids])
+        return cls(jids, index, lane_ids, up_start, up_code, down_end, down_code, lane_speed)
 
     @property
     def n_junctions(self) -> int:
@@ -176,7 +178,8 @@ class Attribution:
     """Streams per-vehicle step samples into per-junction sums.
 
     Vehicles are identified by *slots* (small integers reused after a vehicle leaves) so that state
-    from the previous step (speed, cumulative time loss, zone) lives in numpy arrays.
+    from the previous step (speed, zone) and per-vehicle constants (speed factor, maximum speed)
+    live in numpy arrays.
     """
 
     def __init__(self, zone_map: ZoneMap, step_length_s: float, capacity: int = 1024) -> None:
@@ -188,48 +191,58 @@ class Attribution:
         self.queue_sum = np.zeros(self.nbins)
         self.steps = 0
         self.prev_speed = np.full(capacity, np.nan)
-        self.prev_loss = np.zeros(capacity)
+        self.speed_factor = np.ones(capacity)
+        self.max_speed = np.full(capacity, np.inf)
         self.prev_code = np.full(capacity, -1, dtype=np.int64)
         self.seen = np.zeros(capacity, dtype=bool)  # counted in the window's vehicle total
         self.last = np.zeros((capacity, 4))  # last step's time loss increment and CO2/fuel/NOx rates
         self.vehicles_seen = 0
 
-    def new_slot_state(self, slots: np.ndarray) -> None:
-        """Reset state for slots just given to newly departed vehicles."""
+    def new_slot_state(self, slots: np.ndarray, speed_factor: np.ndarray | None = None,
+                       max_speed: np.ndarray | None = None) -> None:
+        """Reset state for slots just given to newly departed vehicles, with their speed factor and
+        maximum speed (m/s) if known."""
         need = int(slots.max()) + 1 if len(slots) else 0
         if need > len(self.prev_speed):
             grow = max(need, 2 * len(self.prev_speed)) - len(self.prev_speed)
             self.prev_speed = np.concatenate([self.prev_speed, np.full(grow, np.nan)])
-            self.prev_loss = np.concatenate([self.prev_loss, np.zeros(grow)])
+            self.speed_factor = np.concatenate([self.speed_factor, np.ones(grow)])
+            self.max_speed = np.concatenate([self.max_speed, np.full(grow, np.inf)])
             self.prev_code = np.concatenate([self.prev_code, np.full(grow, -1, dtype=np.int64)])
             self.seen = np.concatenate([self.seen, np.zeros(grow, dtype=bool)])
             self.last = np.concatenate([self.last, np.zeros((grow, 4))])
         self.prev_speed[slots] = np.nan
         self.last[slots] = 0.0
-        self.prev_loss[slots] = 0.0
+        self.speed_factor[slots] = 1.0 if speed_factor is None else speed_factor
+        self.max_speed[slots] = np.inf if max_speed is None else max_speed
         self.prev_code[slots] = -1
         self.seen[slots] = False
 
+    def step_loss(self, slots: np.ndarray, lane: np.ndarray, speed: np.ndarray) -> np.ndarray:
+        """Time lost in this step (s), SUMO's timeLoss formula: ``dt * (1 - v / v_max)`` with
+        ``v_max`` the lane's limit × the vehicle's speed factor, capped by its maximum speed."""
+        assert self.zones.lane_speed is not None
+        v_max = np.minimum(self.zones.lane_speed[lane] * self.speed_factor[slots], self.max_speed[slots])
+        return self.dt * (1.0 - speed / v_max)
+
     def add_step(self, slots: np.ndarray, lane: np.ndarray, pos: np.ndarray, speed: np.ndarray,
-                 time_loss: np.ndarray, co2: np.ndarray, fuel: np.ndarray, nox: np.ndarray,
-                 measure: bool) -> tuple[np.ndarray, np.ndarray]:
-        """One simulation step. ``time_loss`` is each vehicle's cumulative timeLoss (s); emissions
-        are SUMO's mg/s for the step. State always advances; sums only when ``measure``.
-        Returns each vehicle's time-loss increment (s) and whether it stopped in this step."""
+                 dloss: np.ndarray, co2: np.ndarray, fuel: np.ndarray, nox: np.ndarray,
+                 measure: bool) -> np.ndarray:
+        """One simulation step. ``dloss``: time lost in the step (s, see :meth:`step_loss`);
+        emissions are SUMO's mg/s for the step. State always advances; sums only when ``measure``.
+        Returns whether each vehicle stopped in this step."""
         code = self.zones.classify(lane, pos)
         halted = speed < HALT_SPEED
         prev_speed = self.prev_speed[slots]
         stop = halted & (prev_speed >= HALT_SPEED)  # NaN (new vehicle) compares False
-        dloss = time_loss - self.prev_loss[slots]
         prev_code = self.prev_code[slots]
         served = (prev_code >= 0) & (prev_code % 4 == NEAR) & (code != prev_code)
         served_bin = np.where(served, prev_code // 4, 0)
         self.prev_speed[slots] = speed
-        self.prev_loss[slots] = time_loss
         self.prev_code[slots] = code
         self.last[slots] = np.column_stack((dloss, co2, fuel, nox))
         if not measure:
-            return dloss, stop
+            return stop
         nj = self.zones.n_junctions
         b = np.where(code >= 0, code // 4, nj)
         dt = self.dt
@@ -259,7 +272,7 @@ class Attribution:
         new = ~self.seen[slots]
         self.vehicles_seen += int(new.sum())
         self.seen[slots] = True
-        return dloss, stop
+        return stop
 
     def arrive(self, slots: np.ndarray, measure: bool) -> None:
         """Vehicles that left the network during the last step.

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .controllers.base import Controller, JunctionObservation, Observation
 from .errors import MobilityError, SimulationError
@@ -47,11 +48,11 @@ def sumo_version() -> str:
 class RunOutput:
     """What one simulation produced, before provenance is added."""
 
-    junctions: Any  # pandas DataFrame, one row per junction + unattributed
+    junctions: pd.DataFrame  # one row per junction + unattributed
     network: dict[str, float]
     stats: dict[str, Any] = field(default_factory=dict)
-    corridor: Any = None  # pandas DataFrame per direction (scenarios with a corridor)
-    timespace: dict[str, Any] = field(default_factory=dict)
+    corridor: pd.DataFrame = field(default_factory=pd.DataFrame)  # per direction, if the scenario has a corridor
+    timespace: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def sumo_command(scenario: Scenario, seed: int, workdir: Path, *, gui: bool = False,
@@ -212,15 +213,11 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     try:
         actuator = Actuator(net, jids, controller.safety(), session, controller.name)
         # SUMO's cumulative timeLoss is not subscribed: it is the costliest variable to fetch. Each
-        # step's loss is computed with SUMO's own formula, dt * (1 - v / v_max), where v_max is the
-        # lane's limit times the vehicle's speed factor, capped by its maximum speed (both read once,
-        # at departure).
+        # step's loss is computed with SUMO's own formula (Attribution.step_loss) from the speed
+        # factor and maximum speed read once per vehicle, at departure.
         vars_ = [tc.VAR_LANE_ID, tc.VAR_LANEPOSITION, tc.VAR_SPEED,
                  tc.VAR_CO2EMISSION, tc.VAR_FUELCONSUMPTION, tc.VAR_NOXEMISSION]
         LANE, POS, SPEED, CO2, FUEL, NOX = vars_
-        lane_speed = np.array([net.lanes[lid].speed if lid else np.inf for lid in zone_map.lane_ids])
-        speed_factor = np.ones(1024)
-        max_speed = np.full(1024, np.inf)
         api.simulation.subscribe([tc.VAR_DEPARTED_VEHICLES_IDS, tc.VAR_ARRIVED_VEHICLES_IDS,
                                   tc.VAR_TELEPORT_STARTING_VEHICLES_NUMBER])
         observing = controller.decision_interval_s is not None
@@ -314,12 +311,10 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                     for a in (speed, co2, fuel, nox):
                         a[hidden] = 0.0
                     pos[hidden] = 0.0
-                v_max = np.minimum(lane_speed[lane] * speed_factor[slots], max_speed[slots])
-                loss = attribution.prev_loss[slots] + np.where(hidden, 0.0, dt * (1.0 - speed / v_max))
-                dloss, stop = attribution.add_step(slots, lane, pos, speed, loss, co2, fuel, nox,
-                                                   now > measure_from + 1e-9)
+                dloss = np.where(hidden, 0.0, attribution.step_loss(slots, lane, speed))
+                stop = attribution.add_step(slots, lane, pos, speed, dloss, co2, fuel, nox, now > measure_from + 1e-9)
                 if tracker is not None:
-                    tracker.step(now, slots, lane, pos, speed, dloss, stop, co2, measure_from)
+                    tracker.step(now, slots, lane, pos, speed, dloss, stop, co2)
             arrived = sim_res[tc.VAR_ARRIVED_VEHICLES_IDS]
             if arrived:
                 gone = [slot_of.pop(v) for v in arrived]
@@ -331,7 +326,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                 free.extend(gone)
             departed = sim_res[tc.VAR_DEPARTED_VEHICLES_IDS]
             if departed:
-                new = []
+                new, factors, maxima = [], [], []
                 for v in departed:
                     if free:
                         s = free.pop()
@@ -340,12 +335,9 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                     slot_of[v] = s
                     new.append(s)
                     api.vehicle.subscribe(v, vars_)
-                    if s >= len(speed_factor):
-                        speed_factor = np.concatenate([speed_factor, np.ones(len(speed_factor))])
-                        max_speed = np.concatenate([max_speed, np.full(len(max_speed), np.inf)])
-                    speed_factor[s] = api.vehicle.getSpeedFactor(v)  # once per vehicle, at departure
-                    max_speed[s] = api.vehicle.getMaxSpeed(v)
-                attribution.new_slot_state(np.asarray(new, dtype=np.int64))
+                    factors.append(api.vehicle.getSpeedFactor(v))  # once per vehicle, at departure
+                    maxima.append(api.vehicle.getMaxSpeed(v))
+                attribution.new_slot_state(np.asarray(new, dtype=np.int64), np.asarray(factors), np.asarray(maxima))
                 if tracker is not None:
                     tracker.reset_slots(np.asarray(new, dtype=np.int64))
             if record_signals:
@@ -369,19 +361,11 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     totals = attribution.network_totals()
     totals.update(vehicles_arrived=arrived_total, vehicles_running_at_end=running,
                   insertion_backlog_veh=backlog, teleports=teleports)
-    corridor_table, ts = None, {}
+    out = RunOutput(attribution.junction_table(), totals, {"sim_wall_s": wall, "backend": session.backend})
     if tracker is not None:
-        import pandas as pd
-
-        corridor_table = tracker.table(measure_from)
+        out.corridor = tracker.table(measure_from)
         if timespace:
-            ts = {"signals": pd.DataFrame(signal_log, columns=["time_s", "junction_id", "direction", "distance_m", "state"]),
-                  "trajectories": tracker.trajectories()}
-    return RunOutput(attribution.junction_table(), totals, {"sim_wall_s": wall, "backend": session.backend},
-                     corridor_table if corridor_table is not None else _empty_frame(), ts)
-
-
-def _empty_frame() -> Any:
-    import pandas as pd
-
-    return pd.DataFrame()
+            out.timespace = {
+                "signals": pd.DataFrame(signal_log, columns=["time_s", "junction_id", "direction", "distance_m", "state"]),
+                "trajectories": tracker.trajectories()}
+    return out
