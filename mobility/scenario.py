@@ -113,6 +113,20 @@ class Scenario:
         """A copy with some fields changed (e.g. ``seed``)."""
         return dataclasses.replace(self, **changes)
 
+    def scaled(self, factor: float) -> Scenario:
+        """The same scenario with every demand multiplied by ``factor`` (> 0).
+
+        TOML scenarios scale each flow's vehicles/hour; ``.sumocfg`` scenarios pass SUMO's
+        ``--scale`` option (which duplicates or drops vehicles of the route files at random)."""
+        if not (factor > 0 and math.isfinite(factor)):
+            raise ScenarioError(f"{self.source}: demand scale factor: expected a positive number, got {factor!r}")
+        if factor == 1.0:
+            return self
+        if self.sumocfg is not None:
+            return self.replace(sumo_args=(*self.sumo_args, "--scale", f"{factor:g}"))
+        flows = tuple(dataclasses.replace(f, vph=tuple(v * factor for v in f.vph)) for f in self.flows)
+        return self.replace(flows=flows)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly description, recorded with every result."""
 
