@@ -50,6 +50,9 @@ class Results:
     corridor: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: time–space diagram data of a single run: ``signals`` and ``trajectories`` tables
     timespace: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: vehicle-steps per run, junction, vehicle type, speed and acceleration cell (fleet what-ifs;
+    #: see :class:`mobility.metrics.Kinematics`); written as Parquet only
+    kinematics: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def write(self, out: str | Path) -> list[Path]:
         """Write CSV (for people) and Parquet (for machines) atomically into ``out``."""
@@ -60,9 +63,11 @@ class Results:
         if not self.corridor.empty:
             tables.append(("corridor", self.corridor))
         tables += [(f"timespace_{k}", v) for k, v in self.timespace.items()]
+        if not self.kinematics.empty:
+            tables.append(("kinematics", self.kinematics))
         for name, df in tables:
             for ext in ("csv", "parquet"):
-                if name == "timespace_trajectories" and ext == "csv":
+                if name in ("timespace_trajectories", "kinematics") and ext == "csv":
                     continue  # large: Parquet only
                 target = out / f"{name}.{ext}"
                 fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{ext}.tmp", dir=out)
@@ -126,6 +131,8 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
         "python_version": platform.python_version(),
         "begin_s": sc.begin_s, "end_s": sc.end_s, "warmup_s": sc.warmup_s, "step_length_s": sc.step_length_s,
         "zone_upstream_m": sc.zones.upstream_m, "zone_downstream_m": sc.zones.downstream_m,
+        "fleet": sc.fleet, "grid_kg_co2_per_kwh": sc.grid.kg_co2_per_kwh, "grid_factor_source": sc.grid.source,
+        "grid_factor_year": sc.grid.year,
         "status": "ok", "error": "",
     }
     t0 = time.perf_counter()
@@ -152,7 +159,10 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     if not corridor.empty:
         for i, k in enumerate(KEYS):
             corridor.insert(i, k, info[k])
-    return Results(junctions, network, pd.DataFrame([info]), corridor, output.timespace)
+    kin = output.kinematics
+    if not kin.empty:
+        kin.insert(0, "run_id", rid)
+    return Results(junctions, network, pd.DataFrame([info]), corridor, output.timespace, kin)
 
 
 def _worker(args: tuple) -> Results:
@@ -218,6 +228,8 @@ def compare(scenario: str | Path | Scenario, controllers: Sequence[str], seeds: 
 
     res = Results(cat([p.junctions for p in parts]), cat([p.network for p in parts]),
                   pd.concat([p.runs for p in parts], ignore_index=True), cat([p.corridor for p in parts]))
+    kins = [p.kinematics for p in parts if len(p.kinematics)]
+    res.kinematics = pd.concat(kins, ignore_index=True) if kins else pd.DataFrame()
     if res.corridor.columns.equals(pd.Index(KEYS)):
         res.corridor = pd.DataFrame()
     if out is not None:

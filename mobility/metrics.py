@@ -32,6 +32,12 @@ Per junction, over the measurement window (after warm-up), for vehicle-steps in 
       > 0.1 m/s²), ``co2_decel_kg`` (acceleration < −0.1 m/s²), ``co2_cruise_kg`` (the rest); the four
       add up to ``co2_kg``. Acceleration is the speed change over the step (SUMO's definition); a
       vehicle's first step counts as cruising.
+    * Scopes: ``co2_kg`` is tailpipe CO2 (scope 1, what SUMO's CO2 output reports);
+      ``energy_kwh`` is SUMO's electricity consumption of electric vehicles (recuperation counts
+      negative); ``co2_scope2_kg`` = ``energy_kwh`` × the scenario's grid factor (kg CO2/kWh);
+      ``co2_total_kg`` = scope 1 + scope 2. Driving-mode columns split scope 1.
+    * Kinematics (:class:`Kinematics`): vehicle-steps per junction, vehicle type, speed and
+      acceleration cell — the basis of fleet what-ifs without re-simulating.
 """
 
 from __future__ import annotations
@@ -171,7 +177,77 @@ class ZoneMap:
 
 #: accumulated per junction (and in the last bin, unattributed)
 _SUMS = ("veh_s", "halted_veh_s", "delay_s", "stops", "co2_mg", "co2_idle_mg", "co2_accel_mg", "co2_cruise_mg",
-         "co2_decel_mg", "fuel_mg", "nox_mg", "served")
+         "co2_decel_mg", "fuel_mg", "nox_mg", "energy_wh", "served")
+
+#: kinematics cells (see :class:`Kinematics`): speed bin width (m/s), acceleration bin width (m/s²)
+#: and the lowest acceleration of the grid (m/s²)
+KIN_SPEED_BIN = 0.5
+KIN_ACCEL_BIN = 0.25
+KIN_ACCEL_MIN = -10.0
+_KIN_NV, _KIN_NA, _KIN_NT = 1024, 128, 4096  # key packing limits (speed bins, accel bins, types)
+
+
+class Kinematics:
+    """Vehicle-steps counted per (junction bin, vehicle type, speed cell, acceleration cell).
+
+    ``speed_bin = floor(v / 0.5 m/s)``, ``accel_bin = floor((a + 10 m/s²) / 0.25 m/s²)`` with ``a`` the
+    speed change over the step / step length (0 on a vehicle's first step). Each cell keeps its count
+    and the exact mean speed and acceleration of its samples, so emissions can be re-evaluated for
+    another emission class (a fleet what-if) without re-simulating. Samples are buffered and merged
+    with ``np.unique`` every few hundred steps: memory grows with the number of occupied cells only.
+    """
+
+    def __init__(self) -> None:
+        self._buf: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._n = 0
+        self.keys = np.zeros(0, dtype=np.int64)
+        self.count = np.zeros(0)
+        self.sum_v = np.zeros(0)
+        self.sum_a = np.zeros(0)
+
+    def add(self, b: np.ndarray, vtype: np.ndarray, speed: np.ndarray, accel: np.ndarray) -> None:
+        vb = np.clip((speed / KIN_SPEED_BIN).astype(np.int64), 0, _KIN_NV - 1)
+        ab = np.clip(np.floor((accel - KIN_ACCEL_MIN) / KIN_ACCEL_BIN).astype(np.int64), 0, _KIN_NA - 1)
+        key = ((b.astype(np.int64) * _KIN_NT + vtype) * _KIN_NV + vb) * _KIN_NA + ab
+        self._buf.append((key, speed.copy(), accel.copy()))
+        self._n += 1
+        if self._n >= 256:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buf:
+            return
+        key = np.concatenate([self.keys, *(k for k, _, _ in self._buf)])
+        cnt = np.concatenate([self.count, *(np.ones(len(k)) for k, _, _ in self._buf)])
+        sv = np.concatenate([self.sum_v, *(v for _, v, _ in self._buf)])
+        sa = np.concatenate([self.sum_a, *(a for _, _, a in self._buf)])
+        self._buf, self._n = [], 0
+        self.keys, inv = np.unique(key, return_inverse=True)
+        n = len(self.keys)
+        self.count = np.bincount(inv, weights=cnt, minlength=n)
+        self.sum_v = np.bincount(inv, weights=sv, minlength=n)
+        self.sum_a = np.bincount(inv, weights=sa, minlength=n)
+
+    def table(self, bin_names: list[str], type_names: list[str], type_classes: list[str]) -> pd.DataFrame:
+        """Tidy table: junction_id, vtype, emission_class, speed_bin, accel_bin, veh_steps,
+        speed_mps_mean, accel_mps2_mean."""
+        self.flush()
+        k = self.keys
+        ab = k % _KIN_NA
+        vb = (k // _KIN_NA) % _KIN_NV
+        t = (k // (_KIN_NA * _KIN_NV)) % _KIN_NT
+        b = k // (_KIN_NA * _KIN_NV * _KIN_NT)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return pd.DataFrame({
+                "junction_id": np.asarray(bin_names, dtype=object)[b],
+                "vtype": np.asarray(type_names, dtype=object)[t],
+                "emission_class": np.asarray(type_classes, dtype=object)[t],
+                "speed_bin": vb.astype(np.int32),
+                "accel_bin": ab.astype(np.int32),
+                "veh_steps": self.count.astype(np.int64),
+                "speed_mps_mean": self.sum_v / self.count,
+                "accel_mps2_mean": self.sum_a / self.count,
+            })
 
 
 class Attribution:
@@ -182,9 +258,12 @@ class Attribution:
     live in numpy arrays.
     """
 
-    def __init__(self, zone_map: ZoneMap, step_length_s: float, capacity: int = 1024) -> None:
+    def __init__(self, zone_map: ZoneMap, step_length_s: float, capacity: int = 1024,
+                 grid_kg_co2_per_kwh: float = 0.0) -> None:
         self.zones = zone_map
         self.dt = step_length_s
+        self.grid_kg_co2_per_kwh = grid_kg_co2_per_kwh
+        self.kinematics = Kinematics()
         self.nbins = zone_map.n_junctions + 1  # last bin: unattributed
         self.sums = {k: np.zeros(self.nbins) for k in _SUMS}
         self.queue_max = np.zeros(self.nbins)
@@ -195,13 +274,15 @@ class Attribution:
         self.max_speed = np.full(capacity, np.inf)
         self.prev_code = np.full(capacity, -1, dtype=np.int64)
         self.seen = np.zeros(capacity, dtype=bool)  # counted in the window's vehicle total
-        self.last = np.zeros((capacity, 4))  # last step's time loss increment and CO2/fuel/NOx rates
+        self.vtype = np.zeros(capacity, dtype=np.int64)  # index of the vehicle's type
+        self.prev_accel = np.zeros(capacity)
+        self.last = np.zeros((capacity, 5))  # last step's time loss increment and CO2/fuel/NOx/electricity rates
         self.vehicles_seen = 0
 
     def new_slot_state(self, slots: np.ndarray, speed_factor: np.ndarray | None = None,
-                       max_speed: np.ndarray | None = None) -> None:
-        """Reset state for slots just given to newly departed vehicles, with their speed factor and
-        maximum speed (m/s) if known."""
+                       max_speed: np.ndarray | None = None, vtype: np.ndarray | None = None) -> None:
+        """Reset state for slots just given to newly departed vehicles, with their speed factor,
+        maximum speed (m/s) and vehicle type index if known."""
         need = int(slots.max()) + 1 if len(slots) else 0
         if need > len(self.prev_speed):
             grow = max(need, 2 * len(self.prev_speed)) - len(self.prev_speed)
@@ -210,13 +291,17 @@ class Attribution:
             self.max_speed = np.concatenate([self.max_speed, np.full(grow, np.inf)])
             self.prev_code = np.concatenate([self.prev_code, np.full(grow, -1, dtype=np.int64)])
             self.seen = np.concatenate([self.seen, np.zeros(grow, dtype=bool)])
-            self.last = np.concatenate([self.last, np.zeros((grow, 4))])
+            self.vtype = np.concatenate([self.vtype, np.zeros(grow, dtype=np.int64)])
+            self.prev_accel = np.concatenate([self.prev_accel, np.zeros(grow)])
+            self.last = np.concatenate([self.last, np.zeros((grow, 5))])
         self.prev_speed[slots] = np.nan
         self.last[slots] = 0.0
         self.speed_factor[slots] = 1.0 if speed_factor is None else speed_factor
         self.max_speed[slots] = np.inf if max_speed is None else max_speed
         self.prev_code[slots] = -1
         self.seen[slots] = False
+        self.vtype[slots] = 0 if vtype is None else vtype
+        self.prev_accel[slots] = 0.0
 
     def step_loss(self, slots: np.ndarray, lane: np.ndarray, speed: np.ndarray) -> np.ndarray:
         """Time lost in this step (s), SUMO's timeLoss formula: ``dt * (1 - v / v_max)`` with
@@ -227,10 +312,13 @@ class Attribution:
 
     def add_step(self, slots: np.ndarray, lane: np.ndarray, pos: np.ndarray, speed: np.ndarray,
                  dloss: np.ndarray, co2: np.ndarray, fuel: np.ndarray, nox: np.ndarray,
-                 measure: bool) -> np.ndarray:
+                 measure: bool, elec: np.ndarray | None = None) -> np.ndarray:
         """One simulation step. ``dloss``: time lost in the step (s, see :meth:`step_loss`);
-        emissions are SUMO's mg/s for the step. State always advances; sums only when ``measure``.
+        emissions are SUMO's mg/s for the step, ``elec`` its electricity consumption in Wh/s (None:
+        no electric vehicles). State always advances; sums only when ``measure``.
         Returns whether each vehicle stopped in this step."""
+        if elec is None:
+            elec = np.zeros_like(co2)
         code = self.zones.classify(lane, pos)
         halted = speed < HALT_SPEED
         prev_speed = self.prev_speed[slots]
@@ -238,9 +326,11 @@ class Attribution:
         prev_code = self.prev_code[slots]
         served = (prev_code >= 0) & (prev_code % 4 == NEAR) & (code != prev_code)
         served_bin = np.where(served, prev_code // 4, 0)
+        accel = np.nan_to_num((speed - prev_speed) / self.dt)  # first step (NaN): 0, cruising
         self.prev_speed[slots] = speed
         self.prev_code[slots] = code
-        self.last[slots] = np.column_stack((dloss, co2, fuel, nox))
+        self.prev_accel[slots] = accel
+        self.last[slots] = np.column_stack((dloss, co2, fuel, nox, elec))
         if not measure:
             return stop
         nj = self.zones.n_junctions
@@ -254,7 +344,6 @@ class Attribution:
         s["stops"] += np.bincount(b[stop], minlength=n)
         s["co2_mg"] += np.bincount(b, weights=co2, minlength=n) * dt
         s["co2_idle_mg"] += np.bincount(b[halted], weights=co2[halted], minlength=n) * dt
-        accel = np.nan_to_num((speed - prev_speed) / dt)  # first step (NaN): cruising
         moving = ~halted
         for key, mask in (("co2_accel_mg", moving & (accel > MODE_ACCEL)),
                           ("co2_decel_mg", moving & (accel < -MODE_ACCEL)),
@@ -262,6 +351,8 @@ class Attribution:
             s[key] += np.bincount(b[mask], weights=co2[mask], minlength=n) * dt
         s["fuel_mg"] += np.bincount(b, weights=fuel, minlength=n) * dt
         s["nox_mg"] += np.bincount(b, weights=nox, minlength=n) * dt
+        s["energy_wh"] += np.bincount(b, weights=elec, minlength=n) * dt
+        self.kinematics.add(b, self.vtype[slots], speed, accel)
         s["served"] += np.bincount(served_bin[served], minlength=n)
         queued = halted & (code >= 0) & (code % 4 != EXIT)
         q = np.bincount(b[queued], minlength=n)
@@ -291,6 +382,8 @@ class Attribution:
         self.sums["co2_cruise_mg"] += np.bincount(b, weights=last[:, 1], minlength=n) * dt  # estimated as cruising
         self.sums["fuel_mg"] += np.bincount(b, weights=last[:, 2], minlength=n) * dt
         self.sums["nox_mg"] += np.bincount(b, weights=last[:, 3], minlength=n) * dt
+        self.sums["energy_wh"] += np.bincount(b, weights=last[:, 4], minlength=n) * dt
+        self.kinematics.add(b, self.vtype[slots], self.prev_speed[slots], self.prev_accel[slots])
 
     def junction_table(self) -> pd.DataFrame:
         """Per-junction results with units in column names, plus an ``(unattributed)`` row."""
@@ -317,6 +410,9 @@ class Attribution:
                 "co2_g_per_veh": per(s["co2_mg"] / 1e3),
                 "fuel_kg": s["fuel_mg"] / 1e6,
                 "nox_g": s["nox_mg"] / 1e3,
+                "energy_kwh": s["energy_wh"] / 1e3,
+                "co2_scope2_kg": s["energy_wh"] / 1e3 * self.grid_kg_co2_per_kwh,
+                "co2_total_kg": s["co2_mg"] / 1e6 + s["energy_wh"] / 1e3 * self.grid_kg_co2_per_kwh,
             })
         df.insert(df.columns.get_loc("delay_s_per_veh") + 1, "los",
                   [level_of_service(x) for x in df["delay_s_per_veh"]])
@@ -341,6 +437,9 @@ class Attribution:
             "co2_decel_kg": float(s["co2_decel_mg"].sum() / 1e6),
             "fuel_kg": float(s["fuel_mg"].sum() / 1e6),
             "nox_g": float(s["nox_mg"].sum() / 1e3),
+            "energy_kwh": float(s["energy_wh"].sum() / 1e3),
+            "co2_scope2_kg": float(s["energy_wh"].sum() / 1e3 * self.grid_kg_co2_per_kwh),
+            "co2_total_kg": float(s["co2_mg"].sum() / 1e6 + s["energy_wh"].sum() / 1e3 * self.grid_kg_co2_per_kwh),
             "unattributed_co2_kg": float(s["co2_mg"][-1] / 1e6),
             "unattributed_delay_s": float(s["delay_s"][-1]),
         }

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .emissions import GridFactor, check_shares, emission_class_error, preset_fleet
 from .errors import ScenarioError
 
 #: Repository root; bundled scenarios live in ``<root>/scenarios``, networks in ``<root>/networks``.
@@ -57,13 +58,23 @@ class Period:
 
 @dataclass(frozen=True)
 class VehicleType:
-    """One class of the vehicle mix: a SUMO vType drawn with probability ``share``."""
+    """One class of the vehicle mix: a SUMO vType drawn with probability ``share``.
+
+    ``group`` is the kinematic group (default: the id). Types of one group must drive identically
+    (same vClass and params); they are written next to each other so that changing shares *within*
+    a group (a fleet what-if) does not change which vehicles are cars, buses or trucks."""
 
     id: str
     share: float
     vclass: str = "passenger"
     emission_class: str = "HBEFA4/PC_petrol_Euro-6ab"
     params: tuple[tuple[str, str], ...] = ()  # extra vType attributes (accel, length, sigma, ...)
+    group: str = ""
+    description: str = ""
+
+    @property
+    def kinematic_group(self) -> str:
+        return self.group or self.id
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,8 @@ class Scenario:
     additional_files: tuple[Path, ...] = ()
     sumo_args: tuple[str, ...] = ()  # extra options for SUMO from the scenario itself
     description: str = ""
+    grid: GridFactor = field(default_factory=GridFactor)  # scope-2 factor (kg CO2/kWh) with source
+    fleet: str = ""  # the fleet preset and its parameters, if the vehicle types came from one
 
     @property
     def measure_begin_s(self) -> float:
@@ -270,23 +283,8 @@ def from_toml(path: Path) -> Scenario:
     if not periods:
         periods = [Period("all", begin, end)]
 
-    vtypes: list[VehicleType] = []
-    for i, v in enumerate(f.get("vehicle_types", list, [], what="a list of [[vehicle_types]] tables")):
-        vf = _Fields(path, v, f"vehicle_types[{i}].")
-        vid = vf.get("id", str, what="a vType id")
-        share = vf.number("share", minimum=0.0, what="a share between 0 and 1")
-        vclass = vf.get("vclass", str, "passenger", what="a SUMO vClass")
-        eclass = vf.get("emission_class", str, "HBEFA4/PC_petrol_Euro-6ab", what="a SUMO emission class")
-        extra = vf.get("params", dict, {}, what="a table of vType attributes")
-        vtypes.append(VehicleType(vid, share, vclass, eclass, tuple(sorted((k, str(x)) for k, x in extra.items()))))
-        vf.finish()
-    if not vtypes:
-        vtypes = [VehicleType("car", 1.0)]
-    total_share = sum(v.share for v in vtypes)
-    if abs(total_share - 1.0) > 1e-6:
-        raise ScenarioError(f"{path}: field 'vehicle_types[*].share': expected shares summing to 1, got {total_share:g}")
-    if len({v.id for v in vtypes}) != len(vtypes):
-        raise ScenarioError(f"{path}: field 'vehicle_types[*].id': ids must be unique")
+    vtypes, fleet_desc = _vehicle_types(path, f)
+    grid = _grid_factor(path, f)
 
     flows: list[Flow] = []
     for i, fl in enumerate(f.get("flows", list, [], what="a list of [[flows]] tables")):
@@ -309,10 +307,81 @@ def from_toml(path: Path) -> Scenario:
         name=name, source=path, net_file=net_file, begin_s=begin, end_s=end, warmup_s=warmup,
         step_length_s=step, seed=seed, zones=zones, periods=tuple(periods),
         vehicle_types=tuple(vtypes), flows=tuple(flows), junctions=junctions, corridor=corridor,
-        sumo_args=sumo_args, description=description,
+        sumo_args=sumo_args, description=description, grid=grid, fleet=fleet_desc,
     )
     _check_ids(scenario)
     return scenario
+
+
+def _vehicle_types(path: Path, f: _Fields) -> tuple[list[VehicleType], str]:
+    """``[[vehicle_types]]`` or a ``[fleet]`` preset (not both); validated emission classes."""
+    vtypes: list[VehicleType] = []
+    raw_types = f.get("vehicle_types", list, [], what="a list of [[vehicle_types]] tables")
+    fleet = f.get("fleet", dict, {}, what="a table with preset = NAME and its parameters")
+    fleet_desc = ""
+    if fleet and raw_types:
+        raise f.err("fleet", "expected either [fleet] or [[vehicle_types]], not both")
+    if fleet:
+        ff = _Fields(path, fleet, "fleet.")
+        preset = ff.get("preset", str, what="a fleet preset name (china-city)")
+        params = {k: v for k, v in fleet.items() if k != "preset"}
+        for k, v in params.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ff.err(k, f"expected a number, got {v!r}")
+        try:
+            classes = preset_fleet(preset, **params)
+        except KeyError:
+            raise ff.err("preset", f"unknown fleet preset {preset!r}; known: china-city") from None
+        except TypeError as e:
+            raise ff.err(str(e).split("'")[1] if "'" in str(e) else "preset", "unknown parameter of the preset") from None
+        except ValueError as e:
+            key, _, msg = str(e).partition(": ")
+            raise ff.err(key, msg) from None
+        vtypes = [VehicleType(c.id, c.share, c.vclass, c.emission_class, (), c.group, c.description) for c in classes]
+        fleet_desc = json.dumps({"preset": preset, **params}, sort_keys=True, ensure_ascii=False)
+    for i, v in enumerate(raw_types):
+        vf = _Fields(path, v, f"vehicle_types[{i}].")
+        vid = vf.get("id", str, what="a vType id")
+        share = vf.number("share", minimum=0.0, what="a share between 0 and 1")
+        vclass = vf.get("vclass", str, "passenger", what="a SUMO vClass")
+        eclass = vf.get("emission_class", str, "HBEFA4/PC_petrol_Euro-6ab", what="a SUMO emission class")
+        extra = vf.get("params", dict, {}, what="a table of vType attributes")
+        group = vf.get("group", str, "", what="a kinematic group name")
+        desc = vf.get("description", str, "", what="a string")
+        vtypes.append(VehicleType(vid, share, vclass, eclass, tuple(sorted((k, str(x)) for k, x in extra.items())),
+                                  group, desc))
+        vf.finish()
+    if not vtypes:
+        vtypes = [VehicleType("car", 1.0)]
+    check_shares([v.share for v in vtypes], f"{path}: field 'vehicle_types[*].share'")
+    if len({v.id for v in vtypes}) != len(vtypes):
+        raise ScenarioError(f"{path}: field 'vehicle_types[*].id': ids must be unique")
+    for i, v in enumerate(vtypes):
+        why = emission_class_error(v.emission_class)
+        if why is not None:
+            where = "fleet.preset" if fleet else f"vehicle_types[{i}].emission_class"
+            raise ScenarioError(f"{path}: field '{where}': unknown SUMO emission class {v.emission_class!r} ({why})")
+    groups: dict[str, tuple[str, tuple]] = {}
+    for v in vtypes:
+        kin = (v.vclass, v.params)
+        if groups.setdefault(v.kinematic_group, kin) != kin:
+            raise ScenarioError(f"{path}: field 'vehicle_types[*].group': types of group {v.kinematic_group!r} "
+                                "must share vclass and params (they must drive identically)")
+    order = list(dict.fromkeys(v.kinematic_group for v in vtypes))
+    vtypes.sort(key=lambda v: order.index(v.kinematic_group))  # stable: groups contiguous
+    return vtypes, fleet_desc
+
+
+def _grid_factor(path: Path, f: _Fields) -> GridFactor:
+    """``[emissions]``: the scope-2 grid factor with its source and year."""
+    et = _Fields(path, f.get("emissions", dict, {}, what="a table"), "emissions.")
+    default = GridFactor()
+    factor = et.number("grid_kg_co2_per_kwh", default.kg_co2_per_kwh, minimum=0.0, what="kg CO2 per kWh (>= 0)")
+    given = "grid_kg_co2_per_kwh" in et.table
+    source = et.get("grid_factor_source", str, default.source if not given else ..., what="where the factor comes from")
+    year = et.get("grid_factor_year", int, default.year if not given else ..., what="the year the factor describes")
+    et.finish()
+    return GridFactor(float(factor), source, year)
 
 
 def _check_ids(s: Scenario) -> None:

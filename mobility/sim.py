@@ -20,7 +20,8 @@ import pandas as pd
 
 from .controllers.base import Controller, JunctionObservation, Observation
 from .errors import MobilityError, SimulationError
-from .metrics import Attribution, ZoneMap
+from .emissions import is_electric
+from .metrics import UNATTRIBUTED, Attribution, ZoneMap
 from .network import Phase, SignalNetwork
 from .scenario import Scenario, write_routes
 from .signals import Actuator
@@ -53,6 +54,8 @@ class RunOutput:
     stats: dict[str, Any] = field(default_factory=dict)
     corridor: pd.DataFrame = field(default_factory=pd.DataFrame)  # per direction, if the scenario has a corridor
     timespace: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: vehicle-steps per (junction, vehicle type, speed cell, acceleration cell); see metrics.Kinematics
+    kinematics: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def sumo_command(scenario: Scenario, seed: int, workdir: Path, *, gui: bool = False,
@@ -181,7 +184,10 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     jids = list(scenario.junctions) or net.junction_ids
     zone_map = ZoneMap.build(net, scenario.zones, jids)
     dt = scenario.step_length_s
-    attribution = Attribution(zone_map, dt)
+    attribution = Attribution(zone_map, dt, grid_kg_co2_per_kwh=scenario.grid.kg_co2_per_kwh)
+    type_index: dict[str, int] = {}
+    type_class: list[str] = []
+    type_electric: list[bool] = []
     tracker = None
     if scenario.corridor:
         from .corridor import CorridorMap, CorridorTracker, signal_rows
@@ -218,6 +224,9 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
         vars_ = [tc.VAR_LANE_ID, tc.VAR_LANEPOSITION, tc.VAR_SPEED,
                  tc.VAR_CO2EMISSION, tc.VAR_FUELCONSUMPTION, tc.VAR_NOXEMISSION]
         LANE, POS, SPEED, CO2, FUEL, NOX = vars_
+        ELEC = tc.VAR_ELECTRICITYCONSUMPTION
+        elec_vars = [*vars_, ELEC]  # subscribed only for electric vehicles
+        any_electric = False
         api.simulation.subscribe([tc.VAR_DEPARTED_VEHICLES_IDS, tc.VAR_ARRIVED_VEHICLES_IDS,
                                   tc.VAR_TELEPORT_STARTING_VEHICLES_NUMBER])
         observing = controller.decision_interval_s is not None
@@ -306,13 +315,15 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                 co2 = np.fromiter((d[CO2] for d in vals), float, n)
                 fuel = np.fromiter((d[FUEL] for d in vals), float, n)
                 nox = np.fromiter((d[NOX] for d in vals), float, n)
+                elec = np.fromiter((d.get(ELEC, 0.0) for d in vals), float, n) if any_electric else np.zeros(n)
                 hidden = lane == off_lane  # teleporting: SUMO reports invalid values
                 if hidden.any():
-                    for a in (speed, co2, fuel, nox):
+                    for a in (speed, co2, fuel, nox, elec):
                         a[hidden] = 0.0
                     pos[hidden] = 0.0
                 dloss = np.where(hidden, 0.0, attribution.step_loss(slots, lane, speed))
-                stop = attribution.add_step(slots, lane, pos, speed, dloss, co2, fuel, nox, now > measure_from + 1e-9)
+                stop = attribution.add_step(slots, lane, pos, speed, dloss, co2, fuel, nox, now > measure_from + 1e-9,
+                                            elec)
                 if tracker is not None:
                     tracker.step(now, slots, lane, pos, speed, dloss, stop, co2)
             arrived = sim_res[tc.VAR_ARRIVED_VEHICLES_IDS]
@@ -326,7 +337,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                 free.extend(gone)
             departed = sim_res[tc.VAR_DEPARTED_VEHICLES_IDS]
             if departed:
-                new, factors, maxima = [], [], []
+                new, factors, maxima, types = [], [], [], []
                 for v in departed:
                     if free:
                         s = free.pop()
@@ -334,10 +345,19 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                         s, next_slot = next_slot, next_slot + 1
                     slot_of[v] = s
                     new.append(s)
-                    api.vehicle.subscribe(v, vars_)
-                    factors.append(api.vehicle.getSpeedFactor(v))  # once per vehicle, at departure
+                    vt = api.vehicle.getTypeID(v)  # once per vehicle, at departure
+                    ti = type_index.get(vt)
+                    if ti is None:
+                        ti = type_index[vt] = len(type_index)
+                        type_class.append(api.vehicletype.getEmissionClass(vt))
+                        type_electric.append(is_electric(type_class[-1]))
+                    types.append(ti)
+                    any_electric |= type_electric[ti]
+                    api.vehicle.subscribe(v, elec_vars if type_electric[ti] else vars_)
+                    factors.append(api.vehicle.getSpeedFactor(v))
                     maxima.append(api.vehicle.getMaxSpeed(v))
-                attribution.new_slot_state(np.asarray(new, dtype=np.int64), np.asarray(factors), np.asarray(maxima))
+                attribution.new_slot_state(np.asarray(new, dtype=np.int64), np.asarray(factors), np.asarray(maxima),
+                                           np.asarray(types, dtype=np.int64))
                 if tracker is not None:
                     tracker.reset_slots(np.asarray(new, dtype=np.int64))
             if record_signals:
@@ -362,6 +382,8 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     totals.update(vehicles_arrived=arrived_total, vehicles_running_at_end=running,
                   insertion_backlog_veh=backlog, teleports=teleports)
     out = RunOutput(attribution.junction_table(), totals, {"sim_wall_s": wall, "backend": session.backend})
+    out.kinematics = attribution.kinematics.table([*zone_map.junction_ids, UNATTRIBUTED], list(type_index),
+                                                  type_class)
     if tracker is not None:
         out.corridor = tracker.table(measure_from)
         if timespace:
