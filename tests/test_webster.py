@@ -5,10 +5,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mobility import load_scenario, make, run
-from mobility.controllers.webster import Webster, webster_timing
+from mobility.controllers.webster import Webster, _transitions, permissive_lane_factors, webster_timing
 from mobility.demand import estimate_demand
 from mobility.errors import ControllerError
 from mobility.network import Junction, Link, Phase, SignalNetwork
@@ -79,6 +80,42 @@ def test_a_lane_served_by_two_stages_counts_once() -> None:
     t = webster_timing(j, [900.0, 360.0, 180.0], min_green_s=3, resolution_s=0)
     assert t.cycle_s == pytest.approx(57.5)
     assert t.greens_s == pytest.approx((4.0, 45.5 * 5 / 6 - 1, 45.5 / 6 - 1))
+
+
+def _corridor_j1() -> Junction:
+    return SignalNetwork.load(load_scenario("corridor").net_file).junctions["J1"]
+
+
+def test_permissive_left_turns_reduce_their_lane_saturation_flow() -> None:
+    """HCM's shared-lane model: the side street's single lane (right, through, permissive left)
+    gets a lower saturation flow the more left turners and the more opposing traffic it has, and
+    so a longer green than the same volume going straight."""
+    j = _corridor_j1()
+    side = "N1_J1_0"
+    opposing = "S1_J1_0"
+
+    def flows(left: float, straight: float, opp: float) -> list[float]:
+        out = []
+        for lk in j.links:
+            if lk.in_lane == side:
+                out.append({"l": left, "s": straight}.get(lk.direction, 0.0))
+            elif lk.in_lane == opposing:
+                out.append(opp / 2 if lk.direction in ("s", "r") else 0.0)
+            else:
+                out.append(400.0 if lk.direction == "s" else 20.0)
+        return out
+
+    straight = webster_timing(j, flows(0, 130, 100))
+    shared = webster_timing(j, flows(60, 70, 100))
+    assert shared.greens_s[3] > straight.greens_s[3] and shared.flow_ratios[3] > straight.flow_ratios[3]
+    t = webster_timing(j, flows(60, 70, 100), sneakers_per_cycle=0)
+    trans = _transitions(j)
+    f = [permissive_lane_factors(j, np.asarray(flows(60, 70, opp)), t, trans, saturation=1800,
+                                 lost_time=4, sneakers_per_cycle=1)[side] for opp in (0, 100, 400, 800)]
+    assert all(a > b for a, b in zip(f, f[1:])), f  # more opposing traffic, less saturation flow
+    assert 0.05 <= f[-1] < 0.5 and f[0] <= 1.0
+    # no left turners: no factor, the classic flow ratio (lane volume / 1800)
+    assert straight.flow_ratios[3] == pytest.approx(130 / 1800)
 
 
 def test_parameter_errors(cross: Junction) -> None:

@@ -76,7 +76,8 @@ def _check_params(p: Mapping[str, Any], error: _ErrorFactory) -> None:
              "max_cycle_s": (0.0, True, "a positive number of seconds"),
              "offset_s": (-math.inf, False, "a number of seconds"),
              "cycle_s": (0.0, True, "a positive number of seconds or None"),
-             "resolution_s": (0.0, False, "a non-negative number of seconds")}
+             "resolution_s": (0.0, False, "a non-negative number of seconds"),
+             "sneakers_per_cycle": (0.0, False, "a non-negative number of vehicles per cycle")}
     for name, (low, strict, expected) in rules.items():
         if name not in p or (name == "cycle_s" and p[name] is None):
             continue
@@ -100,13 +101,91 @@ def _transitions(junction: Junction) -> list[float]:
     return out
 
 
-def _flow_ratios(junction: Junction, link_vph: np.ndarray, saturation: float) -> list[float]:
-    """Critical flow ratio of each stage, lanes counted once (see the module docstring)."""
+def _edge_of(lane: str) -> str:
+    return lane.rsplit("_", 1)[0]
+
+
+def _permissive_links(junction: Junction) -> dict[int, tuple[int, list[int]]]:
+    """Left turns that only ever get permissive green ('g'): position in ``junction.links`` ->
+    (their stage, positions of the opposing links: priority-green links of other approaches in it)."""
+    states = [junction.phases[i].state for i in junction.green_phases]
+    out: dict[int, tuple[int, list[int]]] = {}
+    for k, lk in enumerate(junction.links):
+        if lk.direction not in ("l", "L") or any(lk.index < len(st) and st[lk.index] == "G" for st in states):
+            continue
+        stages = [s for s, st in enumerate(states) if lk.index < len(st) and st[lk.index] == "g"]
+        if not stages:
+            continue
+        s = stages[0]
+        edge = _edge_of(lk.in_lane)
+        out[k] = (s, [m for m, o in enumerate(junction.links) if o.index < len(states[s])
+                      and states[s][o.index] == "G" and _edge_of(o.in_lane) != edge])
+    return out
+
+
+def permissive_lane_factors(junction: Junction, link_vph: np.ndarray, timing: WebsterTiming,
+                            transitions: Sequence[float], *, saturation: float, lost_time: float,
+                            sneakers_per_cycle: float, critical_gap_s: float = 4.5,
+                            follow_up_s: float = 2.5) -> dict[str, float]:
+    """Saturation-flow factors ``f_m`` (0–1] of lanes carrying permissive left turns under a plan.
+
+    The HCM 2000 (ch. 16, appendix C) permissive-left model for a lane shared by left turners and
+    others: the lane discharges freely until the first left turner reaches the stop line
+    (``g_f = g e^{−0.882 LTC^0.717} − l``, ``LTC`` left turns per cycle); a left turner then waits
+    until the opposing queue has cleared (``g_q = v_ol (C − g) / (s − v_ol)``, opposing flow per lane
+    ``v_ol``), blocking the lane; in the unsaturated rest ``g_u = g − max(g_f, g_q)`` it turns in gaps
+    of the opposing flow ``v_o`` at ``s_lt = v_o e^{−v_o t_c/3600} / (1 − e^{−v_o t_f/3600})``
+    (critical gap ``t_c``, follow-up ``t_f``), i.e. as ``E_L = s / s_lt`` through vehicles; and
+    ``sneakers_per_cycle`` clear at the end of the green::
+
+        f_m = g_f/g + (g_u/g) / (1 + P_L (E_L − 1)) + sneakers × (1 + P_L) / g
+
+    (HCM's last term is ``2 (1 + P_L) / g`` for its two sneakers per cycle.)
+
+    with ``P_L`` the left turners' share of the lane. Lanes of only left turners have ``P_L = 1``.
+    """
+    states = [junction.phases[i].state for i in junction.green_phases]
+    c = timing.cycle_s
+    lane_vph: dict[str, float] = {}
+    for lk, q in zip(junction.links, link_vph):
+        lane_vph[lk.in_lane] = lane_vph.get(lk.in_lane, 0.0) + float(q)
+    lefts: dict[str, list[int]] = {}
+    for k, (stage, opposing) in _permissive_links(junction).items():
+        lefts.setdefault(junction.links[k].in_lane, []).append(k)
+    out: dict[str, float] = {}
+    for lane, ks in lefts.items():
+        stage, opposing = _permissive_links(junction)[ks[0]]
+        g = max(timing.greens_s[stage] + transitions[stage] - lost_time, 1.0)
+        q_left = float(sum(link_vph[k] for k in ks))
+        q_lane = lane_vph[lane]
+        if q_lane <= 0 or q_left <= 0:
+            continue
+        p_l = q_left / q_lane
+        v_o = float(sum(link_vph[m] for m in opposing))
+        n_o = max(len({junction.links[m].in_lane for m in opposing}), 1)
+        v_ol = v_o / n_o
+        g_q = min(g, v_ol * (c - g) / max(saturation - v_ol, 1.0)) if v_ol > 0 else 0.0
+        ltc = q_left * c / 3600
+        g_f = 0.0 if p_l >= 1.0 else max(0.0, min(g, g * math.exp(-0.882 * ltc ** 0.717) - lost_time))
+        g_u = max(0.0, g - max(g_f, g_q))
+        s_lt = 3600.0 / follow_up_s if v_o <= 0 else \
+            v_o * math.exp(-v_o * critical_gap_s / 3600) / (1 - math.exp(-v_o * follow_up_s / 3600))
+        e_l = max(1.0, saturation / max(s_lt, 1.0))
+        f_m = g_f / g + (g_u / g) / (1 + p_l * (e_l - 1)) + sneakers_per_cycle * (1 + p_l) / g
+        out[lane] = min(1.0, max(0.05, f_m))
+    return out
+
+
+def _flow_ratios(junction: Junction, link_vph: np.ndarray, saturation: float,
+                 factors: Mapping[str, float] | None = None) -> list[float]:
+    """Critical flow ratio of each stage, lanes counted once (see the module docstring); a lane's
+    saturation flow is multiplied by its factor in ``factors`` (permissive left turns)."""
     states = [junction.phases[i].state for i in junction.green_phases]
     lane_vph: dict[str, float] = {}
     served: dict[str, set[int]] = {}
+    factors = factors or {}
     for lk, q in zip(junction.links, link_vph):
-        lane_vph[lk.in_lane] = lane_vph.get(lk.in_lane, 0.0) + float(q)
+        lane_vph[lk.in_lane] = lane_vph.get(lk.in_lane, 0.0) + float(q) / factors.get(lk.in_lane, 1.0)
         for s, st in enumerate(states):
             if lk.index < len(st) and st[lk.index] == "G":
                 served.setdefault(lk.in_lane, set()).add(s)
@@ -132,7 +211,7 @@ def _round(parts: list[float], total_units: int, unit: float, min_units: int) ->
 def webster_timing(junction: Junction, link_vph: Sequence[float] | np.ndarray, *,
                    saturation_flow_vph_per_lane: float = 1800.0, lost_time_s_per_phase: float = 4.0,
                    min_green_s: float = 7.0, min_cycle_s: float = 40.0, max_cycle_s: float = 150.0,
-                   cycle_s: float | None = None, resolution_s: float = 1.0,
+                   cycle_s: float | None = None, resolution_s: float = 1.0, sneakers_per_cycle: float = 1.0,
                    controller: str = "webster") -> WebsterTiming:
     """Webster's cycle and green splits for one junction (Webster 1958, RRL Technical Paper 39).
 
@@ -150,6 +229,11 @@ def webster_timing(junction: Junction, link_vph: Sequence[float] | np.ndarray, *
     resolution_s: greens are whole multiples of this (s), so SUMO's steps do not stretch the cycle;
         0 keeps exact values. Rounding keeps the sum of greens, hence the cycle, to within
         ``resolution_s / 2`` (exactly, when cycle − transitions is a multiple of ``resolution_s``).
+    sneakers_per_cycle: permissive left turns that clear at the end of each green (vehicles/cycle).
+        HCM assumes 2; SUMO's internal junction holds one waiting left turner, hence the default 1.
+        Lanes with permissive left turns (only ever 'g') get a reduced saturation flow
+        (:func:`permissive_lane_factors`, HCM 2000); it depends on the plan, so plan and factors are
+        iterated (factors never increasing) until they agree within 0.01.
     controller: the controller name used in error messages.
 
     Returns
@@ -162,7 +246,8 @@ def webster_timing(junction: Junction, link_vph: Sequence[float] | np.ndarray, *
     error = _error_factory(controller)
     params = dict(saturation_flow_vph_per_lane=saturation_flow_vph_per_lane,
                   lost_time_s_per_phase=lost_time_s_per_phase, min_green_s=min_green_s,
-                  min_cycle_s=min_cycle_s, max_cycle_s=max_cycle_s, cycle_s=cycle_s, resolution_s=resolution_s)
+                  min_cycle_s=min_cycle_s, max_cycle_s=max_cycle_s, cycle_s=cycle_s, resolution_s=resolution_s,
+                  sneakers_per_cycle=sneakers_per_cycle)
     _check_params(params, error)
     q = np.asarray(link_vph, dtype=float)
     if q.shape != (len(junction.links),):
@@ -172,43 +257,57 @@ def webster_timing(junction: Junction, link_vph: Sequence[float] | np.ndarray, *
         raise ControllerError(f"controller '{controller}': junction '{junction.id}' has no green phase to time")
     t = _transitions(junction)
     transitions = sum(t)
-    y = _flow_ratios(junction, q, saturation_flow_vph_per_lane)
-    big_y = sum(y)
-    lost = n * lost_time_s_per_phase
-    unit = resolution_s
-    min_g = math.ceil(min_green_s / unit - 1e-9) * unit if unit > 0 else min_green_s
-    floor_cycle = n * min_g + transitions
-    bound_name, bound = ("max_cycle_s", max_cycle_s) if cycle_s is None else ("cycle_s", cycle_s)
-    if floor_cycle > bound + 1e-9:
-        raise error(bound_name, f"at least {floor_cycle:g} s for junction '{junction.id}' (cycle below the sum of "
-                    f"minimum greens: {n} stages × {min_g:g} s + {transitions:g} s of transitions)", bound)
-    weights = y if big_y > 0 else [1.0] * n
-    # stages whose minimum green serves them best relative to their flow ratio are held first
-    held_eff = [min_g + t[i] - lost_time_s_per_phase for i in range(n)]  # effective green at the minimum
-    order = sorted(range(n), key=lambda i: (-held_eff[i] / y[i] if y[i] > 0 else -math.inf, i))
-    for k in range(n):
-        held = set(order[:k])
-        free = [i for i in range(n) if i not in held]
-        lost_eff = lost + sum(held_eff[i] for i in held)  # held stages are lost time for the others
-        y_free = sum(y[i] for i in free)
-        if cycle_s is None:
-            cycle = max_cycle_s if y_free >= 0.95 else (1.5 * lost_eff + 5.0) / (1.0 - y_free)
-            cycle = max(min(max(cycle, min_cycle_s), max_cycle_s), floor_cycle)
-        else:
-            cycle = float(cycle_s)
-        green_total = cycle - transitions
+
+    def plan(factors: Mapping[str, float]) -> WebsterTiming:
+        y = _flow_ratios(junction, q, saturation_flow_vph_per_lane, factors)
+        big_y = sum(y)
+        lost = n * lost_time_s_per_phase
+        unit = resolution_s
+        min_g = math.ceil(min_green_s / unit - 1e-9) * unit if unit > 0 else min_green_s
+        floor_cycle = n * min_g + transitions
+        bound_name, bound = ("max_cycle_s", max_cycle_s) if cycle_s is None else ("cycle_s", cycle_s)
+        if floor_cycle > bound + 1e-9:
+            raise error(bound_name, f"at least {floor_cycle:g} s for junction '{junction.id}' (cycle below the sum of "
+                        f"minimum greens: {n} stages × {min_g:g} s + {transitions:g} s of transitions)", bound)
+        weights = y if big_y > 0 else [1.0] * n
+        # stages whose minimum green serves them best relative to their flow ratio are held first
+        held_eff = [min_g + t[i] - lost_time_s_per_phase for i in range(n)]  # effective green at the minimum
+        order = sorted(range(n), key=lambda i: (-held_eff[i] / y[i] if y[i] > 0 else -math.inf, i))
+        for k in range(n):
+            held = set(order[:k])
+            free = [i for i in range(n) if i not in held]
+            lost_eff = lost + sum(held_eff[i] for i in held)  # held stages are lost time for the others
+            y_free = sum(y[i] for i in free)
+            if cycle_s is None:
+                cycle = max_cycle_s if y_free >= 0.95 else (1.5 * lost_eff + 5.0) / (1.0 - y_free)
+                cycle = max(min(max(cycle, min_cycle_s), max_cycle_s), floor_cycle)
+            else:
+                cycle = float(cycle_s)
+            green_total = cycle - transitions
+            if unit > 0:
+                green_units = max(round(green_total / unit), round(n * min_g / unit))
+                green_total = green_units * unit
+            share = green_total + transitions - lost_eff  # effective green of the free stages
+            w_free = sum(weights[i] for i in free)
+            greens = [min_g if i in held else share * (weights[i] / w_free if w_free > 0 else 1 / len(free))
+                      + lost_time_s_per_phase - t[i] for i in range(n)]
+            if all(greens[i] >= min_g - 1e-9 for i in free):
+                break
         if unit > 0:
-            green_units = max(round(green_total / unit), round(n * min_g / unit))
-            green_total = green_units * unit
-        share = green_total + transitions - lost_eff  # effective green of the free stages
-        w_free = sum(weights[i] for i in free)
-        greens = [min_g if i in held else share * (weights[i] / w_free if w_free > 0 else 1 / len(free))
-                  + lost_time_s_per_phase - t[i] for i in range(n)]
-        if all(greens[i] >= min_g - 1e-9 for i in free):
+            greens = _round(greens, green_units, unit, round(min_g / unit))
+        return WebsterTiming(transitions + sum(greens), tuple(greens), tuple(y))
+
+    factors: dict[str, float] = {}
+    timing = plan(factors)
+    for _ in range(12):  # permissive lanes: factors depend on the plan; iterate, factors never increasing
+        new = permissive_lane_factors(junction, q, timing, t, saturation=saturation_flow_vph_per_lane,
+                                      lost_time=lost_time_s_per_phase, sneakers_per_cycle=sneakers_per_cycle)
+        new = {k: min(v, factors.get(k, 1.0)) for k, v in new.items()}
+        if all(abs(new[k] - factors.get(k, 1.0)) < 0.01 for k in new):
             break
-    if unit > 0:
-        greens = _round(greens, green_units, unit, round(min_g / unit))
-    return WebsterTiming(transitions + sum(greens), tuple(greens), tuple(y))
+        factors = new
+        timing = plan(factors)
+    return timing
 
 
 class Webster(Controller):
@@ -220,6 +319,8 @@ class Webster(Controller):
     lost_time_s_per_phase: lost time per stage (s), default 4.
     min_green_s: minimum green of every stage (s), default 7.
     min_cycle_s, max_cycle_s: cycle bounds (s), defaults 40 and 150.
+    sneakers_per_cycle: permissive left turners clearing at the end of each green, default 1 (see
+        :func:`webster_timing`; lanes with permissive lefts get HCM's reduced saturation flow).
     offset_s: the first plan's cycle starts when ``(time − offset_s) % cycle == 0`` (s), default 0.
 
     Each demand period gets its own plan per junction (:func:`webster_timing`; the plans are in
@@ -228,9 +329,8 @@ class Webster(Controller):
     1 s of the new plan's green for that stage left: the new plan continues that green, so a change
     of plan never skips a yellow; its cycle is aligned to the start of that green.
 
-    Limitation: one saturation flow for every lane. A shared lane whose turners yield ('g', e.g. a
-    permissive left across opposing traffic) discharges far slower in SUMO than 1800 veh/h when its
-    green is short, so short side-street greens can starve such approaches.
+    Limitation: one saturation flow for every lane and no heavy-vehicle equivalents; permissive
+    left turns reduce their lane's saturation flow (:func:`permissive_lane_factors`).
     """
 
     name = "webster"
@@ -240,10 +340,11 @@ class Webster(Controller):
 
     def __init__(self, saturation_flow_vph_per_lane: float = 1800.0, lost_time_s_per_phase: float = 4.0,
                  min_green_s: float = 7.0, min_cycle_s: float = 40.0, max_cycle_s: float = 150.0,
-                 offset_s: float = 0.0) -> None:
+                 sneakers_per_cycle: float = 1.0, offset_s: float = 0.0) -> None:
         super().__init__(saturation_flow_vph_per_lane=saturation_flow_vph_per_lane,
                          lost_time_s_per_phase=lost_time_s_per_phase, min_green_s=min_green_s,
-                         min_cycle_s=min_cycle_s, max_cycle_s=max_cycle_s, offset_s=offset_s)
+                         min_cycle_s=min_cycle_s, max_cycle_s=max_cycle_s, sneakers_per_cycle=sneakers_per_cycle,
+                         offset_s=offset_s)
         _check_params(self._params, self._param_error)
         #: junction id -> one plan per demand period (set by ``reset``)
         self.timings: dict[str, list[WebsterTiming]] = {}
