@@ -48,6 +48,15 @@ def resco_delay(tripinfo: Path) -> tuple[float, int]:
 
 
 def one(cfg: Path, controller: str, seed: int) -> dict:
+    """One run; a failure (SUMO error, controller exception) becomes a row with its error."""
+    try:
+        return _one(cfg, controller, seed)
+    except Exception as e:  # recorded, never stops the benchmark
+        return {"map": cfg.parent.name, "controller": controller, "seed": seed, "resco_delay_s_per_veh": float("nan"),
+                "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+
+
+def _one(cfg: Path, controller: str, seed: int) -> dict:
     sys.path.insert(0, str(ROOT))
     from mobility import run
     from mobility.metrics import UNATTRIBUTED
@@ -62,7 +71,8 @@ def one(cfg: Path, controller: str, seed: int) -> dict:
     j = res.junctions[res.junctions.junction_id != UNATTRIBUTED]
     return {"map": cfg.parent.name, "controller": controller, "seed": seed, "resco_delay_s_per_veh": delay,
             "vehicles": n, "co2_kg_per_junction": j["co2_kg"].mean(), "co2_kg_network": res.network.iloc[0]["co2_kg"],
-            "wall_s": wall}
+            "stops_per_veh_network": res.network.iloc[0]["stops_per_veh"], "junctions": len(j), "wall_s": wall,
+            "error": ""}
 
 
 def main() -> None:
@@ -81,11 +91,28 @@ def main() -> None:
     missing = [t[0] for t in tasks if not t[0].exists()]
     if missing:
         sys.exit(f"resco.py: {missing[0]} not found (needs ../shared/scenarios/resco)")
-    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
-        rows = list(pool.map(one, *zip(*tasks)))
-    df = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
+    partial = args.out / "resco.partial.csv"  # one row per finished run: a killed benchmark resumes
+    done = pd.read_csv(partial, keep_default_na=False) if partial.exists() else pd.DataFrame()
+    have = set(zip(done.get("map", []), done.get("controller", []), done.get("seed", [])))
+    todo = [t for t in tasks if (t[0].parent.name, t[1], t[2]) not in have]
+    rows = done.to_dict("records") if len(done) else []
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
+        for row in pool.map(one, *zip(*todo)) if todo else []:
+            rows.append(row)
+            pd.DataFrame([row]).to_csv(partial, mode="a", header=not partial.exists(), index=False)
+            print(f"{row['map']:<14}{row['controller']:<16}seed {row['seed']}: "
+                  f"{row['resco_delay_s_per_veh']:.1f} s/veh {row.get('error') or ''}", file=sys.stderr, flush=True)
+    wanted = {(t[0].parent.name, t[1], t[2]) for t in tasks}
+    df = pd.DataFrame(rows)
+    df = df[[k in wanted for k in zip(df["map"], df["controller"], df["seed"])]]
     df.to_csv(args.out / "resco.csv", index=False)
+    failed = df[df["error"].astype(str) != ""]
+    for _, r in failed.iterrows():
+        print(f"FAILED {r['map']} {r['controller']} seed {r['seed']}: {r['error']}")
+    df = df[df["error"].astype(str) == ""].copy()
+    for col in ("resco_delay_s_per_veh", "co2_kg_per_junction", "wall_s", "stops_per_veh_network"):
+        df[col] = pd.to_numeric(df[col])
 
     from scipy import stats
 
@@ -96,11 +123,12 @@ def main() -> None:
         h = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
         return f"{x.mean():.1f} ± {h:.1f}"
 
-    print(f"{'map':<14}{'controller':<16}{'delay s/veh (95% CI)':>22}{'RESCO published':>17}{'CO2 kg/junction':>17}{'wall s/run':>12}")
+    print("| map | controller | seeds | delay s/veh (RESCO def.) | RESCO published | stops/veh | CO2 kg per junction | wall s/run |")
+    print("|---|---|---|---|---|---|---|---|")
     for (m, c), g in df.groupby(["map", "controller"], sort=False):
         pub = PUBLISHED.get(m, {}).get({"static": "fixed time", "max-pressure": "max pressure"}.get(c, ""), "")
-        print(f"{m:<14}{c:<16}{ci(g.resco_delay_s_per_veh):>22}{pub!s:>17}{g.co2_kg_per_junction.mean():>17.1f}"
-              f"{g.wall_s.mean():>12.1f}")
+        print(f"| {m} | {c} | {len(g)} | {ci(g.resco_delay_s_per_veh)} | {'≈' + str(pub) if pub != '' else '–'} | "
+              f"{g.stops_per_veh_network.mean():.2f} | {ci(g.co2_kg_per_junction)} | {g.wall_s.mean():.1f} |")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mobility import load_scenario, make, run
-from mobility.controllers.webster import Webster, _transitions, permissive_lane_factors, webster_timing
+from mobility.controllers.webster import Webster, _intergreens, permissive_lane_factors, webster_timing
 from mobility.demand import estimate_demand
 from mobility.errors import ControllerError
 from mobility.network import Junction, Link, Phase, SignalNetwork
@@ -109,7 +109,7 @@ def test_permissive_left_turns_reduce_their_lane_saturation_flow() -> None:
     shared = webster_timing(j, flows(60, 70, 100))
     assert shared.greens_s[3] > straight.greens_s[3] and shared.flow_ratios[3] > straight.flow_ratios[3]
     t = webster_timing(j, flows(60, 70, 100), sneakers_per_cycle=0)
-    trans = _transitions(j)
+    trans = _intergreens(j)
     f = [permissive_lane_factors(j, np.asarray(flows(60, 70, opp)), t, trans, saturation=1800,
                                  lost_time=4, sneakers_per_cycle=1)[side] for opp in (0, 100, 400, 800)]
     assert all(a > b for a, b in zip(f, f[1:])), f  # more opposing traffic, less saturation flow

@@ -101,6 +101,28 @@ def _transitions(junction: Junction) -> list[float]:
     return out
 
 
+def _intergreens(junction: Junction) -> list[float]:
+    """Per stage, the part of the transitions after it that extends its effective green (s): the
+    consecutive following phases up to the first one that gives priority green ('G') to a link
+    that is not priority green in the stage (e.g. a protected left-turn tail). Those later phases
+    are lost time for every stage."""
+    greens = junction.green_phases
+    n = len(junction.phases)
+    out = []
+    for k, g in enumerate(greens):
+        own = junction.phases[g].state
+        nxt = greens[(k + 1) % len(greens)]
+        span = (nxt - g - 1) % n if len(greens) > 1 else n - 1
+        e = 0.0
+        for m in range(span):
+            ph = junction.phases[(g + 1 + m) % n]
+            if any(ch == "G" and (i >= len(own) or own[i] != "G") for i, ch in enumerate(ph.state)):
+                break
+            e += ph.duration
+        out.append(e)
+    return out
+
+
 def _edge_of(lane: str) -> str:
     return lane.rsplit("_", 1)[0]
 
@@ -124,7 +146,7 @@ def _permissive_links(junction: Junction) -> dict[int, tuple[int, list[int]]]:
 
 
 def permissive_lane_factors(junction: Junction, link_vph: np.ndarray, timing: WebsterTiming,
-                            transitions: Sequence[float], *, saturation: float, lost_time: float,
+                            intergreens: Sequence[float], *, saturation: float, lost_time: float,
                             sneakers_per_cycle: float, critical_gap_s: float = 4.5,
                             follow_up_s: float = 2.5) -> dict[str, float]:
     """Saturation-flow factors ``f_m`` (0–1] of lanes carrying permissive left turns under a plan.
@@ -155,7 +177,7 @@ def permissive_lane_factors(junction: Junction, link_vph: np.ndarray, timing: We
     out: dict[str, float] = {}
     for lane, ks in lefts.items():
         stage, opposing = _permissive_links(junction)[ks[0]]
-        g = max(timing.greens_s[stage] + transitions[stage] - lost_time, 1.0)
+        g = max(timing.greens_s[stage] + intergreens[stage] - lost_time, 1.0)
         q_left = float(sum(link_vph[k] for k in ks))
         q_lane = lane_vph[lane]
         if q_lane <= 0 or q_left <= 0:
@@ -257,11 +279,12 @@ def webster_timing(junction: Junction, link_vph: Sequence[float] | np.ndarray, *
         raise ControllerError(f"controller '{controller}': junction '{junction.id}' has no green phase to time")
     t = _transitions(junction)
     transitions = sum(t)
+    e = _intergreens(junction)
 
     def plan(factors: Mapping[str, float]) -> WebsterTiming:
         y = _flow_ratios(junction, q, saturation_flow_vph_per_lane, factors)
         big_y = sum(y)
-        lost = n * lost_time_s_per_phase
+        lost = n * lost_time_s_per_phase + transitions - sum(e)  # phases no stage can use are lost too
         unit = resolution_s
         min_g = math.ceil(min_green_s / unit - 1e-9) * unit if unit > 0 else min_green_s
         floor_cycle = n * min_g + transitions
@@ -271,7 +294,7 @@ def webster_timing(junction: Junction, link_vph: Sequence[float] | np.ndarray, *
                         f"minimum greens: {n} stages × {min_g:g} s + {transitions:g} s of transitions)", bound)
         weights = y if big_y > 0 else [1.0] * n
         # stages whose minimum green serves them best relative to their flow ratio are held first
-        held_eff = [min_g + t[i] - lost_time_s_per_phase for i in range(n)]  # effective green at the minimum
+        held_eff = [min_g + e[i] - lost_time_s_per_phase for i in range(n)]  # effective green at the minimum
         order = sorted(range(n), key=lambda i: (-held_eff[i] / y[i] if y[i] > 0 else -math.inf, i))
         for k in range(n):
             held = set(order[:k])
@@ -290,7 +313,7 @@ def webster_timing(junction: Junction, link_vph: Sequence[float] | np.ndarray, *
             share = green_total + transitions - lost_eff  # effective green of the free stages
             w_free = sum(weights[i] for i in free)
             greens = [min_g if i in held else share * (weights[i] / w_free if w_free > 0 else 1 / len(free))
-                      + lost_time_s_per_phase - t[i] for i in range(n)]
+                      + lost_time_s_per_phase - e[i] for i in range(n)]
             if all(greens[i] >= min_g - 1e-9 for i in free):
                 break
         if unit > 0:
@@ -300,7 +323,7 @@ def webster_timing(junction: Junction, link_vph: Sequence[float] | np.ndarray, *
     factors: dict[str, float] = {}
     timing = plan(factors)
     for _ in range(12):  # permissive lanes: factors depend on the plan; iterate, factors never increasing
-        new = permissive_lane_factors(junction, q, timing, t, saturation=saturation_flow_vph_per_lane,
+        new = permissive_lane_factors(junction, q, timing, e, saturation=saturation_flow_vph_per_lane,
                                       lost_time=lost_time_s_per_phase, sneakers_per_cycle=sneakers_per_cycle)
         new = {k: min(v, factors.get(k, 1.0)) for k, v in new.items()}
         if all(abs(new[k] - factors.get(k, 1.0)) < 0.01 for k in new):
