@@ -383,7 +383,7 @@ def maxband(corridor: Corridor, cycle_s: float, red_out: Sequence[float], red_in
             green_start_out_s: Sequence[float], green_start_in_s: Sequence[float], *,
             speed_m_s: float | tuple[float, float], weight_in: float = 1.0,
             queue_out_s: Sequence[float] | None = None, queue_in_s: Sequence[float] | None = None,
-            time_limit_s: float = 30.0) -> Bandwidth:
+            target_ratio: bool = True, time_limit_s: float = 30.0) -> Bandwidth:
     """Offsets that maximise the green bands along ``corridor`` (MAXBAND, Little et al. 1981).
 
     Per signal ``i`` (corridor order): ``red_out[i]`` / ``red_in[i]`` is the red of the through
@@ -393,7 +393,9 @@ def maxband(corridor: Corridor, cycle_s: float, red_out: Sequence[float], red_in
     (low, high) range within which the program may choose a speed per link and direction.
     ``queue_*_s[i]`` (default 0) is MAXBAND's queue clearance time: the band reaches signal ``i`` at
     least that long after its green starts, so that vehicles which turned into the arterial upstream
-    and wait at the stop line are gone before the platoon arrives.
+    and wait at the stop line are gone before the platoon arrives. ``target_ratio`` (MAXBAND's
+    constraint ``b_in >= k b_out`` for ``k < 1``) can be dropped: the program then maximises the
+    weighted sum alone, giving the heavier direction as much band as the geometry allows.
 
     The mixed-integer program (``w``: time from the start of green to the band's edge, ``t``: travel
     time between stop lines, ``Δ_i = green_start_out - green_start_in``)::
@@ -470,7 +472,8 @@ def maxband(corridor: Corridor, cycle_s: float, red_out: Sequence[float], red_in
         for i in range(m):
             row({WO + i + 1: 1, WO + i: -1, WI + i: 1, WI + i + 1: -1, N + i: C, TO + i: -1, TI + i: -1},
                 delta[i] - delta[i + 1], delta[i] - delta[i + 1])
-        row({BI: 1 - k, B: -(1 - k) * k}, 0.0, np.inf)
+        if target_ratio:
+            row({BI: 1 - k, B: -(1 - k) * k}, 0.0, np.inf)
     integrality = np.zeros(nv)
     integrality[N:N + m] = 1
     res = milp(c, constraints=LinearConstraint(np.array(rows), rlo, rhi), integrality=integrality,

@@ -220,7 +220,7 @@ def with_demand(corridor_net: SignalNetwork) -> SignalNetwork:
 
 
 def test_green_wave_plans_share_a_cycle_and_use_maxband_offsets(with_demand: SignalNetwork) -> None:
-    gw = make("green-wave")
+    gw = make("green-wave(objective='maxband')")
     gw.reset(with_demand, 1)
     rep = gw.report()
     assert rep["corridor"] == ["J1", "J2", "J3", "J4", "J5", "J6"] and rep["period"] == 0
@@ -237,19 +237,19 @@ def test_green_wave_plans_share_a_cycle_and_use_maxband_offsets(with_demand: Sig
     longest = max(webster_timing(with_demand.junctions[j], with_demand.demand.movement_vph(j, 0)).cycle_s
                   for j in rep["corridor"])
     assert rep["cycle_s"] <= longest
-    forced = make(f"green-wave(cycle_s={longest})")
+    forced = make(f"green-wave(cycle_s={longest}, objective='maxband')")
     forced.reset(with_demand, 1)
     k = rep["weight_inbound"]
     assert (rep["b_out_s"] + k * rep["b_in_s"]) / rep["cycle_s"] >= \
         (forced.bandwidth_.b_out_s + k * forced.bandwidth_.b_in_s) / longest - 1e-9
     # a forced cycle and an outbound-only weighting: the outbound band can only grow
-    gw = make("green-wave(cycle_s=90, weight_inbound=0)")
+    gw = make("green-wave(cycle_s=90, weight_inbound=0, objective='maxband')")
     gw.reset(with_demand, 1)
-    both = make("green-wave(cycle_s=90)")
+    both = make("green-wave(cycle_s=90, objective='maxband')")
     both.reset(with_demand, 1)
     assert gw.bandwidth_.cycle_s == 90 and gw.bandwidth_.b_out_s >= both.bandwidth_.b_out_s - 1e-6
     # weights from the volumes (250 / 500) and queue clearance from the 60 veh/h turning in
-    gw = make("green-wave(weight_inbound=None, queue_clearance=True)")
+    gw = make("green-wave(weight_inbound=None, queue_clearance=True, objective='maxband')")
     gw.reset(with_demand, 1)
     rep = gw.report()
     assert rep["weight_inbound"] == pytest.approx(0.5) and rep["b_in_s"] >= 0.5 * rep["b_out_s"] - 1e-6
@@ -257,6 +257,29 @@ def test_green_wave_plans_share_a_cycle_and_use_maxband_offsets(with_demand: Sig
     C = rep["cycle_s"]
     assert rep["queue_clearance_s"]["outbound"][:2] == pytest.approx([0.0, 120 * C / (2 * 1800)])
     assert rep["queue_clearance_s"]["inbound"][-1] == 0.0
+
+
+def test_stops_objective_puts_more_main_line_traffic_in_its_band(with_demand: SignalNetwork) -> None:
+    """The default objective maximises the volume-weighted share of each direction's entry green
+    that lies in its band (b / g); on the same cycle it scores at least as well on that as
+    MAXBAND's, and gives the heavier (outbound, 500 vs 250 veh/h) direction at least MAXBAND's band."""
+    from mobility.controllers.green_wave import through_windows
+
+    stops = make("green-wave(cycle_s=90)")
+    stops.reset(with_demand, 1)
+    classic = make("green-wave(cycle_s=90, objective='maxband')")
+    classic.reset(with_demand, 1)
+    out, back = through_windows(with_demand, stops.plan_)
+    k = stops.weight_inbound_
+    assert k == pytest.approx(0.5)
+
+    def score(bw) -> float:  # noqa: ANN001
+        return bw.b_out_s / out[0][1] + k * bw.b_in_s / back[-1][1]
+
+    assert score(stops.bandwidth_) >= score(classic.bandwidth_) - 1e-6
+    assert stops.bandwidth_.b_out_s >= classic.bandwidth_.b_out_s - 1e-6
+    with pytest.raises(ControllerError, match="objective"):
+        make("green-wave(objective='fastest')")
 
 
 def _observation(net: SignalNetwork):  # noqa: ANN202

@@ -177,8 +177,15 @@ class GreenWave(Controller):
     cycle_s: the common cycle (s); default None: MAXBAND's variable cycle. Every whole-second cycle
         from the shortest one the minimum greens allow up to the longest isolated Webster cycle of the
         corridor is tried; cycles at which a corridor stage would run above ``max_saturation`` are
-        excluded; the cycle with the largest band efficiency ``(b_out + k b_in) / C`` wins (ties: the
-        longer cycle).
+        excluded; the cycle with the best ``objective`` score wins (ties: the longer cycle).
+    objective: how offsets and cycle are chosen, default ``"stops"``: the share of each direction's
+        through traffic that travels inside its band, ``b_out / g_out + k b_in / g_in`` (``g``: the
+        through green where the direction enters the corridor, ``k``: ``weight_inbound``), without
+        MAXBAND's target-ratio constraint. Vehicles pass the entry signal spread over its whole green;
+        those outside the band meet a red downstream, so this minimises the expected number of
+        main-line stops (the linear proxy Σ volume × (1 − b / g)). ``"maxband"``: Little's
+        ``b_out + k b_in`` with the target ratio ``b_in >= k b_out`` and, for the cycle, band
+        efficiency ``(b_out + k b_in) / C``.
     max_saturation: highest degree of saturation ``x = y C / g`` allowed for any corridor stage when
         the cycle is chosen, default 0.9 (Webster's practical limit).
     saturation_flow_vph_per_lane, lost_time_s_per_phase, min_green_s, min_cycle_s, max_cycle_s:
@@ -196,11 +203,12 @@ class GreenWave(Controller):
 
     def __init__(self, path: Sequence[str] | None = None, design_speed_m_s: float | Sequence[float] | None = None,
                  weight_inbound: float | None = None, queue_clearance: bool = False, cycle_s: float | None = None,
-                 max_saturation: float = 0.9,
+                 max_saturation: float = 0.9, objective: str = "stops",
                  saturation_flow_vph_per_lane: float = 1800.0, lost_time_s_per_phase: float = 4.0,
                  min_green_s: float = 7.0, min_cycle_s: float = 40.0, max_cycle_s: float = 150.0) -> None:
         super().__init__(path=path, design_speed_m_s=design_speed_m_s, weight_inbound=weight_inbound,
                          queue_clearance=queue_clearance, cycle_s=cycle_s, max_saturation=max_saturation,
+                         objective=objective,
                          saturation_flow_vph_per_lane=saturation_flow_vph_per_lane,
                          lost_time_s_per_phase=lost_time_s_per_phase, min_green_s=min_green_s,
                          min_cycle_s=min_cycle_s, max_cycle_s=max_cycle_s)
@@ -213,6 +221,8 @@ class GreenWave(Controller):
             raise self._param_error("weight_inbound", "None or a non-negative number", weight_inbound)
         if not (_number(max_saturation) and 0 < max_saturation <= 1):
             raise self._param_error("max_saturation", "a number in (0, 1]", max_saturation)
+        if objective not in ("stops", "maxband"):
+            raise self._param_error("objective", "'stops' or 'maxband'", objective)
         if not isinstance(queue_clearance, bool):
             raise self._param_error("queue_clearance", "True or False", queue_clearance)
         _check_params({k: self._params[k] for k in (*WEBSTER_PARAMS, "cycle_s")}, self._param_error)
@@ -232,19 +242,24 @@ class GreenWave(Controller):
         speed: float | tuple[float, float] = (0.9 * c.outbound.speed_limit_m_s if v is None else
                                               float(v) if _number(v) else (float(v[0]), float(v[1])))
         k = float(p["weight_inbound"]) if p["weight_inbound"] is not None else volume_ratio(network, plan)
+        stops = p["objective"] == "stops"
 
-        def design(plan: CoordinatedWebster) -> tuple[Bandwidth, Any]:
+        def design(plan: CoordinatedWebster) -> tuple[Bandwidth, Any, float]:
+            """The band of a plan and its score (higher is better)."""
             C = plan.cycle_s
             out, back = through_windows(network, plan)
             queues = queue_clearance(network, plan, p["saturation_flow_vph_per_lane"]) if p["queue_clearance"] else None
+            g_out1, g_in1 = out[0][1], back[-1][1]  # through green where each direction enters
+            weight = k * g_out1 / g_in1 if stops else k
             bw = maxband(c, C, [1 - g / C for _, g in out], [1 - g / C for _, g in back], [s for s, _ in out],
-                         [s for s, _ in back], speed_m_s=speed, weight_in=k,
-                         queue_out_s=queues[0] if queues else None, queue_in_s=queues[1] if queues else None)
-            return bw, queues
+                         [s for s, _ in back], speed_m_s=speed, weight_in=weight,
+                         queue_out_s=queues[0] if queues else None, queue_in_s=queues[1] if queues else None,
+                         target_ratio=not stops)
+            score = (bw.b_out_s / g_out1 + k * bw.b_in_s / g_in1) if stops else (bw.b_out_s + k * bw.b_in_s) / C
+            return bw, queues, score
 
         try:
-            bw, queues = design(plan)
-            best = (bw.b_out_s + k * bw.b_in_s) / plan.cycle_s
+            bw, queues, best = design(plan)
         except ControllerError as e:
             if p["cycle_s"] is not None:
                 raise
@@ -258,10 +273,9 @@ class GreenWave(Controller):
                 if not _within_capacity(network, cand, p["max_saturation"]):
                     continue
                 try:
-                    cbw, cq = design(cand)
+                    cbw, cq, score = design(cand)
                 except ControllerError:
                     continue
-                score = (cbw.b_out_s + k * cbw.b_in_s) / C
                 if score > best + 1e-9:
                     best, plan, bw, queues = score, cand, cbw, cq
             if bw is None:
