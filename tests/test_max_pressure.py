@@ -71,6 +71,23 @@ def test_serves_the_largest_pressure_ties_keep_the_current_green(corridor: Signa
     assert act(_obs(corridor, None, count={"W_J1_bay_0": 4.0})) == 1
 
 
+def test_spillback_guard_ignores_movements_into_a_full_lane(corridor: SignalNetwork) -> None:
+    """The north side street's through exit J1_S1_0 is full: with the guard its through link adds no
+    pressure (its right and left links still do); without it, the lane's count dominates."""
+    j = corridor.junctions["J1"]
+    cap = corridor.lane_length("J1_S1_0") / 7.5
+    o = _obs(corridor, 2, count={"N1_J1_0": 6.0})
+    o.out_count_veh[j.outgoing_lanes.index("J1_S1_0")] = cap  # full, nobody halted yet
+    plain = MaxPressure()
+    plain.reset(corridor, seed=1)
+    guarded = MaxPressure(spillback_guard=0.9)
+    guarded.reset(corridor, seed=1)
+    assert plain.pressures(o)[3] == pytest.approx(6.0)
+    assert guarded.pressures(o)[3] == pytest.approx(6.0 * 2 / 3)  # right and left links only
+    o.out_count_veh[j.outgoing_lanes.index("J1_S1_0")] = 0.5 * cap  # half full: no effect
+    assert guarded.pressures(o)[3] == pytest.approx(6.0)
+
+
 def test_a_starved_lane_is_served_after_max_red(corridor: SignalNetwork) -> None:
     """Throughs keep the pressure; one vehicle waits in the westbound left bay (served by stage 0 only)."""
     busy = {"W_J1_bay_0": 8.0, "W_J1_bay_1": 8.0, "J2_J1_bay_0": 8.0, "J2_J1_bay_1": 8.0, "J2_J1_bay_2": 1.0}

@@ -57,6 +57,9 @@ class MaxPressure(Controller):
     max_red_s: a lane holding vehicles that no green has served for this long (s) is served next
         (by the stage of highest pressure among those serving it), default 120; ``None``: never (pure
         max-pressure).
+    spillback_guard: a movement whose outgoing lane is at least this full (vehicles × 7.5 m over
+        the lane's length) adds no pressure: serving it cannot move anyone and lets vehicles block
+        the junction box (the capacity-aware variant of Gregoire et al., 2015), default None (off).
 
     Ties (including "no vehicles anywhere") keep the current green.
     """
@@ -66,10 +69,13 @@ class MaxPressure(Controller):
 
     def __init__(self, decision_interval_s: float = 5.0, min_green_s: float = 5.0, max_green_s: float = 90.0,
                  include_permissive: bool = True, upstream: str = "count", downstream: str = "queue",
-                 max_red_s: float | None = 120.0) -> None:
+                 max_red_s: float | None = 120.0, spillback_guard: float | None = None) -> None:
         super().__init__(decision_interval_s=decision_interval_s, min_green_s=min_green_s,
                          max_green_s=max_green_s, include_permissive=include_permissive, upstream=upstream,
-                         downstream=downstream, max_red_s=max_red_s)
+                         downstream=downstream, max_red_s=max_red_s, spillback_guard=spillback_guard)
+        g = spillback_guard
+        if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 < g <= 1):
+            raise self._param_error("spillback_guard", "None or a fraction in (0, 1]", g)
         for p in ("decision_interval_s", "min_green_s", "max_green_s", "max_red_s"):
             v = self._params[p]
             if p == "max_red_s" and v is None:
@@ -88,6 +94,8 @@ class MaxPressure(Controller):
         self._w_out: dict[str, np.ndarray] = {}
         self._current: dict[str, int] = {}
         self._lane_served_at: dict[str, np.ndarray] = {}
+        #: per junction: (stage × link share matrix, link in-lane index, link out-lane index, out-lane capacity veh)
+        self._links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def safety(self) -> Safety:
         return Safety(min_green_s=float(self._params["min_green_s"]), max_green_s=float(self._params["max_green_s"]))
@@ -109,12 +117,27 @@ class MaxPressure(Controller):
                         w_in[s, j.incoming_lanes.index(lk.in_lane)] += share
                         w_out[s, j.outgoing_lanes.index(lk.out_lane)] += share
             self._w_in[jid], self._w_out[jid] = w_in, w_out
+            share = np.zeros((len(j.green_phases), len(j.links)))
+            for s, phase in enumerate(j.green_phases):
+                state = j.phases[phase].state
+                for k, lk in enumerate(j.links):
+                    if lk.index < len(state) and state[lk.index] in served:
+                        share[s, k] = 1.0 / links_of_lane[lk.in_lane]
+            self._links[jid] = (share, np.array([j.incoming_lanes.index(lk.in_lane) for lk in j.links], dtype=int),
+                                np.array([j.outgoing_lanes.index(lk.out_lane) for lk in j.links], dtype=int),
+                                np.array([network.lane_length(lane) / 7.5 for lane in j.outgoing_lanes]))
 
     def pressures(self, o: JunctionObservation) -> np.ndarray:
         """Pressure of each stage of junction ``o.junction_id`` (vehicles), in ``green_phases`` order."""
         up = o.count_veh if self._params["upstream"] == "count" else o.queue_veh
         down = o.out_queue_veh if self._params["downstream"] == "queue" else o.out_count_veh
-        return self._w_in[o.junction_id] @ up - self._w_out[o.junction_id] @ down
+        guard = self._params["spillback_guard"]
+        if guard is None:
+            return self._w_in[o.junction_id] @ up - self._w_out[o.junction_id] @ down
+        share, li, lo, cap = self._links[o.junction_id]
+        per_link = up[li] - down[lo]
+        full = o.out_count_veh[lo] >= guard * cap[lo]
+        return share @ np.where(full, np.minimum(per_link, 0.0), per_link)
 
     def act(self, observation: Observation) -> Mapping[str, Action]:
         t, max_red = observation.time_s, self._params["max_red_s"]
