@@ -301,6 +301,14 @@ def from_toml(path: Path) -> Scenario:
                 raise ff.err("vph", f"expected non-negative vehicles/hour, got {x!r}")
         flows.append(Flow(origin, dest, tuple(float(x) for x in vals), via))
         ff.finish()
+    counts = f.get("counts", dict, {}, what="a table: file = COUNTS.csv (demand fitted to counts)")
+    if counts:  # demand fitted to traffic counts: periods = count intervals, flows = sampled routes
+        if flows or "periods" in data:
+            raise f.err("counts", "expected either [counts] or [[periods]]/[[flows]], not both")
+        from .counts import scenario_demand  # local: runs SUMO's routeSampler
+
+        counted_periods, counted_flows = scenario_demand(path, counts, net_file, begin, end)
+        periods, flows = list(counted_periods), list(counted_flows)
     f.finish()
 
     scenario = Scenario(

@@ -1,0 +1,443 @@
+"""Import an OpenStreetMap extract as a signalised SUMO network with a runnable scenario skeleton.
+
+:func:`import_osm` runs SUMO's ``netconvert`` (the binary of the installed ``eclipse-sumo`` wheel)
+with the options in :data:`NETCONVERT_OPTIONS`, then writes, into ``networks/NAME/``:
+
+* ``NAME.net.xml``: the network;
+* ``NAME.toml``: a scenario (1 h measured after a 15 min warm-up) whose demand is a plausible
+  default: random trips from SUMO's ``randomTrips.py`` (fixed seed) at ``insertion_density``
+  vehicles/hour per lane-km of road open to cars, mostly between the edges of the extract
+  (``--fringe-factor``), at least 300 m long, validated by ``duarouter`` (unroutable trips are
+  dropped). Trips with the same origin and destination edge are grouped into one Poisson flow
+  (``[[flows]]`` in vehicles/hour), so the scenario is an ordinary TOML scenario: seeds, demand
+  scaling and time-of-day profiles (:mod:`mobility.profiles`) work on it;
+* ``NAME.rou.xml`` and ``NAME.sumocfg``: the same trips as routed vehicles, for plain SUMO/sumo-gui;
+* ``import.json``: what the import found (:class:`ImportReport`).
+
+Everything is written into a temporary directory next to the target and renamed at the end, so a
+failed import (e.g. a file with no roads) leaves nothing behind. Bad input raises
+:class:`~mobility.errors.NetworkError` with one line.
+
+This module also holds the helpers that run SUMO's Python tools (``randomTrips.py``,
+``routeSampler.py``) with the wheel's SUMO home; :mod:`mobility.counts` uses them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import MobilityError, NetworkError
+
+#: netconvert options for OSM imports, with the reason for each (docs/networks.md explains them).
+#: ``--tls.discard-simple`` is deliberately absent: on the Bad Hersfeld extract it dropped 5 real
+#: intersections whose signals OSM tags on the approach nodes (15 controllers instead of 27).
+NETCONVERT_OPTIONS: tuple[tuple[str, str | None, str], ...] = (
+    ("--keep-edges.by-vclass", "passenger", "keep only roads open to cars (drops footways, tracks, rail)"),
+    ("--remove-edges.isolated", None, "drop road pieces not connected to the main network"),
+    ("--geometry.remove", None, "merge edges split only by geometry nodes (fewer, longer edges)"),
+    ("--junctions.join", None, "join the nodes of one intersection (dual carriageways, slip lanes) into one"),
+    ("--tls.guess-signals", None, "signals OSM tags on the approaches become the intersection's signal"),
+    ("--tls.join", None, "one controller for signalised nodes closer than 20 m (one intersection)"),
+    ("--tls.default-type", "static", "fixed-time programs (the 'static' baseline; controllers replace them)"),
+    ("--ramps.guess", None, "add acceleration/deceleration lanes at motorway ramps"),
+    ("--roundabouts.guess", None, "give roundabouts right of way inside the ring"),
+    ("--edges.join", None, "merge parallel edges that connect the same nodes"),
+    ("--no-turnarounds.except-deadend", None, "no U-turns except at dead ends (avoids odd routes)"),
+    ("--output.street-names", None, "keep street names (edge attribute 'name')"),
+    ("--output.original-names", None, "keep OSM ids (parameter 'origId') to match counts to OSM ways"),
+)
+
+#: default demand density: vehicles/hour per lane-km of road open to cars
+DEFAULT_INSERTION_DENSITY = 6.0
+#: randomTrips weights edges at the border of the extract this many times more as origin/destination
+DEFAULT_FRINGE_FACTOR = 5.0
+#: edge types where trips may pass but not start or end (unless at the border): fast roads and links
+_VIA_EDGE_TYPES = ("highway.motorway", "highway.motorway_link", "highway.trunk_link",
+                   "highway.primary_link", "highway.secondary_link", "highway.tertiary_link")
+
+
+# --------------------------------------------------------------------------------------------
+# running SUMO's binaries and tools
+
+
+def sumo_home() -> Path:
+    """SUMO home of the installed ``eclipse-sumo`` wheel (``bin/``, ``tools/``, ``data/``)."""
+    import sumo  # the eclipse-sumo wheel
+
+    return Path(sumo.SUMO_HOME)
+
+
+def tool_env() -> dict[str, str]:
+    """Environment for SUMO binaries and tools: the wheel's SUMO_HOME and PROJ database."""
+    env = dict(os.environ)
+    home = sumo_home()
+    env["SUMO_HOME"] = str(home)
+    proj = home / "data" / "proj"
+    if proj.is_dir():
+        env["PROJ_LIB"] = env["PROJ_DATA"] = str(proj)
+    return env
+
+
+def binary(name: str) -> str:
+    """Path of a SUMO binary (``netconvert``, ``duarouter``, ...) from the wheel."""
+    path = sumo_home() / "bin" / name
+    if not path.exists():
+        raise MobilityError(f"{path}: SUMO binary not found; reinstall with `pip install eclipse-sumo==1.28.0`")
+    return str(path)
+
+
+def run_tool(script: str, args: Sequence[str], *, what: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run a Python tool from the wheel's ``tools/`` (e.g. ``randomTrips.py``) with this interpreter.
+
+    Raises :class:`MobilityError` naming ``what`` and the tool's last error line if it fails."""
+    path = sumo_home() / "tools" / script
+    return run_binary([sys.executable, str(path), *args], what=what, tool=script, cwd=cwd)
+
+
+def run_binary(cmd: Sequence[str], *, what: str, tool: str | None = None,
+               cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run a SUMO command; on failure raise :class:`MobilityError` with its first error line."""
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, env=tool_env(), cwd=cwd)
+    if proc.returncode != 0:
+        raise MobilityError(f"{what}: {tool or Path(cmd[0]).name} failed: {_error_line(proc.stderr or proc.stdout)}")
+    return proc
+
+
+def _error_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in lines:
+        if ln.startswith("Error:") or "Error" in ln.split(":")[0]:
+            return ln
+    return lines[-1] if lines else "no output"
+
+
+@contextmanager
+def atomic_dir(out: Path, *, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary directory next to ``out``; on success it becomes ``out``.
+
+    ``out`` must not exist or be empty, unless ``force`` (then the old directory is replaced
+    only after the new one is complete). On an exception the temporary directory is removed."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise MobilityError(f"{out}: exists and is not a directory; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise MobilityError(f"{out}: directory exists and is not empty; choose another --out or pass --force")
+    created = [p for p in reversed(out.parents) if not p.exists()]  # outermost first
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary directory
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for p in reversed(created):  # leave no trace: remove the parents this call created
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# import
+
+
+@dataclass
+class ImportReport:
+    """What an OSM import produced.
+
+    ``tls``: traffic-light controllers (the junctions ``mobility`` reports, one row each);
+    ``tls_nodes``: network nodes they control (a joined intersection has several);
+    ``crossing_only_tls``: controllers with no conflicting vehicle movements (every controlled
+    link is green together in some phase: a signal that only serves a pedestrian crossing);
+    ``road_km``: centreline length of roads open to cars (a two-way road counted once);
+    ``lane_km``: lane length open to cars; ``warnings``: netconvert warnings by kind (totals as
+    netconvert counts them); ``demand_vph``: vehicles/hour of the default demand."""
+
+    osm_file: str
+    net_file: str
+    scenario_file: str
+    tls: int
+    tls_nodes: int
+    crossing_only_tls: int
+    edges: int
+    junctions: int
+    road_km: float
+    lane_km: float
+    warnings_total: int
+    warnings: dict[str, int] = field(default_factory=dict)
+    demand_vph: float = 0.0
+    demand_flows: int = 0
+    netconvert_args: list[str] = field(default_factory=list)
+    random_trips_args: list[str] = field(default_factory=list)
+
+    def format(self) -> str:
+        """A short human-readable summary."""
+        top = sorted(self.warnings.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
+        lines = [
+            f"imported {self.osm_file}",
+            f"  network:   {self.net_file}",
+            f"  scenario:  {self.scenario_file}",
+            f"  signalised junctions (traffic-light controllers): {self.tls} over {self.tls_nodes} nodes"
+            f" ({self.crossing_only_tls} serve only a pedestrian crossing)",
+            f"  roads open to cars: {self.road_km:.1f} km centreline, {self.lane_km:.1f} lane-km, "
+            f"{self.edges} edges, {self.junctions} junctions",
+            f"  default demand: {self.demand_vph:.0f} veh/h in {self.demand_flows} origin-destination flows",
+            f"  netconvert warnings: {self.warnings_total}" + (", most frequent:" if top else ""),
+        ]
+        lines += [f"    {n:>5} × {kind}" for kind, n in top]
+        return "\n".join(lines)
+
+
+def netconvert_command(osm_files: Sequence[Path], out: Path, extra: Sequence[str] = ()) -> list[str]:
+    """The netconvert command line for an import (options: :data:`NETCONVERT_OPTIONS`)."""
+    typemap = sumo_home() / "data" / "typemap" / "osmNetconvert.typ.xml"
+    cmd = [binary("netconvert"), "--osm-files", ",".join(str(p) for p in osm_files)]
+    if typemap.exists():
+        cmd += ["--type-files", str(typemap)]
+    for opt, value, _ in NETCONVERT_OPTIONS:
+        cmd += [opt] if value is None else [opt, value]
+    return [*cmd, *extra, "-o", str(out)]
+
+
+def summarise_warnings(stderr: str) -> dict[str, int]:
+    """netconvert warnings by kind: quoted ids and numbers become ``%``.
+
+    netconvert prints the first few messages of a kind and then ``N total messages of type: …``;
+    that total is used where present."""
+    totals: dict[str, int] = {}
+    seen: Counter[str] = Counter()
+    for line in stderr.splitlines():
+        if not line.startswith("Warning:"):
+            continue
+        text = line[len("Warning:"):].strip()
+        m = re.match(r"(\d+) total messages of type: (.*)$", text)
+        if m:
+            totals[_normalise(m.group(2))] = int(m.group(1))
+        else:
+            seen[_normalise(text)] += 1
+    out = dict(seen)
+    out.update(totals)
+    return dict(sorted(out.items()))
+
+
+def _normalise(text: str) -> str:
+    text = re.sub(r"'[^']*'", "'%'", text)
+    text = re.sub(r"(?<![A-Za-z])-?\d[\d.,#_-]*", "%", text)
+    return text.strip()
+
+
+def network_stats(net_file: Path) -> dict[str, float | int]:
+    """Counts and lengths of a network (see :class:`ImportReport` for the definitions)."""
+    import sumolib
+
+    net = sumolib.net.readNet(str(net_file), withPrograms=True)
+    edges = [e for e in net.getEdges() if e.allows("passenger")]
+    lane_km = sum(e.getLength() * e.getLaneNumber() for e in edges) / 1000.0
+    ends = {(e.getFromNode().getID(), e.getToNode().getID()) for e in edges}
+    road_m = 0.0
+    for e in edges:
+        a, b = e.getFromNode().getID(), e.getToNode().getID()
+        if (b, a) in ends and (b, a) < (a, b):
+            continue  # the other direction of a two-way road: count its centreline once
+        road_m += e.getLength()
+    tls_nodes = sum(1 for n in net.getNodes() if n.getType().startswith("traffic_light"))
+    crossing_only = 0
+    for tls in net.getTrafficLights():
+        n_links = 1 + max((c[2] for c in tls.getConnections()), default=-1)
+        programs = tls.getPrograms()
+        if not programs or n_links == 0:
+            continue
+        phases = next(iter(programs.values())).getPhases()
+        if any(all(ch in "Gg" for ch in ph.state[:n_links]) for ph in phases):
+            crossing_only += 1
+    return {"tls": len(net.getTrafficLights()), "tls_nodes": tls_nodes, "crossing_only_tls": crossing_only,
+            "edges": len(net.getEdges()), "junctions": len(net.getNodes()),
+            "road_km": road_m / 1000.0, "lane_km": lane_km}
+
+
+def import_osm(osm_file: str | Path, out_dir: str | Path, *, name: str | None = None,
+               insertion_density: float = DEFAULT_INSERTION_DENSITY, seed: int = 1,
+               duration_s: float = 3600.0, warmup_s: float = 900.0,
+               netconvert_args: Sequence[str] = (), force: bool = False) -> ImportReport:
+    """Import ``osm_file`` (``.osm``, ``.osm.xml`` or gzipped) into ``out_dir`` (see the module doc).
+
+    ``name`` defaults to the directory name. ``insertion_density``: default demand in
+    vehicles/hour per lane-km open to cars (0: no demand). ``duration_s``/``warmup_s``: the
+    scenario's measured window and warm-up. ``netconvert_args``: extra netconvert options, added
+    after (and so overriding) the defaults. Raises :class:`NetworkError` for a file netconvert
+    cannot read or one with no roads open to cars; nothing is written then."""
+    osm = Path(osm_file).resolve()
+    out = Path(out_dir).resolve()
+    name = name or out.name
+    if not osm.is_file():
+        raise NetworkError(f"{osm_file}: no such file; expected an OpenStreetMap extract (.osm, .osm.xml[.gz])")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise MobilityError(f"--out {out_dir}: name {name!r}: use letters, digits, '_', '-' or '.' only")
+    if not (insertion_density >= 0 and math.isfinite(insertion_density)):
+        raise MobilityError(f"insertion density: expected vehicles/hour per lane-km >= 0, got {insertion_density!r}")
+    if not (duration_s > 0 and warmup_s >= 0):
+        raise MobilityError(f"window: expected duration > 0 and warm-up >= 0 s, got {duration_s!r}, {warmup_s!r}")
+    with atomic_dir(out, force=force) as tmp:
+        net_file = tmp / f"{name}.net.xml"
+        cmd = netconvert_command([osm], net_file, netconvert_args)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=tool_env(), cwd=tmp)
+        stderr = proc.stderr
+        if proc.returncode != 0 or not net_file.exists():
+            err = _error_line(stderr)
+            if "No edges loaded" in err or "No nodes loaded" in err:
+                raise NetworkError(f"{osm_file}: no roads open to cars found (netconvert: {err})")
+            raise NetworkError(f"{osm_file}: netconvert failed: {err}")
+        stats = network_stats(net_file)
+        if stats["edges"] == 0:
+            raise NetworkError(f"{osm_file}: no roads open to cars found (the network is empty)")
+        demand = _default_demand(net_file, tmp, name, insertion_density, seed, warmup_s + duration_s)
+        warnings = summarise_warnings(stderr)
+        report = ImportReport(
+            osm_file=str(osm_file), net_file=str(out / net_file.name), scenario_file=str(out / f"{name}.toml"),
+            tls=int(stats["tls"]), tls_nodes=int(stats["tls_nodes"]),
+            crossing_only_tls=int(stats["crossing_only_tls"]), edges=int(stats["edges"]),
+            junctions=int(stats["junctions"]), road_km=round(float(stats["road_km"]), 3),
+            lane_km=round(float(stats["lane_km"]), 3), warnings_total=sum(warnings.values()), warnings=warnings,
+            demand_vph=round(demand.vph, 3), demand_flows=len(demand.flows),
+            netconvert_args=[_portable(a, osm, tmp) for a in cmd[1:]],
+            random_trips_args=[_portable(a, osm, tmp) for a in demand.args],
+        )
+        _write_scenario(tmp / f"{name}.toml", name, osm, report, demand, seed, warmup_s, duration_s,
+                        insertion_density)
+        _write_sumocfg(tmp / f"{name}.sumocfg", name, demand.routes_file is not None, warmup_s + duration_s, seed)
+        # reproducible bytes: SUMO's header comments hold the date and the temporary paths
+        _replace_header(net_file, f"netconvert from {osm.name}; the options are in import.json")
+        if demand.routes_file is not None:
+            _replace_header(demand.routes_file, f"randomTrips.py (seed {seed}); the options are in import.json")
+        saved = asdict(report) | {"net_file": net_file.name, "scenario_file": f"{name}.toml"}
+        (tmp / "import.json").write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n")
+    return report
+
+
+def _replace_header(path: Path, what: str) -> None:
+    """Replace the ``<!-- generated on … -->`` comments of a SUMO output with one fixed comment."""
+    data = path.read_bytes()
+    comment = f"<!-- Written by `mobility import-osm` with Eclipse SUMO: {what}. -->".encode()
+    first = True
+    while (start := data.find(b"<!-- generated on")) >= 0 and (end := data.find(b"-->", start)) >= 0:
+        rest = data[end + 3:]
+        data = data[:start] + (comment + rest if first else rest.lstrip(b"\n"))
+        first = False
+    path.write_bytes(data)
+
+
+def _portable(arg: str, osm: Path, tmp: Path) -> str:
+    """Command-line argument with machine-specific paths shortened (for the report)."""
+    home = str(sumo_home())
+    return arg.replace(str(tmp) + os.sep, "").replace(str(osm), osm.name).replace(home, "$SUMO_HOME")
+
+
+@dataclass
+class _Demand:
+    flows: list[tuple[str, str, float]]  # (from edge, to edge, vehicles/hour)
+    vph: float
+    args: list[str]
+    routes_file: Path | None
+
+
+def _default_demand(net_file: Path, tmp: Path, name: str, density: float, seed: int,
+                    window_s: float) -> _Demand:
+    """Random trips over the whole window, validated by duarouter, grouped by OD pair."""
+    if density == 0:
+        return _Demand([], 0.0, [], None)
+    trips = tmp / f"{name}.trips.xml"
+    routes = tmp / f"{name}.rou.xml"
+    args = ["-n", str(net_file), "-o", str(trips), "-r", str(routes), "--seed", str(seed),
+            "-b", "0", "-e", repr(float(window_s)), "--insertion-density", repr(float(density)),
+            "--fringe-factor", repr(DEFAULT_FRINGE_FACTOR), "--min-distance", "300",
+            "--min-distance.fringe", "10", "--allow-fringe.min-length", "1000", "--lanes",
+            "--vclass", "passenger", "--via-edge-types", ",".join(_VIA_EDGE_TYPES),
+            "--remove-loops", "--validate", "--threads", "1", "--prefix", "t",
+            "--trip-attributes", 'departLane="best" departSpeed="max"']
+    run_tool("randomTrips.py", args, what=f"{net_file.name}: default demand")
+    pairs: Counter[tuple[str, str]] = Counter()
+    n = 0
+    for _, el in ET.iterparse(trips):
+        if el.tag == "trip":
+            pairs[(el.get("from", ""), el.get("to", ""))] += 1
+            n += 1
+            el.clear()
+    # the trips file is duarouter's input: keep the routed vehicles (for plain SUMO) only
+    trips.unlink()
+    for alt in tmp.glob(f"{name}.rou.alt.xml"):
+        alt.unlink()
+    flows = [(a, b, c * 3600.0 / window_s) for (a, b), c in sorted(pairs.items())]
+    return _Demand(flows, n * 3600.0 / window_s, args, routes)
+
+
+def _toml_str(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _write_scenario(path: Path, name: str, osm: Path, report: ImportReport, demand: _Demand, seed: int,
+                    warmup_s: float, duration_s: float, density: float) -> None:
+    lines = [
+        f"# Scenario skeleton written by `mobility import-osm` from {osm.name}.",
+        f"# Signalised junctions (traffic-light controllers): {report.tls}; road open to cars: "
+        f"{report.road_km:.1f} km.",
+        "#",
+        "# Demand: a plausible default, NOT observed traffic. Random trips (SUMO randomTrips.py, seed "
+        f"{seed})",
+        f"# at {density:g} veh/h per lane-km open to cars ({report.lane_km:.1f} lane-km), mostly from and to the",
+        "# border of the extract, at least 300 m long, validated with duarouter; trips with the same origin",
+        "# and destination edge are one Poisson flow. Replace the flows with your own (see",
+        "# scenarios/corridor.toml), scale them (Scenario.scaled), or fit them to counts with",
+        "# `mobility demand-from-counts` (docs/networks.md).",
+        f"name = {_toml_str(name)}",
+        f"description = {_toml_str(f'Imported from {osm.name}: {report.tls} signals; random default demand')}",
+        f"network = {_toml_str(Path(report.net_file).name)}",
+        "begin_s = 0",
+        f"end_s = {warmup_s + duration_s:g}",
+        f"warmup_s = {warmup_s:g}          # fills the network; excluded from metrics",
+        "step_length_s = 1.0",
+        f"seed = {seed}",
+        "",
+        f"# {len(demand.flows)} origin-destination flows (one per line), {demand.vph:.0f} veh/h in total",
+        "flows = [",
+    ]
+    lines += [f"  {{ from = {_toml_str(a)}, to = {_toml_str(b)}, vph = {v!r} }}," for a, b, v in demand.flows]
+    lines += ["]", "", "[zones]", "upstream_m = 150.0", "downstream_m = 100.0"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _write_sumocfg(path: Path, name: str, has_routes: bool, end_s: float, seed: int) -> None:
+    root = ET.Element("configuration")
+    inp = ET.SubElement(root, "input")
+    ET.SubElement(inp, "net-file", value=f"{name}.net.xml")
+    if has_routes:
+        ET.SubElement(inp, "route-files", value=f"{name}.rou.xml")
+    time = ET.SubElement(root, "time")
+    ET.SubElement(time, "begin", value="0")
+    ET.SubElement(time, "end", value=f"{end_s:g}")
+    rnd = ET.SubElement(root, "random_number")
+    ET.SubElement(rnd, "seed", value=str(seed))
+    ET.indent(root)
+    path.write_bytes(ET.tostring(root, xml_declaration=True, encoding="utf-8"))
