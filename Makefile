@@ -1,5 +1,6 @@
 # Two entry points that work on a fresh machine (Python 3.11, no SUMO, no SUMO_HOME):
-#   make demo   -- set up .venv, install, compare static vs sumo-actuated on the bundled corridor
+#   make demo   -- set up .venv, install, compare static vs sumo-actuated on the bundled corridor,
+#                  write the HTML report and print its path
 #   make test   -- set up .venv, install, run the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -18,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(VENV)/bin/mobility compare corridor --controllers static,sumo-actuated --seeds 3 --out $(OUT)
+	$(VENV)/bin/mobility report $(OUT) --out $(OUT)/report.html
 
 test: setup
 	$(PY) -m pytest -q -ra

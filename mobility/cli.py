@@ -44,6 +44,60 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--controllers", default="static,sumo-actuated", help="comma-separated names or specs")
     c.add_argument("--seeds", type=_seeds, default=1, help="N seeds from the scenario's seed, or a list 1,2,3")
     c.add_argument("--jobs", type=int, default=None, help="parallel runs (default: CPU count)")
+    c.add_argument("--executor", choices=("local", "dask", "dask-local"), default="local",
+                   help="where runs execute (see `mobility sweep --help`)")
+    c.add_argument("--scheduler", default=None, help="Dask scheduler address for --executor dask")
+
+    sw = sub.add_parser("sweep", help="run a sweep spec (scenarios × controllers × seeds × demand scales), resumable")
+    sw.add_argument("spec", type=Path, help="sweep spec TOML (see scenarios/corridor-sweep.toml)")
+    sw.add_argument("--out", type=Path, default=None, help="results directory (default: results/<spec name>)")
+    sw.add_argument("--jobs", type=int, default=None, help="parallel runs (default: CPU count; dask-local: workers)")
+    sw.add_argument("--executor", choices=("local", "dask", "dask-local"), default="local",
+                    help="local process pool (default), an existing Dask cluster, or a local Dask cluster")
+    sw.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:8786) for --executor dask")
+    sw.add_argument("--retry-failed", action="store_true", help="re-run runs the store holds as failed")
+
+    rp = sub.add_parser("report", help="write a self-contained HTML report of a results directory")
+    rp.add_argument("results", type=Path, help="directory written by mobility run/compare/sweep")
+    rp.add_argument("--out", type=Path, default=None, help="HTML file (default: RESULTS/report.html)")
+    rp.add_argument("--baseline", default=None, help="controller to compare against (default: the spec's or the first)")
+
+    io = sub.add_parser("import-osm", help="build a signalised network + scenario skeleton from an OSM extract")
+    io.add_argument("osm", type=Path, help="OpenStreetMap extract (.osm, .osm.xml, optionally .gz)")
+    io.add_argument("--out", type=Path, required=True, help="directory to create, e.g. networks/NAME")
+    io.add_argument("--name", default=None, help="file stem (default: the --out directory name)")
+    io.add_argument("--density", type=float, default=None,
+                    help="default demand, veh/h per lane-km open to cars (default 6; 0: none)")
+    io.add_argument("--seed", type=int, default=1, help="seed of the random default demand and the scenario")
+    io.add_argument("--netconvert-args", default="", help='extra netconvert options (e.g. "--tls.discard-simple")')
+    io.add_argument("--force", action="store_true", help="replace a non-empty --out directory")
+
+    dc = sub.add_parser("demand-from-counts", help="fit demand to traffic counts (routeSampler) and report GEH")
+    dc.add_argument("network", help=".net.xml path, directory holding one, bundled network name, or scenario")
+    dc.add_argument("counts", type=Path, help="CSV: edge or from_edge,to_edge, and begin_s,end_s,count")
+    dc.add_argument("--out", type=Path, required=True, help="directory for NAME.toml, fit.csv, routes.rou.xml")
+    dc.add_argument("--begin", type=float, default=None, help="counted window start, s (default: first count)")
+    dc.add_argument("--end", type=float, default=None, help="counted window end, s (default: last count)")
+    dc.add_argument("--warmup", type=float, default=900.0,
+                    help="warm-up before the first count, s, at the first interval's demand (default 900)")
+    dc.add_argument("--seed", type=int, default=1, help="seed of candidate routes, sampling and the fit run")
+    dc.add_argument("--candidates", type=int, default=None, help="random candidate trips (default 2000)")
+    dc.add_argument("--force", action="store_true", help="replace a non-empty --out directory")
+
+    tn = sub.add_parser("tonnage", help="annual t CO2 per junction and savings with CIs (a tonnage spec)")
+    tn.add_argument("spec", type=Path, help="tonnage spec TOML (see scenarios/corridor-year.toml)")
+    tn.add_argument("--out", type=Path, default=None, help="directory for tonnage*.csv/.parquet and periods/<name>/")
+    tn.add_argument("--seeds", type=_seeds, default=None, help="N seeds (1..N) or a list 1,2,3 (default: the spec's)")
+    tn.add_argument("--jobs", type=int, default=None, help="parallel runs (default: CPU count)")
+
+    rv = sub.add_parser("reevaluate", help="per-junction CO2 of recorded runs for another fleet, without re-simulating")
+    rv.add_argument("results", type=Path, help="directory written by mobility run/compare (with kinematics.parquet)")
+    rv.add_argument("--fleet", required=True,
+                    help="preset (china-city or 'china-city(nev_share=0.6)'), fleet TOML or scenario TOML")
+    rv.add_argument("--grid-factor", type=float, default=None,
+                    help="scope-2 grid factor, kg CO2/kWh (default: the fleet file's, else each run's)")
+    rv.add_argument("--scenario", default=None, help="the scenario the runs used (default: as recorded)")
+    rv.add_argument("--out", type=Path, default=None, help="directory for junctions/network/runs .csv and .parquet")
 
     sub.add_parser("controllers", help="list available controllers")
     z = sub.add_parser("zones", help="print the attribution zones of a scenario's network")
@@ -71,6 +125,59 @@ def _dispatch(args: argparse.Namespace) -> int:
         for name, desc in available().items():
             print(f"{name:<22} {desc}")
         return 0
+    if args.command == "sweep":
+        from .sweep import format_sweep, load_spec, run_sweep
+
+        spec = load_spec(args.spec)
+        out = args.out if args.out is not None else Path("results") / spec.name
+        res = run_sweep(spec, out=out, jobs=args.jobs, executor=args.executor, scheduler=args.scheduler,
+                        progress=True, retry_failed=args.retry_failed)
+        print(format_sweep(res, spec.baseline))
+        print(f"\n{len(res.runs)} runs; tables in {out} (runs in {out / 'runs'})")
+        return 0 if res.failed.empty else 1
+    if args.command == "import-osm":
+        import shlex
+
+        from .osm import DEFAULT_INSERTION_DENSITY, import_osm
+
+        density = DEFAULT_INSERTION_DENSITY if args.density is None else args.density
+        rep = import_osm(args.osm, args.out, name=args.name, insertion_density=density, seed=args.seed,
+                         netconvert_args=shlex.split(args.netconvert_args), force=args.force)
+        print(rep.format())
+        print(f"\nrun it: mobility compare {rep.scenario_file} --controllers static,max-pressure")
+        return 0
+    if args.command == "demand-from-counts":
+        from .counts import DEFAULT_CANDIDATES, demand_from_counts
+
+        cand = DEFAULT_CANDIDATES if args.candidates is None else args.candidates
+        crep = demand_from_counts(args.network, args.counts, args.out, begin_s=args.begin, end_s=args.end,
+                                  warmup_s=args.warmup, seed=args.seed, candidates=cand, force=args.force)
+        print(crep.format())
+        return 0
+    if args.command == "tonnage":
+        from .tonnage import format_tonnage, load_spec as load_tonnage_spec, run_tonnage
+
+        tspec = load_tonnage_spec(args.spec, seeds=args.seeds)
+        ton = run_tonnage(tspec, out=args.out, jobs=args.jobs, progress=True)
+        print(format_tonnage(ton))
+        if args.out is not None:
+            print(f"\nwrote tonnage, tonnage_periods, tonnage_runs (.csv, .parquet) and tonnage_spec.json to {args.out}")
+        return 0 if (ton.runs["status"] == "ok").all() else 1
+    if args.command == "reevaluate":
+        from .reevaluate import format_whatif, reevaluate
+
+        what = reevaluate(args.results, args.fleet, grid_kg_co2_per_kwh=args.grid_factor, scenario=args.scenario)
+        print(format_whatif(what))
+        if args.out is not None:
+            written = what.write(args.out)
+            print(f"\nwrote {', '.join(p.name for p in written)} to {args.out}")
+        return 0
+    if args.command == "report":
+        from .report import write_report
+
+        path = write_report(args.results, args.out, baseline=args.baseline)
+        print(f"report: {path.resolve()}")
+        return 0
     from .scenario import load_scenario
 
     if args.command == "zones":
@@ -88,9 +195,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     else:
         specs = experiment.split_specs(args.controllers)
         res = experiment.compare(sc, specs, args.seeds, jobs=args.jobs, backend=args.backend,
-                                 sumo_args=args.sumo_args)
+                                 sumo_args=args.sumo_args, out=args.out, executor=args.executor,
+                                 scheduler=args.scheduler, progress=True)
     print(experiment.format_comparison(res))
-    if args.out is not None:
+    if args.command == "compare" and args.out is not None:
+        print(f"\nwrote the tables to {args.out} (runs in {args.out / 'runs'})")
+    elif args.out is not None:
         written = res.write(args.out)
         print(f"\nwrote {', '.join(p.name for p in written)} to {args.out}")
     return 0 if res.failed.empty else 1

@@ -4,19 +4,24 @@ Tables (long and tidy, units in column names):
 
 * ``junctions``: one row per (run, junction), plus one ``(unattributed)`` row per run;
 * ``network``: one row per run, network totals (junctions + unattributed);
-* ``runs``: provenance per run: scenario and its content hash, controller and parameters, seed,
-  backend, SUMO and ``mobility`` versions, wall time, status and error.
+* ``runs``: provenance per run: scenario and its content hash, demand scale, controller, variant
+  and parameters, seed, backend, SUMO and ``mobility`` versions, wall time, status and error, and
+  the run's health (``teleports``, ``insertion_backlog_veh``, ``gridlock``, ``gridlock_reason``).
 
-Result files are written to a temporary name and renamed into place, so ``--out`` never holds a
-half-written file.
+Every table starts with :data:`KEYS` (the large ``kinematics`` and ``timespace_trajectories`` with
+``run_id`` only: join them with ``runs``). ``variant`` is the controller with the parameters given for it
+(``max-pressure(min_green_s=5)``; the bare name when none were given); ``demand_scale`` is the
+factor applied to the scenario's demand (:meth:`Scenario.scaled`, 1 = as specified).
+
+:func:`compare` is a sweep (:mod:`mobility.sweep`) of one scenario: the same executors, and with
+``out`` the same resumable run store. Result files are written to a temporary name and renamed into
+place, so ``--out`` never holds a half-written file.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import hashlib
 import json
-import multiprocessing
 import os
 import platform
 import tempfile
@@ -30,13 +35,12 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .controllers import Controller, make, parse_spec
+from .controllers import Controller, make
 from .errors import MobilityError, SimulationError
 from .metrics import UNATTRIBUTED
-from .network import SignalNetwork
 from .scenario import Scenario, load_scenario
 
-KEYS = ["run_id", "scenario", "controller", "seed"]
+KEYS = ["run_id", "scenario", "demand_scale", "controller", "variant", "seed"]
 
 
 @dataclass
@@ -77,6 +81,7 @@ class Results:
                         df.to_csv(tmp, index=False, float_format="%.6g")
                     else:
                         df.to_parquet(tmp, index=False)
+                    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
                     os.replace(tmp, target)
                 except BaseException:
                     Path(tmp).unlink(missing_ok=True)
@@ -89,12 +94,37 @@ class Results:
         return self.runs[self.runs["status"] != "ok"]
 
 
-def run_id(scenario_hash: str, controller: str, params: dict[str, Any], seed: int) -> str:
-    """Stable id of a run: same scenario content, controller, parameters, seed and versions."""
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def run_id(scenario_hash: str, controller: str, params: dict[str, Any], seed: int, sumo_args: str = "") -> str:
+    """Stable id of a run: same scenario content, controller, parameters, seed, extra SUMO options
+    and versions (SUMO and ``mobility``) give the same id.
+
+    ``scenario_hash`` is :meth:`Scenario.content_hash`, which covers the demand, so a scaled
+    scenario (:meth:`Scenario.scaled`) has its own id; ``params`` are all the controller's
+    parameters (:meth:`Controller.get_params`, defaults included)."""
     from .sim import sumo_version
 
-    blob = json.dumps([scenario_hash, controller, params, seed, sumo_version(), __version__], sort_keys=True, default=str)
+    parts: list[Any] = [scenario_hash, controller, params, seed, sumo_version(), __version__]
+    if sumo_args.strip():
+        parts.append(" ".join(sumo_args.split()))
+    blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def variant_label(name: str, given: dict[str, Any]) -> str:
+    """``max-pressure(min_green_s=5)``: a controller name with the parameters given for it."""
+    if not given:
+        return name
+    return f"{name}({', '.join(f'{k}={v!r}' for k, v in given.items())})"
+
+
+def args_text(sumo_args: Sequence[str] | str) -> str:
+    return sumo_args if isinstance(sumo_args, str) else " ".join(sumo_args)
 
 
 def _controller(spec: str | Controller) -> Controller:
@@ -109,30 +139,38 @@ def run(scenario: str | Path | Scenario, controller: str | Controller = "static"
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     ctrl = _controller(controller)
     res = _run_one(sc, ctrl, sc.seed if seed is None else seed, backend, gui, sumo_args, raise_errors=True,
-                   timespace=timespace)
+                   timespace=timespace, variant=ctrl.name)
     if out is not None:
         res.write(out)
     return res
 
 
 def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
-             sumo_args: Sequence[str] | str, raise_errors: bool = False, timespace: bool = False) -> Results:
+             sumo_args: Sequence[str] | str, raise_errors: bool = False, timespace: bool = False, *,
+             variant: str | None = None, demand_scale: float = 1.0) -> Results:
+    """One run with provenance. ``sc`` is the scenario as simulated (already scaled by
+    ``demand_scale``); ``variant`` labels the controller and its given parameters."""
     from .sim import simulate, sumo_version
+    from .stats import gridlock_reason
 
     params = ctrl.get_params()
     shash = sc.content_hash()
-    rid = run_id(shash, ctrl.name, params, seed)
+    sargs = args_text(sumo_args)
+    rid = run_id(shash, ctrl.name, params, seed, sargs)
     info: dict[str, Any] = {
-        "run_id": rid, "scenario": sc.name, "controller": ctrl.name, "seed": seed,
-        "scenario_hash": shash, "scenario_source": str(sc.source),
+        "run_id": rid, "scenario": sc.name, "demand_scale": float(demand_scale), "controller": ctrl.name,
+        "variant": variant or ctrl.name, "seed": seed,
+        "scenario_hash": shash, "scenario_source": str(sc.source), "net_file": str(sc.net_file),
         "params": json.dumps(params, sort_keys=True, default=str),
-        "backend": backend, "sumo_args": sumo_args if isinstance(sumo_args, str) else " ".join(sumo_args),
+        "backend": backend, "sumo_args": sargs,
         "sumo_version": sumo_version(), "mobility_version": __version__,
-        "python_version": platform.python_version(),
+        "python_version": platform.python_version(), "host": platform.node(),
         "begin_s": sc.begin_s, "end_s": sc.end_s, "warmup_s": sc.warmup_s, "step_length_s": sc.step_length_s,
         "zone_upstream_m": sc.zones.upstream_m, "zone_downstream_m": sc.zones.downstream_m,
         "fleet": sc.fleet, "grid_kg_co2_per_kwh": sc.grid.kg_co2_per_kwh, "grid_factor_source": sc.grid.source,
         "grid_factor_year": sc.grid.year,
+        "vehicle_mix": json.dumps([{"id": v.id, "share": v.share, "vclass": v.vclass,
+                                    "emission_class": v.emission_class} for v in sc.vehicle_types]),
         "status": "ok", "error": "",
     }
     t0 = time.perf_counter()
@@ -147,6 +185,12 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
             return Results(pd.DataFrame(columns=KEYS), pd.DataFrame(columns=KEYS), pd.DataFrame([info]))
     info["wall_s"] = time.perf_counter() - t0
     info["sim_wall_s"] = output.stats["sim_wall_s"]
+    net_totals = output.network
+    info["vehicles_seen"] = int(net_totals.get("vehicles_seen", 0))
+    info["teleports"] = int(net_totals.get("teleports", 0))
+    info["insertion_backlog_veh"] = int(net_totals.get("insertion_backlog_veh", 0))
+    info["gridlock_reason"] = gridlock_reason(info["teleports"], info["insertion_backlog_veh"], info["vehicles_seen"])
+    info["gridlock"] = bool(info["gridlock_reason"])
     junctions = output.junctions
     for i, k in enumerate(KEYS):
         junctions.insert(i, k, info[k])
@@ -162,16 +206,29 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     kin = output.kinematics
     if not kin.empty:
         kin.insert(0, "run_id", rid)
-    return Results(junctions, network, pd.DataFrame([info]), corridor, output.timespace, kin)
+    timespace = {}
+    for name, table in output.timespace.items():  # trajectories are large: run_id only (join with runs)
+        table = table.copy()
+        for i, k in enumerate(KEYS if name == "signals" else ["run_id"]):
+            table.insert(i, k, info[k])
+        timespace[name] = table
+    return Results(junctions, network, pd.DataFrame([info]), corridor, timespace, kin)
 
 
-def _worker(args: tuple) -> Results:
-    sc, spec, params, seed, backend, sumo_args = args
-    try:
-        ctrl = make(spec, **params)
-    except MobilityError as e:  # already validated in the parent; defensive
-        raise SimulationError(str(e)) from None
-    return _run_one(sc, ctrl, seed, backend, False, sumo_args)
+def combine(parts: Sequence[Results]) -> Results:
+    """Concatenate the tables of several runs (in the given order)."""
+
+    def cat(tables: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
+        tables = [t for t in tables if len(t)]
+        return pd.concat(tables, ignore_index=True) if tables else empty
+
+    keys = pd.DataFrame(columns=KEYS)
+    res = Results(cat([p.junctions for p in parts], keys), cat([p.network for p in parts], keys),
+                  cat([p.runs for p in parts], keys), cat([p.corridor for p in parts], pd.DataFrame()),
+                  kinematics=cat([p.kinematics for p in parts], pd.DataFrame()))
+    names = list(dict.fromkeys(k for p in parts for k in p.timespace))
+    res.timespace = {k: cat([p.timespace[k] for p in parts if k in p.timespace], pd.DataFrame()) for k in names}
+    return res
 
 
 def split_specs(text: str) -> list[str]:
@@ -192,49 +249,20 @@ def split_specs(text: str) -> list[str]:
 
 def compare(scenario: str | Path | Scenario, controllers: Sequence[str], seeds: int | Sequence[int] = 1, *,
             out: str | Path | None = None, jobs: int | None = None, backend: str = "libsumo",
-            sumo_args: Sequence[str] | str = ()) -> Results:
-    """Run every controller over every seed. A failing run is recorded as failed (with its error)
-    and does not stop the others. Runs execute in separate processes (``jobs`` at a time)."""
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    if not controllers:
-        raise MobilityError("--controllers: expected at least one controller name")
-    seed_list = [sc.seed + i for i in range(seeds)] if isinstance(seeds, int) else list(seeds)
-    if not seed_list:
-        raise MobilityError("--seeds: expected at least one seed")
-    specs = []
-    for spec in controllers:
-        name, params = parse_spec(spec)
-        make(spec)  # validate name and parameters before any run starts
-        specs.append((name, params))
-    SignalNetwork.load(sc.net_file)  # fail fast on a bad network
-    tasks = [(sc, name, params, seed, backend, sumo_args) for name, params in specs for seed in seed_list]
-    jobs = max(1, min(jobs or (os.cpu_count() or 1), len(tasks)))
-    ctx = multiprocessing.get_context("spawn")
-    parts: list[Results] = []
-    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=1) as pool:
-        futures = [pool.submit(_worker, t) for t in tasks]
-        for task, fut in zip(tasks, futures):
-            try:
-                parts.append(fut.result())
-            except Exception as e:  # a worker died (e.g. SUMO crashed the process)
-                _, name, params, seed, _, _ = task
-                info = {"run_id": "", "scenario": sc.name, "controller": name, "seed": seed,
-                        "params": json.dumps(params, sort_keys=True), "status": "failed",
-                        "error": f"worker process failed: {type(e).__name__}: {e}"}
-                parts.append(Results(pd.DataFrame(columns=KEYS), pd.DataFrame(columns=KEYS), pd.DataFrame([info])))
-    def cat(tables: list[pd.DataFrame]) -> pd.DataFrame:
-        tables = [t for t in tables if len(t)]
-        return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=KEYS)
+            sumo_args: Sequence[str] | str = (), executor: str = "local", scheduler: str | None = None,
+            progress: bool = False) -> Results:
+    """Run every controller over every seed: a sweep (:mod:`mobility.sweep`) of one scenario.
 
-    res = Results(cat([p.junctions for p in parts]), cat([p.network for p in parts]),
-                  pd.concat([p.runs for p in parts], ignore_index=True), cat([p.corridor for p in parts]))
-    kins = [p.kinematics for p in parts if len(p.kinematics)]
-    res.kinematics = pd.concat(kins, ignore_index=True) if kins else pd.DataFrame()
-    if res.corridor.columns.equals(pd.Index(KEYS)):
-        res.corridor = pd.DataFrame()
-    if out is not None:
-        res.write(out)
-    return res
+    A failing run is recorded as failed (with its error) and does not stop the others. Runs execute
+    in separate processes (``jobs`` at a time) on ``executor`` (``local``, ``dask`` with
+    ``scheduler``, or ``dask-local``). With ``out``, runs are kept in the run store
+    ``out/runs/<run_id>/`` and the tables are written to ``out``: calling again with the same inputs
+    reuses finished runs. For a scenario with a corridor, the first seed's run of each controller
+    also records time–space data (``timespace_*`` tables)."""
+    from .sweep import SweepSpec, run_sweep
+
+    spec = SweepSpec.for_compare(scenario, controllers, seeds, backend=backend, sumo_args=sumo_args)
+    return run_sweep(spec, out=out, jobs=jobs, executor=executor, scheduler=scheduler, progress=progress)
 
 
 # ------------------------------------------------------------------------------------------
@@ -244,13 +272,22 @@ def compare(scenario: str | Path | Scenario, controllers: Sequence[str], seeds: 
 SUMMARY_METRICS = ("delay_s_per_veh", "stops_per_veh", "co2_kg")
 
 
+def _labelled(df: pd.DataFrame) -> pd.DataFrame:
+    """Label rows by controller variant when a controller appears with several parameter sets."""
+    if "variant" not in df.columns or df.groupby("controller")["variant"].nunique().max() <= 1:
+        return df
+    df = df.copy()
+    df["controller"] = df["variant"]
+    return df
+
+
 def summary(res: Results, baseline: str | None = None) -> pd.DataFrame:
     """Per junction and controller: means over seeds of the key metrics, with % change against
     ``baseline`` (default: the first controller)."""
     j = res.junctions
     if j.empty:
         return pd.DataFrame()
-    j = j[j["junction_id"] != UNATTRIBUTED]
+    j = _labelled(j[j["junction_id"] != UNATTRIBUTED])
     order = list(dict.fromkeys(j["controller"]))
     base = baseline or order[0]
     cols = ["vehicles", "delay_s_per_veh", "stops_per_veh", "halted_veh_s", "co2_kg", "co2_idle_kg"]
@@ -271,6 +308,7 @@ def network_summary(res: Results, baseline: str | None = None) -> pd.DataFrame:
     n = res.network
     if n.empty:
         return pd.DataFrame()
+    n = _labelled(n)
     order = list(dict.fromkeys(n["controller"]))
     base = baseline or order[0]
     cols = ["vehicles_seen", "vehicles_arrived", "delay_s_per_veh", "stops_per_veh", "co2_kg", "co2_idle_kg",
@@ -322,7 +360,7 @@ def format_comparison(res: Results) -> str:
                 f"  not inserted {r.insertion_backlog_veh:.0f}"
             )
     if not res.corridor.empty:
-        c = res.corridor
+        c = _labelled(res.corridor)
         cols = ["vehicles", "travel_time_s_mean", "delay_s_per_veh", "stops_per_veh", "co2_g_per_veh"]
         m = c.groupby(["direction", "from_junction", "to_junction", "controller"], sort=False)[cols].mean().reset_index()
         lines.append("")

@@ -175,8 +175,16 @@ class Scenario:
 
 
 def bundled_scenarios() -> list[str]:
-    """Names of the scenarios shipped in ``scenarios/``."""
-    return sorted(p.stem for p in BUNDLED_DIR.glob("*.toml"))
+    """Names of the scenarios shipped in ``scenarios/`` (TOML files with a ``network``; the sweep and
+    tonnage specs beside them are not scenarios)."""
+    names = []
+    for p in BUNDLED_DIR.glob("*.toml"):
+        try:
+            if "network" in tomllib.loads(p.read_text(encoding="utf-8")):
+                names.append(p.stem)
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+    return sorted(names)
 
 
 def load_scenario(spec: str | Path) -> Scenario:

@@ -1,0 +1,312 @@
+"""Sweeps: spec validation, run ids, the run store, kill -9 and resume, executors (real SUMO)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mobility import compare, load_scenario
+from mobility.experiment import Results
+from mobility.stats import excluded_runs
+from mobility.sweep import RunStore, compare_results, load_spec
+
+from .conftest import ROOT
+
+TINY = '''name = "tiny"
+scenarios = ["corridor"]
+seeds = [1, 2]
+baseline = "static"
+[window]
+end_s = 420
+warmup_s = 120
+[[controllers]]
+name = "static"
+[[controllers]]
+name = "max-pressure"
+params = { min_green_s = 5 }
+'''
+
+
+def spec_file(tmp_path: Path, text: str = TINY, name: str = "spec.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def mobility(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mobility.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout)
+
+
+# ------------------------------------------------------------------------------------------
+# the spec (no SUMO)
+
+
+def test_grid_expands_to_variants_and_tasks(tmp_path: Path) -> None:
+    spec = load_spec(spec_file(tmp_path, TINY.replace("seeds = [1, 2]", "seeds = 3\ndemand_scales = [1.0, 1.2]")
+                               .replace("min_green_s = 5", "min_green_s = [5, 10], max_red_s = 90")))
+    assert [v.label for v in spec.variants] == ["static", "max-pressure(min_green_s=5, max_red_s=90)",
+                                                "max-pressure(min_green_s=10, max_red_s=90)"]
+    tasks = spec.tasks()
+    assert len(tasks) == 1 * 2 * 3 * 3  # scenarios × scales × variants × seeds
+    assert len({t.run_id for t in tasks}) == len(tasks)
+    assert sorted({t.seed for t in tasks}) == [1, 2, 3]  # a count: from the scenario's seed (1)
+    assert all(t.scenario.end_s == 420 and t.scenario.warmup_s == 120 for t in tasks)
+    # a scale factor changes the demand, hence the scenario hash and the run id; scale 1 is the scenario as is
+    by_scale = {s: {t.run_id for t in tasks if t.demand_scale == s} for s in (1.0, 1.2)}
+    assert not by_scale[1.0] & by_scale[1.2]
+    assert tasks[0].scenario.flows[0].vph == load_scenario("corridor").flows[0].vph
+    assert [t.scenario.flows[0].vph for t in tasks if t.demand_scale == 1.2][0] == tuple(
+        1.2 * v for v in load_scenario("corridor").flows[0].vph)
+    # time–space data: recorded on the first seed of each arm only (the corridor has a `corridor`)
+    assert {(t.demand_scale, t.variant.label) for t in tasks if t.timespace} == {
+        (t.demand_scale, t.variant.label) for t in tasks}
+    assert all(t.seed == 1 for t in tasks if t.timespace)
+
+
+def test_run_ids_are_stable_and_change_with_what_changes_results(tmp_path: Path) -> None:
+    a = [t.run_id for t in load_spec(spec_file(tmp_path, name="a.toml")).tasks()]
+    b = [t.run_id for t in load_spec(spec_file(tmp_path, name="b.toml")).tasks()]
+    assert a == b  # same content, other file: same ids
+    longer = [t.run_id for t in load_spec(spec_file(tmp_path, TINY.replace("end_s = 420", "end_s = 480"),
+                                                    "c.toml")).tasks()]
+    assert not set(a) & set(longer)
+    with_args = [t.run_id for t in load_spec(spec_file(
+        tmp_path, 'sumo_args = "--time-to-teleport 100"\n' + TINY, "d.toml")).tasks()]
+    assert not set(a) & set(with_args)
+    # compare() of the same scenario, controllers and seeds gives the same runs (same machinery)
+    from mobility.sweep import SweepSpec
+
+    sc = load_scenario("corridor").replace(end_s=420.0, warmup_s=120.0)
+    cmp = SweepSpec.for_compare(sc, ["static", "max-pressure(min_green_s=5)"], [1, 2]).tasks()
+    assert [t.run_id for t in cmp] == a
+
+
+BAD_SPECS = {
+    "unknown controller": (TINY.replace('name = "max-pressure"', 'name = "nosuch"'),
+                           "field 'controllers[1]': unknown controller 'nosuch'; known: "),
+    "unknown parameter": (TINY.replace("min_green_s = 5", "min_gren_s = 5"),
+                          "field 'controllers[1]': controller 'max-pressure': bad parameters: "),
+    "bad parameter value": (TINY.replace("min_green_s = 5", "min_green_s = [5, -1]"),
+                            "parameter 'min_green_s': expected a positive number of seconds"),
+    "empty seed list": (TINY.replace("seeds = [1, 2]", "seeds = []"),
+                        "field 'seeds': expected at least one seed, got an empty list"),
+    "no seeds": (TINY.replace("seeds = [1, 2]\n", ""), "field 'seeds': missing"),
+    "unknown field": (TINY.replace("seeds =", "sedes = 1\nseeds ="), "field 'sedes': unknown field"),
+    "bad scale": (TINY.replace("seeds = [1, 2]", "seeds = [1, 2]\ndemand_scales = [0]"),
+                  "field 'demand_scales': expected positive numbers, got 0"),
+    "duplicate variant": (TINY + '[[controllers]]\nname = "static"\n', "controller 'static' listed twice"),
+    "same run twice": (TINY + '[[controllers]]\nname = "max-pressure"\nparams = { min_green_s = 5, max_red_s = 120.0 }\n',
+                       "are the same run"),
+    "unknown scenario": (TINY.replace('["corridor"]', '["nowhere.toml"]'),
+                         "field 'scenarios[0]': nowhere.toml: no such file"),
+    "bad window": (TINY.replace("warmup_s = 120", "warmup_s = 500"), "field 'window': scenario 'corridor'"),
+    "unknown baseline": (TINY.replace('baseline = "static"', 'baseline = "webster"'),
+                         "field 'baseline': baseline 'webster' is not a controller"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SPECS))
+def test_bad_spec_one_line_exit_2_nothing_written(case: str, tmp_path: Path) -> None:
+    text, expected = BAD_SPECS[case]
+    out = tmp_path / "out"
+    proc = mobility("sweep", str(spec_file(tmp_path, text)), "--out", str(out))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert expected in lines[0]
+    assert not out.exists()
+
+
+def test_unreachable_scheduler_one_line_exit_2_nothing_written(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    proc = mobility("sweep", str(spec_file(tmp_path)), "--out", str(out), "--executor", "dask",
+                    "--scheduler", "tcp://127.0.0.1:9")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "--scheduler tcp://127.0.0.1:9: cannot reach a Dask scheduler" in lines[0]
+    assert not out.exists()
+    assert time.monotonic() - t0 < 60
+    proc = mobility("sweep", str(spec_file(tmp_path)), "--out", str(out), "--executor", "dask")
+    assert proc.returncode == 2 and "expected --scheduler ADDRESS" in proc.stderr and not out.exists()
+
+
+def test_compare_results_ignores_only_wall_times(tmp_path: Path) -> None:
+    keys = {"run_id": ["a"], "scenario": ["s"], "controller": ["c"], "seed": [1]}
+    runs = pd.DataFrame({**keys, "status": ["ok"], "wall_s": [1.0], "sim_wall_s": [0.5], "host": ["x"]})
+    j = pd.DataFrame({**keys, "junction_id": ["J1"], "co2_kg": [1.25]})
+    a = Results(j, j.drop(columns="junction_id"), runs)
+    b = Results(j.copy(), j.drop(columns="junction_id"), runs.assign(wall_s=9.0, sim_wall_s=8.0, host="y"))
+    assert compare_results(a, b) == []
+    c = Results(j.assign(co2_kg=1.25 + 1e-12), j.drop(columns="junction_id"), runs)
+    assert [d.split(":")[0] for d in compare_results(a, c)] == ["junctions"]
+    d = Results(j, j.drop(columns="junction_id"), runs.assign(status="failed"))
+    assert [x.split(":")[0] for x in compare_results(a, d)] == ["runs"]
+
+
+def test_store_ignores_and_cleans_half_written_runs(tmp_path: Path) -> None:
+    spec = load_spec(spec_file(tmp_path))
+    task = spec.tasks()[0]
+    store = RunStore(tmp_path / "out")
+    # a sweep killed while writing leaves a temporary directory: not a finished run, removed later
+    dead = 2**22 + 12345  # no such process
+    while True:
+        try:
+            os.kill(dead, 0)
+            dead += 1
+        except ProcessLookupError:
+            break
+    tmp = store.runs_dir / f".tmp-{task.run_id}-{dead}-abcd1234"
+    tmp.mkdir(parents=True)
+    (tmp / "runs.parquet").write_bytes(b"partial")
+    assert not store.finished(task)
+    live = store.runs_dir / f".tmp-{task.run_id}-{os.getpid()}-abcd1234"  # a running sweep's: kept
+    live.mkdir()
+    store.prepare()
+    assert not tmp.exists() and live.exists()
+    # an unreadable runs file (e.g. a disk error) is not a finished run either
+    store.path(task.run_id).mkdir()
+    (store.path(task.run_id) / "runs.parquet").write_bytes(b"garbage")
+    assert not store.finished(task)
+
+
+# ------------------------------------------------------------------------------------------
+# real sweeps
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny sweep (2 controllers × 2 seeds), run without interruption on the local pool."""
+    d = tmp_path_factory.mktemp("sweep")
+    proc = mobility("sweep", str(spec_file(d)), "--out", str(d / "out"), "--jobs", "2")
+    assert proc.returncode == 0, proc.stderr
+    return d / "out"
+
+
+@pytest.mark.sumo
+def test_sweep_writes_store_and_consolidated_tables(uninterrupted: Path) -> None:
+    runs = pd.read_parquet(uninterrupted / "runs.parquet")
+    assert list(zip(runs.variant, runs.seed)) == [("static", 1), ("static", 2), ("max-pressure(min_green_s=5)", 1),
+                                                  ("max-pressure(min_green_s=5)", 2)]
+    assert (runs.status == "ok").all() and set(runs.gridlock) == {False}
+    assert sorted(p.name for p in (uninterrupted / "runs").iterdir()) == sorted(runs.run_id)
+    j = pd.read_parquet(uninterrupted / "junctions.parquet")
+    per_run = pd.concat([pd.read_parquet(uninterrupted / "runs" / r / "junctions.parquet") for r in runs.run_id],
+                        ignore_index=True)
+    pd.testing.assert_frame_equal(j, per_run, check_exact=True)  # consolidated = the runs, in spec order
+    assert {"J1", "J6", "(unattributed)"} <= set(j.junction_id)
+    for name in ("network", "runs", "corridor", "junctions"):
+        assert (uninterrupted / f"{name}.csv").exists()
+    ts = pd.read_parquet(uninterrupted / "timespace_signals.parquet")
+    assert set(ts.seed) == {1} and set(ts.variant) == set(runs.variant)
+
+
+@pytest.mark.sumo
+def test_kill_9_mid_sweep_then_resume_gives_identical_tables(uninterrupted: Path, tmp_path: Path) -> None:
+    spec, out = spec_file(tmp_path), tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "mobility.cli", "sweep", str(spec), "--out", str(out),
+                             "--jobs", "1"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    runs_dir = out / "runs"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if runs_dir.exists() and any(not p.name.startswith(".") for p in runs_dir.iterdir()):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the sweep ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    done = [p.name for p in runs_dir.iterdir() if not p.name.startswith(".")]
+    assert 1 <= len(done) < 4
+    assert not (out / "junctions.parquet").exists()  # killed before consolidation
+    resumed = mobility("sweep", str(spec), "--out", str(out), "--jobs", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"({0} failed, {len(done)} already in the store)" in resumed.stderr
+    assert compare_results(uninterrupted, out) == []
+    # the people's copies too: byte for byte (runs.csv differs only in wall times)
+    for name in ("junctions", "network", "corridor"):
+        assert (uninterrupted / f"{name}.csv").read_bytes() == (out / f"{name}.csv").read_bytes(), name
+    # and running it again runs nothing
+    again = mobility("sweep", str(spec), "--out", str(out))
+    assert again.returncode == 0 and "4 already in the store), 0 remaining" in again.stderr
+
+
+@pytest.mark.sumo
+def test_dask_local_gives_the_same_tables_as_the_local_pool(uninterrupted: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = mobility("sweep", str(spec_file(tmp_path)), "--out", str(out), "--executor", "dask-local", "--jobs", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert compare_results(uninterrupted, out) == []
+
+
+@pytest.mark.sumo
+def test_failed_run_is_recorded_and_does_not_stop_the_sweep(tmp_path: Path) -> None:
+    text = TINY.replace('name = "max-pressure"\nparams = { min_green_s = 5 }', 'name = "tests.helpers:Crashing"')
+    spec, out = spec_file(tmp_path, text.replace("seeds = [1, 2]", "seeds = [1]")), tmp_path / "out"
+    proc = mobility("sweep", str(spec), "--out", str(out), "--jobs", "2")
+    assert proc.returncode == 1, proc.stderr  # finished, with a failed run
+    runs = pd.read_parquet(out / "runs.parquet").set_index("variant")
+    assert runs.loc["static", "status"] == "ok"
+    assert runs.loc["crashing", "status"] == "failed"
+    assert "controller 'crashing' failed in act() at t=" in runs.loc["crashing", "error"]
+    assert "1 run(s) excluded from the averages" in proc.stdout and "crashing" in proc.stdout
+    assert set(pd.read_parquet(out / "junctions.parquet").variant) == {"static"}
+    # kept in the store: not re-run unless asked
+    again = mobility("sweep", str(spec), "--out", str(out))
+    assert "(1 failed" not in again.stderr and "2 already in the store" in again.stderr
+    retry = mobility("sweep", str(spec), "--out", str(out), "--retry-failed")
+    assert "1 already in the store), 1 remaining" in retry.stderr and "(1 failed" in retry.stderr
+
+
+CRASH = '''
+import os, signal
+from mobility.controllers import Controller
+
+class Segfault(Controller):
+    """Kills its own process at the first decision (as a native crash would)."""
+    name = "segfault"
+    description = "dies"
+    decision_interval_s = 10.0
+
+    def __init__(self):
+        super().__init__()
+
+    def act(self, observation):
+        os.kill(os.getpid(), signal.SIGSEGV)
+'''
+
+
+@pytest.mark.sumo
+def test_a_crashed_run_process_fails_only_its_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "crash_ctrl.py").write_text(CRASH)
+    monkeypatch.syspath_prepend(str(tmp_path))  # run processes inherit sys.path (user controller modules)
+    sc = load_scenario("corridor").replace(end_s=300.0, warmup_s=60.0)
+    res = compare(sc, ["static", "crash_ctrl:Segfault"], seeds=[1], jobs=2)
+    runs = res.runs.set_index("variant")
+    assert runs.loc["static", "status"] == "ok"
+    assert runs.loc["segfault", "status"] == "failed"
+    assert runs.loc["segfault", "error"].startswith("the run's process killed by signal SIGSEGV")
+    assert len(runs.loc["segfault", "run_id"]) == 12  # known even though the process died
+    assert set(res.junctions["variant"]) == {"static"}
+
+
+@pytest.mark.sumo
+def test_teleports_flag_the_run_as_gridlocked_and_exclude_it() -> None:
+    sc = load_scenario("corridor").replace(end_s=420.0, warmup_s=120.0)
+    res = compare(sc, ["static"], seeds=[1], jobs=1, sumo_args="--time-to-teleport 5")  # 5 s at a red: teleported
+    r = res.runs.iloc[0]
+    assert r["status"] == "ok" and r["teleports"] > 0 and r["gridlock"]
+    assert r["teleports"] == res.network.iloc[0]["teleports"]
+    excl = excluded_runs(res.runs, res.network)
+    assert list(excl.run_id) == [r["run_id"]] and excl.reason.iloc[0].startswith("gridlock: ")
