@@ -1,5 +1,6 @@
 # Two entry points that work on a fresh machine (Python 3.11, no SUMO, no SUMO_HOME):
-#   make demo   -- set up .venv, install, compare static vs sumo-actuated on the bundled corridor,
+#   make demo   -- set up .venv, install, compare the existing timing, a green wave and max-pressure
+#                  on the bundled corridor (3 seeds),
 #                  write the HTML report and print its path
 #   make test   -- set up .venv, install, run the whole test suite
 PYTHON ?= python3
@@ -18,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/mobility compare corridor --controllers static,sumo-actuated --seeds 3 --out $(OUT)
+	$(VENV)/bin/mobility compare corridor --controllers static,green-wave,max-pressure --seeds 3 --out $(OUT)
 	$(VENV)/bin/mobility report $(OUT) --out $(OUT)/report.html
 
 test: setup
