@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
-import subprocess
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from .errors import ScenarioError
 
@@ -94,25 +91,14 @@ def is_electric(emission_class: str) -> bool:
     return "bev" in c or c.endswith("_(el)") or c.endswith("-(el)") or c.startswith("energy") or c.startswith("mmpevem")
 
 
-def _sumo_tool(name: str) -> Path:
-    from .sim import sumo_binary  # the binary path only; no libsumo import
-
-    return Path(sumo_binary()).parent / name
-
-
 @functools.lru_cache(maxsize=None)
 def emission_class_error(emission_class: str) -> str | None:
-    """``None`` if SUMO knows ``emission_class``, else SUMO's reason. Asks SUMO's own
-    ``emissionsDrivingCycle`` (a two-line cycle, ~30 ms), so the list is always SUMO's."""
-    with tempfile.TemporaryDirectory(prefix="mobility-ec-") as tmp:
-        cycle = Path(tmp) / "c.csv"
-        cycle.write_text("0;10;0\n1;10;0\n")
-        r = subprocess.run([str(_sumo_tool("emissionsDrivingCycle")), "-e", emission_class, "-t", str(cycle),
-                            "-o", str(Path(tmp) / "o.csv")], capture_output=True, text=True)
-    if r.returncode == 0:
-        return None
-    msg = (r.stderr or r.stdout).strip().splitlines()
-    return msg[0] if msg else f"exit status {r.returncode}"
+    """``None`` if SUMO knows ``emission_class``, else SUMO's reason in one line. Asks SUMO's own
+    ``emissionsDrivingCycle`` (two samples, ~30 ms; PHEMlight classes from the wheel's data), so the
+    list of classes is always SUMO's."""
+    from .emission_tables import class_error  # local: only when a scenario is validated
+
+    return class_error(emission_class)
 
 
 # ------------------------------------------------------------------------------------------------

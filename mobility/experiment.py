@@ -170,7 +170,8 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
         "fleet": sc.fleet, "grid_kg_co2_per_kwh": sc.grid.kg_co2_per_kwh, "grid_factor_source": sc.grid.source,
         "grid_factor_year": sc.grid.year,
         "vehicle_mix": json.dumps([{"id": v.id, "share": v.share, "vclass": v.vclass,
-                                    "emission_class": v.emission_class} for v in sc.vehicle_types]),
+                                    "emission_class": v.emission_class, "group": v.kinematic_group,
+                                    "params": dict(v.params)} for v in sc.vehicle_types]),
         "status": "ok", "error": "",
     }
     t0 = time.perf_counter()

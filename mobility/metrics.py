@@ -280,9 +280,12 @@ class Attribution:
         self.vehicles_seen = 0
 
     def new_slot_state(self, slots: np.ndarray, speed_factor: np.ndarray | None = None,
-                       max_speed: np.ndarray | None = None, vtype: np.ndarray | None = None) -> None:
+                       max_speed: np.ndarray | None = None, vtype: np.ndarray | None = None,
+                       depart_speed: np.ndarray | None = None) -> None:
         """Reset state for slots just given to newly departed vehicles, with their speed factor,
-        maximum speed (m/s) and vehicle type index if known."""
+        maximum speed (m/s), vehicle type index and speed at insertion (m/s) if known. With the
+        insertion speed, the first observed step's acceleration (and a stop right after insertion)
+        is known; without it the first step counts as cruising."""
         need = int(slots.max()) + 1 if len(slots) else 0
         if need > len(self.prev_speed):
             grow = max(need, 2 * len(self.prev_speed)) - len(self.prev_speed)
@@ -294,7 +297,7 @@ class Attribution:
             self.vtype = np.concatenate([self.vtype, np.zeros(grow, dtype=np.int64)])
             self.prev_accel = np.concatenate([self.prev_accel, np.zeros(grow)])
             self.last = np.concatenate([self.last, np.zeros((grow, 5))])
-        self.prev_speed[slots] = np.nan
+        self.prev_speed[slots] = np.nan if depart_speed is None else depart_speed
         self.last[slots] = 0.0
         self.speed_factor[slots] = 1.0 if speed_factor is None else speed_factor
         self.max_speed[slots] = np.inf if max_speed is None else max_speed

@@ -337,7 +337,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                 free.extend(gone)
             departed = sim_res[tc.VAR_DEPARTED_VEHICLES_IDS]
             if departed:
-                new, factors, maxima, types = [], [], [], []
+                new, factors, maxima, types, speeds = [], [], [], [], []
                 for v in departed:
                     if free:
                         s = free.pop()
@@ -356,8 +356,9 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                     api.vehicle.subscribe(v, elec_vars if type_electric[ti] else vars_)
                     factors.append(api.vehicle.getSpeedFactor(v))
                     maxima.append(api.vehicle.getMaxSpeed(v))
+                    speeds.append(api.vehicle.getSpeed(v))  # insertion speed: the first step's acceleration
                 attribution.new_slot_state(np.asarray(new, dtype=np.int64), np.asarray(factors), np.asarray(maxima),
-                                           np.asarray(types, dtype=np.int64))
+                                           np.asarray(types, dtype=np.int64), np.asarray(speeds))
                 if tracker is not None:
                     tracker.reset_slots(np.asarray(new, dtype=np.int64))
             if record_signals:
