@@ -53,13 +53,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ScenarioError
-from .scenario import Flow, Scenario
+from .scenario import Flow, Scenario, read_toml
 
 DIRECTIONS = ("inbound", "outbound")
 #: days per year used by :func:`hours_per_year` unless given: working weekdays and weekend/holidays
@@ -266,12 +265,7 @@ def hours_per_year(profile: Profile | None = None, weekdays: float = WEEKDAYS_PE
 def load_profile(path: str | Path) -> Profile:
     """Read a profile TOML (format in docs/networks.md); errors name the file and field."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(f"{path}: malformed TOML: {e}") from None
-    except OSError as e:
-        raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
+    data = read_toml(path)
     t = _Table(path, data, "")
     name = t.get("name", str, path.stem)
     description = t.get("description", str, "")

@@ -58,7 +58,6 @@ import json
 import math
 import re
 import time
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +70,7 @@ from . import __version__
 from .emission_tables import GRID, CELL_NODES, cell_rates, clamped, class_error, emission_table
 from .emissions import GridFactor, PRESETS, is_electric, preset_fleet
 from .errors import MobilityError, ScenarioError
+from .scenario import Fields, read_toml
 from .metrics import KIN_ACCEL_BIN, KIN_ACCEL_MIN, KIN_SPEED_BIN, UNATTRIBUTED
 
 #: shares of a group's classes must sum to 1 within this tolerance
@@ -123,42 +123,10 @@ class Fleet:
                            "group_shares": dict(self.group_shares)}, ensure_ascii=False)
 
 
-class _Table:
-    """Typed access to a TOML table naming the file and field in every error."""
+class _Table(Fields):
+    """Typed access to a fleet/tonnage TOML table naming the file and field in every error."""
 
-    def __init__(self, where: str, table: dict[str, Any], prefix: str = "") -> None:
-        self.where, self.table, self.prefix = where, table, prefix
-        self.used: set[str] = set()
-
-    def err(self, key: str, msg: str) -> ScenarioError:
-        return ScenarioError(f"{self.where}: field '{self.prefix}{key}': {msg}")
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, what: str) -> Any:
-        self.used.add(key)
-        if key not in self.table:
-            if default is ...:
-                raise self.err(key, f"missing; expected {what}")
-            return default
-        v = self.table[key]
-        if kind is float and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        if (isinstance(v, bool) and kind is not bool) or not isinstance(v, kind):
-            raise self.err(key, f"expected {what}, got {v!r}")
-        return v
-
-    def number(self, key: str, default: Any = ..., *, minimum: float = -math.inf, strict: bool = False,
-               what: str = "a number") -> float:
-        v = self.get(key, float, default, what=what)
-        if v is default:
-            return v
-        if not math.isfinite(v) or v < minimum or (strict and v == minimum):
-            raise self.err(key, f"expected {what} {'>' if strict else '>='} {minimum:g}, got {v!r}")
-        return float(v)
-
-    def finish(self) -> None:
-        extra = sorted(set(self.table) - self.used)
-        if extra:
-            raise self.err(extra[0], "unknown field (check the spelling; see docs/methodology.md)")
+    hint = "docs/methodology.md"
 
 
 def parse_grid(t: _Table) -> GridFactor:
@@ -239,12 +207,7 @@ def load_fleet(spec: str | Path) -> Fleet:
     if path.suffix == ".toml" or path.exists():
         if not path.exists():
             raise ScenarioError(f"{path}: no such fleet file")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as e:
-            raise ScenarioError(f"{path}: malformed TOML: {e}") from None
-        except OSError as e:
-            raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
+        data = read_toml(path)
         if "network" in data:  # a scenario: its own validation
             from .scenario import load_scenario
 

@@ -204,10 +204,23 @@ def load_scenario(spec: str | Path) -> Scenario:
     raise ScenarioError(f"{path}: expected a .toml scenario or a .sumocfg file")
 
 
-class _Fields:
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML file at ``path``; unreadable or malformed files raise a one-line :class:`ScenarioError`."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(f"{path}: malformed TOML: {e}") from None
+    except OSError as e:
+        raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
+
+
+class Fields:
     """Typed access to a TOML table that names the file and field in every error."""
 
-    def __init__(self, path: Path, table: dict[str, Any], prefix: str = "") -> None:
+    #: where an unknown field's message points the user
+    hint = "scenarios/corridor.toml"
+
+    def __init__(self, path: Path | str, table: dict[str, Any], prefix: str = "") -> None:
         self.path, self.table, self.prefix = path, table, prefix
         self.used: set[str] = set()
 
@@ -240,19 +253,14 @@ class _Fields:
     def finish(self) -> None:
         extra = sorted(set(self.table) - self.used)
         if extra:
-            raise self.err(extra[0], "unknown field (check the spelling; see scenarios/corridor.toml)")
+            raise self.err(extra[0], f"unknown field (check the spelling; see {self.hint})")
 
 
 def from_toml(path: Path) -> Scenario:
     """Load and validate a TOML scenario (relative paths are relative to the file)."""
     path = path.resolve()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(f"{path}: malformed TOML: {e}") from None
-    except OSError as e:
-        raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
-    f = _Fields(path, data)
+    data = read_toml(path)
+    f = Fields(path, data)
     name = f.get("name", str, path.stem, what="a string")
     description = f.get("description", str, "", what="a string")
     net_rel = f.get("network", str, what="a path to a SUMO .net.xml (relative to the scenario)")
@@ -272,7 +280,7 @@ def from_toml(path: Path) -> Scenario:
     corridor = tuple(f.get("corridor", list, [], what="an ordered list of signalised junction ids"))
     sumo_args = tuple(f.get("sumo_args", list, [], what="a list of SUMO options"))
 
-    zt = _Fields(path, f.get("zones", dict, {}, what="a table"), "zones.")
+    zt = Fields(path, f.get("zones", dict, {}, what="a table"), "zones.")
     zones = ZoneSpec(
         upstream_m=zt.number("upstream_m", ZoneSpec.upstream_m, minimum=0.0, what="a distance in m"),
         downstream_m=zt.number("downstream_m", ZoneSpec.downstream_m, minimum=0.0, what="a distance in m"),
@@ -281,7 +289,7 @@ def from_toml(path: Path) -> Scenario:
 
     periods: list[Period] = []
     for i, p in enumerate(f.get("periods", list, [], what="a list of [[periods]] tables")):
-        pf = _Fields(path, p, f"periods[{i}].")
+        pf = Fields(path, p, f"periods[{i}].")
         pb = pf.number("begin_s", minimum=begin, what="a time in seconds")
         pe = pf.number("end_s", minimum=pb, strict=True, what="a time in seconds")
         if periods and pb < periods[-1].end_s:
@@ -296,7 +304,7 @@ def from_toml(path: Path) -> Scenario:
 
     flows: list[Flow] = []
     for i, fl in enumerate(f.get("flows", list, [], what="a list of [[flows]] tables")):
-        ff = _Fields(path, fl, f"flows[{i}].")
+        ff = Fields(path, fl, f"flows[{i}].")
         origin = ff.get("from", str, what="an origin edge id")
         dest = ff.get("to", str, what="a destination edge id")
         via = tuple(ff.get("via", list, [], what="a list of edge ids"))
@@ -329,7 +337,7 @@ def from_toml(path: Path) -> Scenario:
     return scenario
 
 
-def _vehicle_types(path: Path, f: _Fields) -> tuple[list[VehicleType], str]:
+def _vehicle_types(path: Path, f: Fields) -> tuple[list[VehicleType], str]:
     """``[[vehicle_types]]`` or a ``[fleet]`` preset (not both); validated emission classes."""
     vtypes: list[VehicleType] = []
     raw_types = f.get("vehicle_types", list, [], what="a list of [[vehicle_types]] tables")
@@ -338,7 +346,7 @@ def _vehicle_types(path: Path, f: _Fields) -> tuple[list[VehicleType], str]:
     if fleet and raw_types:
         raise f.err("fleet", "expected either [fleet] or [[vehicle_types]], not both")
     if fleet:
-        ff = _Fields(path, fleet, "fleet.")
+        ff = Fields(path, fleet, "fleet.")
         preset = ff.get("preset", str, what="a fleet preset name (china-city)")
         params = {k: v for k, v in fleet.items() if k != "preset"}
         for k, v in params.items():
@@ -356,7 +364,7 @@ def _vehicle_types(path: Path, f: _Fields) -> tuple[list[VehicleType], str]:
         vtypes = [VehicleType(c.id, c.share, c.vclass, c.emission_class, (), c.group, c.description) for c in classes]
         fleet_desc = json.dumps({"preset": preset, **params}, sort_keys=True, ensure_ascii=False)
     for i, v in enumerate(raw_types):
-        vf = _Fields(path, v, f"vehicle_types[{i}].")
+        vf = Fields(path, v, f"vehicle_types[{i}].")
         vid = vf.get("id", str, what="a vType id")
         share = vf.number("share", minimum=0.0, what="a share between 0 and 1")
         vclass = vf.get("vclass", str, "passenger", what="a SUMO vClass")
@@ -388,9 +396,9 @@ def _vehicle_types(path: Path, f: _Fields) -> tuple[list[VehicleType], str]:
     return vtypes, fleet_desc
 
 
-def _grid_factor(path: Path, f: _Fields) -> GridFactor:
+def _grid_factor(path: Path, f: Fields) -> GridFactor:
     """``[emissions]``: the scope-2 grid factor with its source and year."""
-    et = _Fields(path, f.get("emissions", dict, {}, what="a table"), "emissions.")
+    et = Fields(path, f.get("emissions", dict, {}, what="a table"), "emissions.")
     default = GridFactor()
     factor = et.number("grid_kg_co2_per_kwh", default.kg_co2_per_kwh, minimum=0.0, what="kg CO2 per kWh (>= 0)")
     given = "grid_kg_co2_per_kwh" in et.table

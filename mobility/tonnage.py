@@ -46,7 +46,6 @@ import json
 import math
 import os
 import tempfile
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,17 +176,12 @@ def load_spec(path: str | Path, *, seeds: int | Sequence[int] | None = None) -> 
     before anything runs: periods and their hours, scenarios, fleet, grid factor, controllers and
     baseline. Raises a :class:`~mobility.errors.MobilityError` naming the file and field."""
     from .controllers import make
-    from .scenario import BUNDLED_DIR, load_scenario
+    from .scenario import BUNDLED_DIR, load_scenario, read_toml
 
     path = Path(path)
     if not path.exists():
         raise ScenarioError(f"{path}: no such tonnage spec")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(f"{path}: malformed TOML: {e}") from None
-    except OSError as e:
-        raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
+    data = read_toml(path)
     where = str(path.resolve())
     t = _Table(where, data)
     name = t.get("name", str, path.stem, what="a string")

@@ -166,17 +166,17 @@ def permissive_lane_factors(junction: Junction, link_vph: np.ndarray, timing: We
 
     with ``P_L`` the left turners' share of the lane. Lanes of only left turners have ``P_L = 1``.
     """
-    states = [junction.phases[i].state for i in junction.green_phases]
     c = timing.cycle_s
     lane_vph: dict[str, float] = {}
     for lk, q in zip(junction.links, link_vph):
         lane_vph[lk.in_lane] = lane_vph.get(lk.in_lane, 0.0) + float(q)
+    permissive = _permissive_links(junction)
     lefts: dict[str, list[int]] = {}
-    for k, (stage, opposing) in _permissive_links(junction).items():
+    for k in permissive:
         lefts.setdefault(junction.links[k].in_lane, []).append(k)
     out: dict[str, float] = {}
     for lane, ks in lefts.items():
-        stage, opposing = _permissive_links(junction)[ks[0]]
+        stage, opposing = permissive[ks[0]]
         g = max(timing.greens_s[stage] + intergreens[stage] - lost_time, 1.0)
         q_left = float(sum(link_vph[k] for k in ks))
         q_lane = lane_vph[lane]
