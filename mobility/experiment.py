@@ -26,7 +26,7 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,38 +60,45 @@ class Results:
 
     def write(self, out: str | Path) -> list[Path]:
         """Write CSV (for people) and Parquet (for machines) atomically into ``out``."""
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
         tables = [("junctions", self.junctions), ("network", self.network), ("runs", self.runs)]
         if not self.corridor.empty:
             tables.append(("corridor", self.corridor))
         tables += [(f"timespace_{k}", v) for k, v in self.timespace.items()]
         if not self.kinematics.empty:
             tables.append(("kinematics", self.kinematics))
-        for name, df in tables:
-            for ext in ("csv", "parquet"):
-                if name in ("timespace_trajectories", "kinematics") and ext == "csv":
-                    continue  # large: Parquet only
-                target = out / f"{name}.{ext}"
-                fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{ext}.tmp", dir=out)
-                os.close(fd)
-                try:
-                    if ext == "csv":
-                        df.to_csv(tmp, index=False, float_format="%.6g")
-                    else:
-                        df.to_parquet(tmp, index=False)
-                    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
-                    os.replace(tmp, target)
-                except BaseException:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
-                written.append(target)
-        return written
+        return write_tables(out, dict(tables), parquet_only=("timespace_trajectories", "kinematics"))
 
     @property
     def failed(self) -> pd.DataFrame:
         return self.runs[self.runs["status"] != "ok"]
+
+
+def write_tables(out: str | Path, tables: Mapping[str, pd.DataFrame], parquet_only: Sequence[str] = ()) -> list[Path]:
+    """Write each table as ``<name>.csv`` (for people; not for names in ``parquet_only``, the large
+    ones) and ``<name>.parquet`` (for machines) into ``out``, each through a temporary file renamed
+    into place: never a half-written file."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, df in tables.items():
+        for ext in ("csv", "parquet"):
+            if ext == "csv" and name in parquet_only:
+                continue
+            target = out / f"{name}.{ext}"
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{ext}.tmp", dir=out)
+            os.close(fd)
+            try:
+                if ext == "csv":
+                    df.to_csv(tmp, index=False, float_format="%.6g")
+                else:
+                    df.to_parquet(tmp, index=False)
+                os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            written.append(target)
+    return written
 
 
 def _umask() -> int:

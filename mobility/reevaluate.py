@@ -70,6 +70,7 @@ from . import __version__
 from .emission_tables import GRID, CELL_NODES, cell_rates, clamped, class_error, emission_table
 from .emissions import GridFactor, PRESETS, is_electric, preset_fleet
 from .errors import MobilityError, ScenarioError
+from .experiment import write_tables  # noqa: F401  (also used by mobility.tonnage)
 from .scenario import Fields, read_toml
 from .metrics import KIN_ACCEL_BIN, KIN_ACCEL_MIN, KIN_SPEED_BIN, UNATTRIBUTED
 
@@ -325,33 +326,6 @@ class WhatIf:
     def write(self, out: str | Path) -> list[Path]:
         """CSV and Parquet of each table, written atomically into ``out``."""
         return write_tables(out, {"junctions": self.junctions, "network": self.network, "runs": self.runs})
-
-
-def write_tables(out: str | Path, tables: Mapping[str, pd.DataFrame]) -> list[Path]:
-    """Write each table as ``<name>.csv`` and ``<name>.parquet`` into ``out``, each through a
-    temporary file renamed into place (never a half-written file)."""
-    import os
-    import tempfile
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, df in tables.items():
-        for ext in ("csv", "parquet"):
-            target = out / f"{name}.{ext}"
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{ext}.tmp", dir=out)
-            os.close(fd)
-            try:
-                if ext == "csv":
-                    df.to_csv(tmp, index=False, float_format="%.6g")
-                else:
-                    df.to_parquet(tmp, index=False)
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            written.append(target)
-    return written
 
 
 def evaluate_cells(kin: pd.DataFrame, split: Mapping[str, Sequence[tuple[ClassShare, float]]],
