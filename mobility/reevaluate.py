@@ -227,7 +227,7 @@ def parse_fleet_table(data: dict[str, Any], where: str, prefix: str = "", name_d
     name = t.get("name", str, name_default, what="a string")
     t.get("description", str, "", what="a string")
     fleet_t = t.get("fleet", dict, {}, what="a table with preset = NAME and its parameters")
-    classes_raw = t.get("classes", list, [], what="a list of [[classes]] tables (group, emission_class, share)")
+    classes_raw = t.tables("classes", what="a list of [[classes]] tables (group, emission_class, share)")
     grid_raw = t.get("emissions", dict, None, what="a table with grid_kg_co2_per_kwh, grid_factor_source, grid_factor_year")
     t.finish()
     if bool(fleet_t) == bool(classes_raw):
@@ -239,10 +239,7 @@ def parse_fleet_table(data: dict[str, Any], where: str, prefix: str = "", name_d
         f = _preset(preset, {k: v for k, v in fleet_t.items() if k != "preset"}, where, f"{prefix}fleet.")
         return Fleet(name, f.classes, f.group_shares, grid, f.kinematics, f.preset_json)
     classes: list[ClassShare] = []
-    for i, c in enumerate(classes_raw):
-        if not isinstance(c, dict):
-            raise t.err(f"classes[{i}]", f"expected a table, got {c!r}")
-        ct = _Table(where, c, f"{prefix}classes[{i}].")
+    for ct in classes_raw:
         group = ct.get("group", str, what="a kinematic group of the run (e.g. car)")
         eclass = ct.get("emission_class", str, what="a SUMO emission class")
         share = ct.number("share", minimum=0.0, what="a share of the group between 0 and 1")

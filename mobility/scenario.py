@@ -240,6 +240,15 @@ class Fields:
             raise self.err(key, f"expected {what}, got {v!r}")
         return v
 
+    def tables(self, key: str, what: str) -> list[Fields]:
+        """An array of tables (``[[key]]``), each as typed fields named ``key[i].`` in errors."""
+        out = []
+        for i, t in enumerate(self.get(key, list, [], what=what)):
+            if not isinstance(t, dict):
+                raise self.err(f"{key}[{i}]", f"expected a table, got {t!r}")
+            out.append(type(self)(self.path, t, f"{self.prefix}{key}[{i}]."))
+        return out
+
     def number(self, key: str, default: Any = ..., *, minimum: float = -math.inf,
                strict: bool = False, what: str = "a number") -> float:
         v = self.get(key, float, default, what=what)
@@ -288,8 +297,7 @@ def from_toml(path: Path) -> Scenario:
     zt.finish()
 
     periods: list[Period] = []
-    for i, p in enumerate(f.get("periods", list, [], what="a list of [[periods]] tables")):
-        pf = Fields(path, p, f"periods[{i}].")
+    for i, pf in enumerate(f.tables("periods", what="a list of [[periods]] tables")):
         pb = pf.number("begin_s", minimum=begin, what="a time in seconds")
         pe = pf.number("end_s", minimum=pb, strict=True, what="a time in seconds")
         if periods and pb < periods[-1].end_s:
@@ -303,8 +311,7 @@ def from_toml(path: Path) -> Scenario:
     grid = _grid_factor(path, f)
 
     flows: list[Flow] = []
-    for i, fl in enumerate(f.get("flows", list, [], what="a list of [[flows]] tables")):
-        ff = Fields(path, fl, f"flows[{i}].")
+    for ff in f.tables("flows", what="a list of [[flows]] tables"):
         origin = ff.get("from", str, what="an origin edge id")
         dest = ff.get("to", str, what="a destination edge id")
         via = tuple(ff.get("via", list, [], what="a list of edge ids"))
@@ -340,7 +347,7 @@ def from_toml(path: Path) -> Scenario:
 def _vehicle_types(path: Path, f: Fields) -> tuple[list[VehicleType], str]:
     """``[[vehicle_types]]`` or a ``[fleet]`` preset (not both); validated emission classes."""
     vtypes: list[VehicleType] = []
-    raw_types = f.get("vehicle_types", list, [], what="a list of [[vehicle_types]] tables")
+    raw_types = f.tables("vehicle_types", what="a list of [[vehicle_types]] tables")
     fleet = f.get("fleet", dict, {}, what="a table with preset = NAME and its parameters")
     fleet_desc = ""
     if fleet and raw_types:
@@ -363,8 +370,7 @@ def _vehicle_types(path: Path, f: Fields) -> tuple[list[VehicleType], str]:
             raise ff.err(key, msg) from None
         vtypes = [VehicleType(c.id, c.share, c.vclass, c.emission_class, (), c.group, c.description) for c in classes]
         fleet_desc = json.dumps({"preset": preset, **params}, sort_keys=True, ensure_ascii=False)
-    for i, v in enumerate(raw_types):
-        vf = Fields(path, v, f"vehicle_types[{i}].")
+    for vf in raw_types:
         vid = vf.get("id", str, what="a vType id")
         share = vf.number("share", minimum=0.0, what="a share between 0 and 1")
         vclass = vf.get("vclass", str, "passenger", what="a SUMO vClass")

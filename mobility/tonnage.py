@@ -194,7 +194,7 @@ def load_spec(path: str | Path, *, seeds: int | Sequence[int] | None = None) -> 
                     what="where the car-year factor comes from")
     grid_raw = t.get("emissions", dict, None, what="a table with grid_kg_co2_per_kwh, grid_factor_source, grid_factor_year")
     fleet_raw = t.get("fleet", dict, None, what="a table: preset = NAME and its parameters, or [[fleet.classes]]")
-    periods_raw = t.get("periods", list, [], what="a list of [[periods]] tables")
+    periods_raw = t.tables("periods", what="a list of [[periods]] tables")
     profile_raw = t.get("profile", dict, None, what="a table: scenario, profile, weekdays, weekend_days, tidal")
     t.finish()
     if bool(periods_raw) == (profile_raw is not None):
@@ -252,10 +252,7 @@ def load_spec(path: str | Path, *, seeds: int | Sequence[int] | None = None) -> 
     if profile_raw is not None:
         periods = _profile_periods(where, path, profile_raw, scenario_ref, finish_scenario)
     scenarios: dict[str, Scenario] = {}
-    for i, p in enumerate(periods_raw):
-        if not isinstance(p, dict):
-            raise t.err(f"periods[{i}]", f"expected a table, got {p!r}")
-        pt = _Table(where, p, f"periods[{i}].")
+    for pt in periods_raw:
         pname = pt.get("name", str, what="a period name")
         sref = pt.get("scenario", str, what="a bundled scenario name or a path (relative to the spec)")
         scale = pt.number("demand_scale", 1.0, minimum=0.0, strict=True, what="a demand scale factor")

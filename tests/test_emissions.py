@@ -62,6 +62,8 @@ def test_every_mapped_class_is_known_to_sumo() -> None:
     ('[emissions]\ngrid_kg_co2_per_kwh = -0.1', "emissions.grid_kg_co2_per_kwh"),
     ('[emissions]\ngrid_kg_co2_per_kwh = 0.6', "emissions.grid_factor_source"),
     ('[fleet]\npreset = "mars"', "fleet.preset"),
+    ('periods = [1, 2]', "periods[0]"),  # an array of tables expected
+    ('vehicle_types = ["car"]', "vehicle_types[0]"),
     ('[fleet]\npreset = "china-city"\nnev_share = 2', "fleet.nev_share"),
     ('[[vehicle_types]]\nid = "a"\nshare = 0.5\ngroup = "g"\n[[vehicle_types]]\nid = "b"\nshare = 0.5\n'
      'group = "g"\nvclass = "bus"', "vehicle_types[*].group"),
