@@ -489,3 +489,53 @@ def maxband(corridor: Corridor, cycle_s: float, red_out: Sequence[float], red_in
     return Bandwidth(offsets, float(x[B]), float(x[BI]), C, tuple(float(v) for v in to),
                      tuple(float(v) for v in x[TI:TI + m]) if two_way else (),
                      tuple(float(v) for v in wo), tuple(float(v) for v in x[WI:WI + n]) if two_way else ())
+
+
+def achieved_band(corridor: Corridor, cycle_s: float, out_windows: Sequence[tuple[float, float]],
+                  in_windows: Sequence[tuple[float, float]], offsets_s: dict[str, float],
+                  travel_out_s: Sequence[float], travel_in_s: Sequence[float], resolution_s: float = 0.05
+                  ) -> Bandwidth:
+    """The green bands that given offsets achieve (the inverse of :func:`maxband`).
+
+    ``*_windows``: per signal (corridor order), (green start s after the cycle start, green s) of the
+    through movement in each direction; ``travel_*_s``: travel times between consecutive stop lines
+    in outbound indexing (value ``i``: between signals ``i`` and ``i+1``). A band is the longest
+    interval of times at which a vehicle passing the first signal of its direction at the design
+    travel times meets green at every signal; its width is found on a ``resolution_s`` grid."""
+    C = float(cycle_s)
+    x = np.arange(0.0, C, resolution_s)
+    n = len(corridor.junctions)
+    phi = np.array([offsets_s[j] for j in corridor.junctions], dtype=float)
+
+    def band(order: Sequence[int], windows: Sequence[tuple[float, float]], travel: Sequence[float]
+             ) -> tuple[float, tuple[float, ...]]:
+        at = np.zeros(n)
+        for a, b in zip(order, order[1:]):  # arrival time at each signal after passing the first
+            at[b] = at[a] + travel[min(a, b)]
+        ok = np.ones_like(x, dtype=bool)
+        into = {}
+        for i in order:
+            s, g = windows[i]
+            into[i] = (x[None, :] + at[i] - phi[i] - s) % C
+            ok &= into[i][0] < g - 1e-9
+        if ok.all():
+            return C, tuple(0.0 for _ in order)
+        if not ok.any():
+            return 0.0, ()
+        first = int(np.argmin(ok))  # a red instant: runs are read cyclically from there
+        rolled = np.roll(ok, -first)
+        best, run, end = 0, 0, 0
+        for k, v in enumerate(rolled):
+            run = run + 1 if v else 0
+            if run > best:
+                best, end = run, k
+        start = (first + end - best + 1) % len(x)
+        return best * resolution_s, tuple(float(into[i][0][start]) for i in range(n))
+
+    b_out, pos_out = band(list(range(n)), out_windows, travel_out_s)
+    if corridor.inbound is not None:
+        b_in, pos_in = band(list(range(n - 1, -1, -1)), in_windows, travel_in_s)
+    else:
+        b_in, pos_in = 0.0, ()
+    return Bandwidth({j: float(phi[i] % C) for i, j in enumerate(corridor.junctions)}, float(b_out), float(b_in), C,
+                     tuple(float(t) for t in travel_out_s), tuple(float(t) for t in travel_in_s), pos_out, pos_in)

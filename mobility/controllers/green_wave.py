@@ -21,11 +21,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..errors import ControllerError
-from ..greenwave import Bandwidth, Corridor, corridor_path, maxband, plan_phases, through_green
+from ..greenwave import Bandwidth, Corridor, achieved_band, corridor_path, maxband, plan_phases, through_green
 from ..network import SignalNetwork
+from ..platoon import ArterialModel, Inflow, Stage, Window as PlatoonWindow, optimise_offsets
 from .base import Action, Controller, Observation, TimingPlan
 from .webster import WebsterTiming, _check_params, webster_timing
+
+#: the platoon model's parameters for SUMO's default car (see docs/controllers.md, "How green-wave
+#: chooses offsets"): dispersion, partial stops and the time lost accelerating from standstill
+PLATOON = {"alpha": 0.13, "beta": 0.92, "full_stop_delay_s": 6.0, "startup_s": 3.0}
+
+#: how many of the best cycles (by the platoon model at the MAXBAND offsets) get the hill-climb
+REFINE_CYCLES = 3
+#: … plus every CLIMB_CYCLE_STEP-th cycle of those within capacity, each from the two MAXBAND
+#: offsets and RANDOM_STARTS random offset vectors (fixed random seed)
+CLIMB_CYCLE_STEP = 10
+RANDOM_STARTS = 2
 
 #: parameters passed through to :func:`webster_timing`
 WEBSTER_PARAMS = ("saturation_flow_vph_per_lane", "lost_time_s_per_phase", "min_green_s", "min_cycle_s",
@@ -134,6 +148,54 @@ def volume_ratio(network: SignalNetwork, plan: CoordinatedWebster) -> float:
     return volume(c.inbound) / v_out if v_out > 0 else 1.0
 
 
+def arterial_model(network: SignalNetwork, plan: CoordinatedWebster, travel_out_s: Sequence[float],
+                   travel_in_s: Sequence[float], saturation_flow_vph_per_lane: float) -> ArterialModel:
+    """The cyclic-flow-profile model (:mod:`mobility.platoon`) of the corridor's through traffic under
+    ``plan`` (design-period demand). ``travel_*_s`` are the travel times between consecutive stop
+    lines in outbound indexing (value ``i``: between signals ``i`` and ``i+1``), as in
+    :class:`~mobility.greenwave.Bandwidth`."""
+    c, demand = plan.corridor, network.demand
+    index = {j: i for i, j in enumerate(c.junctions)}
+    s = float(saturation_flow_vph_per_lane)
+    phases = {j: plan_phases(network.junctions[j], plan.timings[j].greens_s) for j in c.junctions}
+    vph = {j: demand.movement_vph(j, plan.period) for j in c.junctions}
+
+    def lane_vph(jid: str, lane: str) -> float:
+        return float(sum(q for lk, q in zip(network.junctions[jid].links, vph[jid]) if lk.in_lane == lane))
+
+    def stages(d: Any, travel: Sequence[float]) -> tuple[Stage, ...]:
+        out: list[Stage] = []
+        for k, jid in enumerate(d.junctions):
+            junction = network.junctions[jid]
+            lanes = {junction.links[p].in_lane for p in _positions(junction, d.links[k])}
+            group_vph = sum(lane_vph(jid, ln) for ln in lanes)
+            start, green = through_green(phases[jid], d.links[k])
+            if k == 0:
+                out.append(Stage(index[jid], PlatoonWindow(start, green), group_vph, len(lanes) * s))
+                continue
+            up_id = d.junctions[k - 1]
+            up = network.junctions[up_id]
+            up_lanes = {up.links[p].in_lane for p in _positions(up, d.links[k - 1])}
+            exits = {network.lanes[up.links[p].out_lane].edge for p in _positions(up, d.links[k - 1])}
+            into = [(lk, float(q)) for lk, q in zip(up.links, vph[up_id]) if network.lanes[lk.out_lane].edge in exits]
+            inflows = []
+            for lane in sorted({lk.in_lane for lk, _ in into} - up_lanes):
+                lks = [lk for lk, _ in into if lk.in_lane == lane]
+                q = sum(v for lk, v in into if lk.in_lane == lane)
+                if q > 0:
+                    w0, w1 = through_green(phases[up_id], [lk.index for lk in lks])
+                    inflows.append(Inflow(q, lane_vph(up_id, lane), s, PlatoonWindow(w0, w1)))
+            tt = travel[index[up_id]] if d is c.outbound else travel[index[jid]]
+            out.append(Stage(index[jid], PlatoonWindow(start, green), group_vph, len(lanes) * s, float(tt),
+                             tuple(inflows), sum(v for _, v in into)))
+        return tuple(out)
+
+    dirs = {"outbound": stages(c.outbound, travel_out_s)}
+    if c.inbound is not None:
+        dirs["inbound"] = stages(c.inbound, travel_in_s)
+    return ArterialModel(plan.cycle_s, len(c.junctions), dirs, **PLATOON)
+
+
 def _positions(junction: Any, indices: Sequence[int]) -> list[int]:
     """Positions in ``junction.links`` of the links with these link indices."""
     return [k for k, lk in enumerate(junction.links) if lk.index in indices]
@@ -221,8 +283,8 @@ class GreenWave(Controller):
             raise self._param_error("weight_inbound", "None or a non-negative number", weight_inbound)
         if not (_number(max_saturation) and 0 < max_saturation <= 1):
             raise self._param_error("max_saturation", "a number in (0, 1]", max_saturation)
-        if objective not in ("stops", "maxband"):
-            raise self._param_error("objective", "'stops' or 'maxband'", objective)
+        if objective not in ("stops", "maxband", "band-share"):
+            raise self._param_error("objective", "'stops', 'maxband' or 'band-share'", objective)
         if not isinstance(queue_clearance, bool):
             raise self._param_error("queue_clearance", "True or False", queue_clearance)
         _check_params({k: self._params[k] for k in (*WEBSTER_PARAMS, "cycle_s")}, self._param_error)
@@ -231,6 +293,7 @@ class GreenWave(Controller):
         self.design_speed_: float | tuple[float, float] | None = None
         self.weight_inbound_: float | None = None
         self.queue_clearance_s_: tuple[list[float], list[float]] | None = None
+        self.modelled_: dict[str, float] | None = None
         self._actions: dict[str, TimingPlan] = {}
 
     def reset(self, network: Any, seed: int) -> None:
@@ -242,28 +305,48 @@ class GreenWave(Controller):
         speed: float | tuple[float, float] = (0.9 * c.outbound.speed_limit_m_s if v is None else
                                               float(v) if _number(v) else (float(v[0]), float(v[1])))
         k = float(p["weight_inbound"]) if p["weight_inbound"] is not None else volume_ratio(network, plan)
-        stops = p["objective"] == "stops"
+        objective = p["objective"]
+        sat = p["saturation_flow_vph_per_lane"]
+
+        def band(plan: CoordinatedWebster, share: bool) -> tuple[Bandwidth, Any]:
+            """MAXBAND on a plan: Little's objective with the target ratio, or (``share``) the
+            volume-weighted share of each direction's entry green inside its band."""
+            out, back = through_windows(network, plan)
+            queues = queue_clearance(network, plan, sat) if p["queue_clearance"] else None
+            weight = k * out[0][1] / back[-1][1] if share else k
+            bw = maxband(c, plan.cycle_s, [1 - g / plan.cycle_s for _, g in out],
+                         [1 - g / plan.cycle_s for _, g in back], [s for s, _ in out], [s for s, _ in back],
+                         speed_m_s=speed, weight_in=weight, queue_out_s=queues[0] if queues else None,
+                         queue_in_s=queues[1] if queues else None, target_ratio=not share)
+            return bw, queues
 
         def design(plan: CoordinatedWebster) -> tuple[Bandwidth, Any, float]:
             """The band of a plan and its score (higher is better)."""
             C = plan.cycle_s
             out, back = through_windows(network, plan)
-            queues = queue_clearance(network, plan, p["saturation_flow_vph_per_lane"]) if p["queue_clearance"] else None
-            g_out1, g_in1 = out[0][1], back[-1][1]  # through green where each direction enters
-            weight = k * g_out1 / g_in1 if stops else k
-            bw = maxband(c, C, [1 - g / C for _, g in out], [1 - g / C for _, g in back], [s for s, _ in out],
-                         [s for s, _ in back], speed_m_s=speed, weight_in=weight,
-                         queue_out_s=queues[0] if queues else None, queue_in_s=queues[1] if queues else None,
-                         target_ratio=not stops)
-            score = (bw.b_out_s / g_out1 + k * bw.b_in_s / g_in1) if stops else (bw.b_out_s + k * bw.b_in_s) / C
-            return bw, queues, score
+            if objective == "maxband":
+                bw, queues = band(plan, False)
+                return bw, queues, (bw.b_out_s + k * bw.b_in_s) / C
+            if objective == "band-share":
+                bw, queues = band(plan, True)
+                return bw, queues, bw.b_out_s / out[0][1] + k * bw.b_in_s / back[-1][1]
+            # "stops": both MAXBAND solutions, scored on the platoon model; the best cycles are
+            # refined by TRANSYT's hill-climb below
+            bands = [band(plan, False), band(plan, True)]
+            model = arterial_model(network, plan, bands[0][0].travel_out_s, bands[0][0].travel_in_s, sat)
+            starts = np.array([[b.offsets_s[j] for j in c.junctions] for b, _ in bands])
+            scores = model.objective(starts)
+            i = int(np.argmin(scores))
+            candidates.append((float(scores[i]), plan, model, starts, bands[i][1], bands[0][0]))
+            return bands[i][0], bands[i][1], -float(scores[i])
 
+        candidates: list[tuple[float, CoordinatedWebster, ArterialModel, np.ndarray, Any, Bandwidth]] = []
         try:
             bw, queues, best = design(plan)
         except ControllerError as e:
             if p["cycle_s"] is not None:
                 raise
-            first_error, bw, queues, best = e, None, None, -1.0
+            first_error, bw, queues, best = e, None, None, -math.inf
         if p["cycle_s"] is None:  # MAXBAND's variable cycle, within capacity
             for C in range(int(plan.cycle_s) - 1, int(p["min_cycle_s"]) - 1, -1):
                 try:
@@ -276,12 +359,33 @@ class GreenWave(Controller):
                     cbw, cq, score = design(cand)
                 except ControllerError:
                     continue
-                if score > best + 1e-9:
+                if bw is None or score > best + 1e-9 * max(1.0, abs(best)):
                     best, plan, bw, queues = score, cand, cbw, cq
             if bw is None:
                 raise first_error
+        if objective == "stops":  # TRANSYT's hill-climb on the best cycles and on a spread of cycles
+            ranked = sorted(candidates, key=lambda t: (t[0], -t[1].cycle_s))
+            spread = sorted(candidates, key=lambda t: t[1].cycle_s)[::CLIMB_CYCLE_STEP]
+            chosen = list({id(t): t for t in (*ranked[:REFINE_CYCLES], *spread)}.values())
+            rng = np.random.default_rng(0)  # fixed: the plan depends on the demand only
+            best_f = math.inf
+            for _, cplan, model, starts, cq, bw0 in chosen:
+                more = rng.uniform(0.0, cplan.cycle_s, (RANDOM_STARTS, len(c.junctions)))
+                offsets, f = optimise_offsets(model, [*starts, *more])
+                if best_f == math.inf or f < best_f - 1e-9 * max(1.0, abs(best_f)) or (
+                        abs(f - best_f) <= 1e-9 * max(1.0, abs(best_f)) and cplan.cycle_s > plan.cycle_s):
+                    out, back = through_windows(network, cplan)
+                    best_f, plan, queues = f, cplan, cq
+                    bw = achieved_band(c, cplan.cycle_s, out, back, dict(zip(c.junctions, offsets)),
+                                       bw0.travel_out_s, bw0.travel_in_s)
         self.plan_, self.bandwidth_, self.design_speed_, self.weight_inbound_ = plan, bw, speed, k
         self.queue_clearance_s_ = queues
+        self.modelled_ = None
+        if objective == "stops":
+            model = arterial_model(network, plan, bw.travel_out_s, bw.travel_in_s, sat)
+            sc = model.evaluate(np.array([[bw.offsets_s[j] for j in c.junctions]]))
+            self.modelled_ = {"stops_vph": float(sc.stops_vph[0]), "delay_veh_h_per_h": float(sc.delay_veh_h_per_h[0]),
+                              **{f"stops_per_veh_{d}": float(v[0]) for d, v in sc.stops_per_veh.items()}}
         self._actions = {jid: TimingPlan(t.greens_s, bw.offsets_s.get(jid, 0.0)) for jid, t in plan.timings.items()}
 
     def act(self, observation: Observation) -> Mapping[str, Action]:
@@ -297,5 +401,6 @@ class GreenWave(Controller):
                 "b_out_s": bw.b_out_s, "b_in_s": bw.b_in_s, "efficiency": bw.efficiency,
                 "offsets_s": dict(bw.offsets_s),
                 "greens_s": {j: list(plan.timings[j].greens_s) for j in plan.corridor.junctions},
+                "modelled": self.modelled_,
                 "queue_clearance_s": None if self.queue_clearance_s_ is None else
                 {"outbound": self.queue_clearance_s_[0], "inbound": self.queue_clearance_s_[1]}}
