@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ControllerError
-from .network import Junction, Link, Phase, SignalNetwork
+from .network import Junction, Link, Phase, SignalNetwork, states_problem
 
 _GREEN = "Gg"
 
@@ -539,3 +539,33 @@ def achieved_band(corridor: Corridor, cycle_s: float, out_windows: Sequence[tupl
         b_in, pos_in = 0.0, ()
     return Bandwidth({j: float(phi[i] % C) for i, j in enumerate(corridor.junctions)}, float(b_out), float(b_in), C,
                      tuple(float(t) for t in travel_out_s), tuple(float(t) for t in travel_in_s), pos_out, pos_in)
+
+
+def mirror_states(net: SignalNetwork, corridor: Corridor, junction_id: str) -> tuple[str, ...] | None:
+    """The signal program of a corridor signal with its two arterial approaches exchanged: what the
+    outbound approach showed, the inbound one shows, and the reverse, phase by phase (a leading
+    left turn of one direction becomes the other direction's; side streets are unchanged).
+
+    The links of the two approaches are paired in link-index order and must have the same turning
+    directions. Returns None if they do not, if the mirror is the program itself (nothing to lead or
+    lag), or if it breaks a rule of :func:`mobility.network.states_problem` (SUMO's foes)."""
+    if corridor.inbound is None:
+        return None
+    i = corridor.junctions.index(junction_id)
+    j = net.junctions[junction_id]
+    a_edge, b_edge = corridor.outbound.approaches[i], corridor.inbound.approaches[corridor.inbound.junctions.index(junction_id)]
+    a = [lk for lk in j.links if net.lanes[lk.in_lane].edge == a_edge]
+    b = [lk for lk in j.links if net.lanes[lk.in_lane].edge == b_edge]
+    if not a or len(a) != len(b) or [lk.direction for lk in a] != [lk.direction for lk in b]:
+        return None
+    pairs = [(x.index, y.index) for x, y in zip(a, b)]
+    out = []
+    for p in j.phases:
+        st = list(p.state)
+        for x, y in pairs:
+            st[x], st[y] = p.state[y], p.state[x]
+        out.append("".join(st))
+    states = tuple(out)
+    if states == tuple(p.state for p in j.phases) or states_problem(j, states):
+        return None
+    return states

@@ -12,6 +12,7 @@ SUMO joined several nodes into one controller, the controller id names them all.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,9 @@ class Junction:
     incoming_lanes: tuple[str, ...]  # lanes ending at the stop line, ordered by first link index
     outgoing_lanes: tuple[str, ...]
     internal_lanes: tuple[str, ...]
+    #: pairs ``(a, b)``, ``a < b``, of link indices whose paths cross or merge (SUMO's junction logic,
+    #: ``<request foes=…>``): they must never both show a priority green ``G``
+    foes: frozenset[tuple[int, int]] = frozenset()
 
     @property
     def green_phases(self) -> tuple[int, ...]:
@@ -202,11 +206,60 @@ def _load_cached(path: Path, _mtime: int) -> SignalNetwork:
             for ph in prog.getPhases()
         )
         ordered = [links[i] for i in sorted(links)]
+        foes = _foes(tls)
         incoming = tuple(dict.fromkeys(lk.in_lane for lk in ordered))
         outgoing = tuple(dict.fromkeys(lk.out_lane for lk in ordered))
         internal = tuple(dict.fromkeys(v for lk in ordered for v in lk.via))
         junctions[tls.getID()] = Junction(
             tls.getID(), tuple(ordered), phases, str(prog_id), float(prog.getOffset() or 0),
-            incoming, outgoing, internal,
+            incoming, outgoing, internal, foes,
         )
     return SignalNetwork(path, junctions, lanes, graph)
+
+
+def _foes(tls: object) -> frozenset[tuple[int, int]]:
+    """Link-index pairs of a traffic light whose connections are foes at their junction."""
+    by_node: dict[str, list[tuple[int, object, object]]] = {}
+    for in_lane, out_lane, idx in tls.getConnections():  # type: ignore[attr-defined]
+        for c in in_lane.getOutgoing():
+            if c.getToLane() is out_lane and c.getTLLinkIndex() == idx:
+                node = in_lane.getEdge().getToNode()
+                by_node.setdefault(node.getID(), []).append((idx, node, c))
+    out: set[tuple[int, int]] = set()
+    for items in by_node.values():
+        node = items[0][1]
+        try:
+            req = [(idx, node.getLinkIndex(c)) for idx, _, c in items]  # type: ignore[attr-defined]
+            for i, (a, ra) in enumerate(req):
+                for b, rb in req[i + 1:]:
+                    if a != b and ra >= 0 and rb >= 0 and node.areFoes(ra, rb):  # type: ignore[attr-defined]
+                        out.add((min(a, b), max(a, b)))
+        except (IndexError, KeyError, AttributeError):  # a node without junction logic: no foes known
+            continue
+    return frozenset(out)
+
+
+def states_problem(j: Junction, states: Sequence[str]) -> str:
+    """Why ``states`` cannot replace the signal states of ``j``'s program ("" if they can): one state
+    per phase, one character per link, from ``GgyYrOo``; the same green phases (stages) in the same
+    places; no two foes (``j.foes``) both ``G``; no link that goes from green to red without yellow."""
+    n = len(j.phases)
+    width = len(j.phases[0].state) if j.phases else 0
+    if len(states) != n:
+        return f"have {len(states)} phases; expected {n}"
+    for k, st in enumerate(states):
+        if not isinstance(st, str) or len(st) != width or set(st) - set("GgyYrOous"):
+            return f"phase {k} {st!r}: expected {width} characters from 'GgyYrOous'"
+        both = [(a, b) for a, b in sorted(j.foes) if st[a] == "G" and st[b] == "G"]
+        if both:
+            return f"phase {k} gives conflicting links {both[0][0]} and {both[0][1]} green together"
+    for k in range(n):
+        a, b = states[k], states[(k + 1) % n]
+        lost = [i for i in range(width) if a[i] in "Gg" and b[i] in "rs"]
+        if lost:
+            return f"phase {k} -> {(k + 1) % n} ends link {lost[0]}'s green without yellow"
+    moved = Junction(j.id, j.links, tuple(Phase(st, p.duration, p.min_dur, p.max_dur) for st, p in zip(states, j.phases)),
+                     j.program_id, j.offset_s, j.incoming_lanes, j.outgoing_lanes, j.internal_lanes, j.foes)
+    if moved.green_phases != j.green_phases:
+        return f"move the green phases to {list(moved.green_phases)}; expected {list(j.green_phases)}"
+    return ""

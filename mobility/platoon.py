@@ -34,6 +34,7 @@ hour (stops) and vehicle-hours per hour (delay).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -74,7 +75,8 @@ class Stage:
     saturation flow (lanes × per-lane saturation flow); ``travel_s``: travel time from the previous
     stop line of this direction (0 at the entry); ``inflows``: vehicles that turned into the link at
     the previous signal; ``link_vph``: everything that enters the link from upstream (through and
-    turning in; 0 at the entry)."""
+    turning in; 0 at the entry); ``alt_window``: the through green if the signal runs its
+    alternative program (mode 1, e.g. the other arterial left turn leading), None if it has none."""
 
     signal: int
     window: Window
@@ -83,6 +85,7 @@ class Stage:
     travel_s: float = 0.0
     inflows: tuple[Inflow, ...] = ()
     link_vph: float = 0.0
+    alt_window: Window | None = None
 
 
 @dataclass(frozen=True)
@@ -164,12 +167,17 @@ def disperse(profile: np.ndarray, travel_cells: float, alpha: float = ALPHA, bet
     T = profile.shape[1]
     if travel_cells <= 0:
         return profile
+    spectrum = _kernel_spectrum(T, round(float(travel_cells), 6), float(alpha), float(beta))
+    return np.fft.irfft(np.fft.rfft(profile, axis=1) * spectrum[None, :], n=T, axis=1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _kernel_spectrum(T: int, travel_cells: float, alpha: float, beta: float) -> np.ndarray:
     F = 1.0 / (1.0 + alpha * beta * travel_cells)
-    j = np.arange(T)
-    lag = int(round(beta * travel_cells))
-    kernel = F * (1.0 - F) ** j / (1.0 - (1.0 - F) ** T)
-    kernel = np.roll(kernel, lag)
-    return np.real(np.fft.ifft(np.fft.fft(profile, axis=1) * np.fft.fft(kernel)[None, :], axis=1))
+    kernel = F * (1.0 - F) ** np.arange(T) / (1.0 - (1.0 - F) ** T)
+    spectrum = np.fft.rfft(np.roll(kernel, int(round(beta * travel_cells))))
+    spectrum.flags.writeable = False
+    return spectrum
 
 
 @dataclass(frozen=True)
@@ -198,11 +206,21 @@ class ArterialModel:
     def dt(self) -> float:
         return self.cycle_s / self.cells
 
-    def evaluate(self, offsets_s: np.ndarray) -> Score:
+    def modes(self) -> list[bool]:
+        """Per signal, whether it has an alternative program (mode 1)."""
+        alt = [False] * self.signals
+        for stages in self.directions.values():
+            for st in stages:
+                alt[st.signal] = alt[st.signal] or st.alt_window is not None
+        return alt
+
+    def evaluate(self, offsets_s: np.ndarray, modes: np.ndarray | None = None) -> Score:
         """Score offset vectors ``(B, signals)`` in seconds (signal ``i``'s cycle starts when
-        ``(time - offset_i) % cycle == 0``); offsets are rounded to whole cells."""
+        ``(time - offset_i) % cycle == 0``; offsets are rounded to whole cells) with, optionally, the
+        program mode of every signal ``(B, signals)`` (0: as given, 1: its alternative)."""
         off = np.atleast_2d(np.asarray(offsets_s, dtype=float))
         B, T, dt = off.shape[0], self.cells, self.dt
+        mode = np.zeros(off.shape, dtype=int) if modes is None else np.broadcast_to(np.asarray(modes, dtype=int), off.shape)
         shift = np.rint(off / dt).astype(int) % T  # (B, n)
         t = np.arange(T)
         per_h = 3600.0 / self.cycle_s
@@ -221,6 +239,9 @@ class ArterialModel:
             standing: np.ndarray | None = None  # … and left from standstill
             for k, st in enumerate(stages):
                 g = at(green_share(st.window, self.cycle_s, T), st.signal)
+                if st.alt_window is not None and mode[:, st.signal].any():
+                    g = np.where(mode[:, st.signal:st.signal + 1] == 1,
+                                 at(green_share(st.alt_window, self.cycle_s, T), st.signal), g)
                 cap = g * st.saturation_vph / 3600.0 * dt
                 demand = st.vph / 3600.0 * self.cycle_s  # vehicles per cycle
                 if k == 0 or st.link_vph <= 0 or moving is None or standing is None:
@@ -249,38 +270,47 @@ class ArterialModel:
             rates[name] = rate
         return Score(stops, delay, rates)
 
-    def objective(self, offsets_s: np.ndarray, delay_weight: float = 0.0) -> np.ndarray:
-        """Stops per hour plus ``delay_weight`` stops per vehicle-hour of delay (TRANSYT's performance
-        index with the weights swapped: stops first), one value per offset vector."""
-        s = self.evaluate(offsets_s)
-        return s.stops_vph + delay_weight * s.delay_veh_h_per_h
+    def objective(self, offsets_s: np.ndarray, modes: np.ndarray | None = None) -> np.ndarray:
+        """Modelled stops per hour of the arterial through traffic, one value per offset vector."""
+        return self.evaluate(offsets_s, modes).stops_vph
 
 
-def optimise_offsets(model: ArterialModel, starts: Sequence[Sequence[float]], *, delay_weight: float = 0.0,
-                     max_sweeps: int = 20) -> tuple[np.ndarray, float]:
-    """TRANSYT's hill-climb on the offsets: from each start (offsets in s, signal 0 is the reference
-    and stays put), move one signal at a time to its best offset over the whole cycle (all cells at
-    once), sweep until a sweep changes nothing. Returns the best offsets (s, in ``[0, C)``) and their
-    objective. Deterministic: ties keep the current offset, then the smallest."""
+def optimise_offsets(model: ArterialModel, starts: Sequence[Sequence[float]],
+                     start_modes: Sequence[Sequence[int]] | None = None, *, max_sweeps: int = 20
+                     ) -> tuple[np.ndarray, np.ndarray, float]:
+    """TRANSYT's hill-climb on the offsets (and the program modes): from each start (offsets in s;
+    signal 0 keeps its offset as the reference), move one signal at a time to its best offset over
+    the whole cycle, in each of its program modes at once, and sweep until a sweep changes nothing.
+    ``start_modes``: the modes of each start (default all 0). Returns the best offsets (s, in
+    ``[0, C)``), their modes and their objective. Deterministic: a move must strictly improve."""
     T, dt = model.cells, model.dt
-    best_x: np.ndarray | None = None
-    best_f = np.inf
-    for start in starts:
+    alt = model.modes()
+    best: tuple[np.ndarray, np.ndarray, float] | None = None
+    for k, start in enumerate(starts):
         x = np.rint(np.asarray(start, dtype=float) / dt).astype(int) % T
-        f = float(model.objective(x[None, :] * dt, delay_weight)[0])
+        m = np.zeros(model.signals, dtype=int) if start_modes is None else np.asarray(start_modes[k], dtype=int)
+        m = np.where(alt, m, 0)
+        f = float(model.objective(x[None, :] * dt, m[None, :])[0])
         for _ in range(max_sweeps):
             changed = False
-            for i in range(1, model.signals):
-                cand = np.repeat(x[None, :], T, axis=0)
-                cand[:, i] = np.arange(T)
-                vals = model.objective(cand * dt, delay_weight)
-                k = int(np.argmin(vals))
-                if vals[k] < f - 1e-9 * max(1.0, abs(f)):
-                    x, f, changed = cand[k], float(vals[k]), True
+            for i in range(model.signals):
+                options = [0, 1] if alt[i] else [0]
+                cx = np.repeat(x[None, :], T * len(options), axis=0)
+                cm = np.repeat(m[None, :], T * len(options), axis=0)
+                for o in options:
+                    cm[o * T:(o + 1) * T, i] = o
+                    if i > 0:
+                        cx[o * T:(o + 1) * T, i] = np.arange(T)
+                if i == 0 and len(options) == 1:
+                    continue
+                vals = model.objective(cx * dt, cm)
+                j = int(np.argmin(vals))
+                if vals[j] < f - 1e-9 * max(1.0, abs(f)):
+                    x, m, f, changed = cx[j], cm[j], float(vals[j]), True
             if not changed:
                 break
-        if best_x is None or f < best_f - 1e-9 * max(1.0, abs(best_f)):
-            best_x, best_f = x, f
-    if best_x is None:
+        if best is None or f < best[2] - 1e-9 * max(1.0, abs(best[2])):
+            best = (x * dt, m, f)
+    if best is None:
         raise ValueError("optimise_offsets: no start given")
-    return best_x * dt, best_f
+    return best

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from .controllers.base import Action, GreenPhase, NativeProgram, Safety, TimingPlan
 from .errors import SimulationError
-from .network import Junction, Phase, SignalNetwork
+from .network import Junction, Phase, SignalNetwork, states_problem
 
 _GREEN = "Gg"
 
@@ -151,6 +151,12 @@ class Actuator:
             raise SimulationError(f"controller '{self.name}' returned a TimingPlan with greens {plan.greens_s} for "
                                   f"junction '{j.id}'; expected {len(greens)} positive durations")
         phases = list(j.phases)
+        if plan.states is not None:
+            problem = states_problem(j, plan.states)
+            if problem:
+                raise SimulationError(f"controller '{self.name}' returned a TimingPlan for junction '{j.id}' whose "
+                                      f"states {problem}")
+            phases = [Phase(st, p.duration, p.min_dur, p.max_dur) for st, p in zip(plan.states, phases)]
         for gi, dur in zip(greens, plan.greens_s):
             p = phases[gi]
             phases[gi] = Phase(p.state, float(dur), float(dur), float(dur))

@@ -289,7 +289,7 @@ def test_stops_objective_refines_maxband_offsets_on_the_platoon_model(with_deman
     from mobility.controllers.green_wave import arterial_model, through_windows
     from mobility.greenwave import achieved_band
 
-    gw = make("green-wave(cycle_s=90)")
+    gw = make("green-wave(cycle_s=90, lead_lag=False)")
     gw.reset(with_demand, 1)
     rep = gw.report()
     bw = gw.bandwidth_
@@ -304,9 +304,34 @@ def test_stops_objective_refines_maxband_offsets_on_the_platoon_model(with_deman
     again = achieved_band(c, 90.0, out, back, bw.offsets_s, bw.travel_out_s, bw.travel_in_s)
     assert (rep["b_out_s"], rep["b_in_s"]) == (again.b_out_s, again.b_in_s)
     # deterministic: the plan depends on the demand, not on the seed
-    again_gw = make("green-wave(cycle_s=90)")
+    again_gw = make("green-wave(cycle_s=90, lead_lag=False)")
     again_gw.reset(with_demand, 7)
     assert again_gw.report()["offsets_s"] == rep["offsets_s"]
+
+
+def test_lead_lag_choice_never_models_worse_and_its_plans_carry_the_mirrored_states(with_demand: SignalNetwork) -> None:
+    """With ``lead_lag`` the hill-climb may also flip a signal to its mirrored program: on the same
+    cycle the modelled stops can only fall, and exactly the flipped signals get a TimingPlan with
+    the mirrored states and the mirrored program's Webster greens."""
+    from mobility.controllers.green_wave import lead_lag_alternatives
+    from mobility.greenwave import mirror_states
+
+    fixed = make("green-wave(cycle_s=90, lead_lag=False)")
+    fixed.reset(with_demand, 1)
+    free = make("green-wave(cycle_s=90)")
+    free.reset(with_demand, 1)
+    assert fixed.report()["lead_lag"] == [] and free.report()["lead_lag"]  # something flipped
+    assert free.report()["modelled"]["stops_vph"] <= fixed.report()["modelled"]["stops_vph"] + 1e-6
+    c = free.plan_.corridor
+    alts = lead_lag_alternatives("green-wave", with_demand, free.plan_, {}, 0.9)
+    acts = free.act(_observation(with_demand))
+    for jid, a in acts.items():
+        if jid in free.lead_lag_:
+            assert a.states == mirror_states(with_demand, c, jid) and a.greens_s == alts[jid].timing.greens_s
+        else:
+            assert a.states is None
+    with pytest.raises(ControllerError, match="parameter 'lead_lag'"):
+        make("green-wave(lead_lag=1)")
 
 
 def _observation(net: SignalNetwork):  # noqa: ANN202
@@ -352,16 +377,16 @@ def test_tls_coordinator_offsets_on_the_same_plans(with_demand: SignalNetwork) -
 
 
 @pytest.mark.sumo
-def test_green_wave_cuts_main_line_stops_against_isolated_webster() -> None:
-    """Same splits' logic, coordinated vs isolated: the green wave must clearly cut the stops of the
-    vehicles that travel the whole arterial (corridor.csv, both directions, 2 seeds).
-
-    The issue's target (≤ 50 % of webster, clearly below tls-coordinator) is measured by
-    benchmarks/corridor_controllers.py and reported in docs/controllers.md."""
-    res = compare(load_scenario("corridor"), ["webster", "green-wave"], seeds=[1, 2], jobs=2)
+def test_green_wave_halves_main_line_stops_against_isolated_webster_and_beats_tls_coordinator() -> None:
+    """Same splits' logic, coordinated vs isolated: the green wave must cut the stops of the vehicles
+    that travel the whole arterial (corridor.csv, both directions pooled, 2 seeds) to at most half of
+    isolated Webster's (the issue's target) and stay clearly below SUMO's tlsCoordinator.py offsets
+    on the same cycle and splits. The 5-seed table is in docs/controllers.md."""
+    res = compare(load_scenario("corridor"), ["webster", "tls-coordinator", "green-wave"], seeds=[1, 2], jobs=2)
     assert (res.runs["status"] == "ok").all(), res.runs["error"].tolist()
     c = res.corridor
     c = c.assign(stops=c["stops_per_veh"] * c["vehicles"])
     g = c.groupby("controller")[["stops", "vehicles"]].sum()
     per_veh = g["stops"] / g["vehicles"]
-    assert per_veh["green-wave"] <= 0.75 * per_veh["webster"], per_veh.to_dict()
+    assert per_veh["green-wave"] <= 0.5 * per_veh["webster"], per_veh.to_dict()
+    assert per_veh["green-wave"] <= 0.8 * per_veh["tls-coordinator"], per_veh.to_dict()

@@ -61,8 +61,8 @@ def test_the_offset_equal_to_the_travel_time_gives_a_green_wave() -> None:
     entry = (30 + q * 30 / (1 - q)) / 60
     assert rate[0] == pytest.approx(entry + 0.0, abs=0.02)
     assert rate[1] > rate[0] + 0.4
-    offsets, f = optimise_offsets(m, [[0.0, 45.0]])
-    assert offsets[0] == 0.0 and offsets[1] == pytest.approx(20.0, abs=1.0)
+    offsets, modes, f = optimise_offsets(m, [[0.0, 45.0]])
+    assert offsets[0] == 0.0 and offsets[1] == pytest.approx(20.0, abs=1.0) and list(modes) == [0, 0]
     assert f == pytest.approx(float(s.stops_vph[0]), rel=0.02)
 
 

@@ -18,6 +18,7 @@ class FakePort:
         self.history: list[tuple[float, str]] = []
         self.now = 0.0
         self.programs: list[tuple] = []
+        self.states: list[list[str]] = []
 
     def set_state(self, tls: str, state: str) -> None:
         self.state = state
@@ -28,6 +29,7 @@ class FakePort:
 
     def set_program(self, tls, program_id, kind, phases, params, phase_index, remaining_s):
         self.programs.append((program_id, kind, [p.duration for p in phases], phase_index, remaining_s))
+        self.states.append([p.state for p in phases])
 
 
 def test_transition_states() -> None:
@@ -109,3 +111,36 @@ def test_plan_change_never_cuts_a_green_without_yellow(one_junction: Path) -> No
     (_, kind, durations, phase, remaining), = port.programs
     # installed at t=105, aligned to the offset: 45 s into the cycle = N→S green (33..63), 18 s left
     assert phase == 2 and remaining == pytest.approx(18.0)
+
+
+def test_timing_plan_states_install_a_mirrored_program_and_unsafe_states_are_refused() -> None:
+    """A plan may replace the program's states (a lagging left turn): the bundled corridor's J1 with
+    its arterial approaches exchanged (westbound left leads) is installed as given; states that give
+    foes a priority green together, cut a green without yellow or move the stages are refused with
+    one line naming the junction."""
+    from mobility.greenwave import corridor_path, mirror_states
+    from mobility.scenario import load_scenario
+
+    net = SignalNetwork.load(load_scenario("corridor").net_file)
+    j = net.junctions["J1"]
+    mirrored = mirror_states(net, corridor_path(net), "J1")
+    assert mirrored is not None
+    # phase 3 was "EB lead" (EB left 13 + EB through 10-12); mirrored it is WB left 6 + WB through 3-5
+    assert j.phases[3].state == "rrrrrrrrrrGGGG" and mirrored[3] == "rrrGGGGrrrrrrr"
+    assert mirrored[6] == j.phases[6].state  # both throughs: symmetric, unchanged
+    port = FakePort(j.phases[0].state)
+    act = Actuator(net, ["J1"], Safety(), port, "plan")
+    act.apply(0.0, {"J1": TimingPlan((8.0, 6.0, 42.0, 24.0), 0.0, mirrored)})
+    assert port.states[-1] == list(mirrored)
+    # the WB right (3) and the EB left (13) both enter J1_N1: foes, both G is refused
+    unsafe = list(mirrored)
+    unsafe[3] = unsafe[3][:13] + "G"
+    with pytest.raises(SimulationError, match=r"junction 'J1'.*conflicting links 3 and 13") as e:
+        act.apply(1.0, {"J1": TimingPlan((8.0, 6.0, 42.0, 24.0), 0.0, tuple(unsafe))})
+    assert "\n" not in str(e.value)
+    no_yellow = list(mirrored)
+    no_yellow[4] = no_yellow[5]  # the WB left goes from G straight to r
+    with pytest.raises(SimulationError, match="without yellow"):
+        act.apply(1.0, {"J1": TimingPlan((8.0, 6.0, 42.0, 24.0), 0.0, tuple(no_yellow))})
+    with pytest.raises(SimulationError, match="expected 12"):
+        act.apply(1.0, {"J1": TimingPlan((8.0, 6.0, 42.0, 24.0), 0.0, tuple(mirrored[:11]))})

@@ -60,10 +60,16 @@ class GreenPhase:
 class TimingPlan:
     """A fixed-time plan: the network program's green phases get ``greens_s`` (one per green phase,
     in program order); transitions keep their durations. ``offset_s``: the cycle starts when
-    ``(time - offset_s) % cycle == 0``."""
+    ``(time - offset_s) % cycle == 0``. ``states``: see below."""
 
     greens_s: tuple[float, ...]
     offset_s: float = 0.0
+    #: optional signal states replacing those of the network program, one per phase (for a plan
+    #: that reorders movements, e.g. a lagging instead of a leading left turn, see
+    #: :func:`mobility.greenwave.mirror_states`). The actuator refuses states that give two
+    #: conflicting links (SUMO's foes) a priority green together, end a green without yellow, or move
+    #: the green phases.
+    states: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,9 @@ class CoordinatedActuated(Controller):
             v = self._params[p]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
                 raise self._param_error(p, "a positive number", v)
-        self._backbone_params = {k: v for k, v in self._params.items() if k not in ("max_gap_s", "detector_distance_m")}
+        # phase-level control serves the network program's stages: no mirrored (lead-lag) programs
+        self._backbone_params = {**{k: v for k, v in self._params.items() if k not in ("max_gap_s", "detector_distance_m")},
+                                 "lead_lag": False}
         GreenWave(**self._backbone_params)  # validates the backbone parameters now
         self._plans: dict[str, dict[str, Any]] = {}
         self._state: dict[str, dict[str, Any]] = {}

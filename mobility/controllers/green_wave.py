@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from ..errors import ControllerError
-from ..greenwave import Bandwidth, Corridor, achieved_band, corridor_path, maxband, plan_phases, through_green
-from ..network import SignalNetwork
+from ..greenwave import (Bandwidth, Corridor, achieved_band, corridor_path, maxband, mirror_states, plan_phases,
+                         through_green)
+from ..network import Junction, Phase, SignalNetwork
 from ..platoon import ArterialModel, Inflow, Stage, Window as PlatoonWindow, optimise_offsets
 from .base import Action, Controller, Observation, TimingPlan
 from .webster import WebsterTiming, _check_params, webster_timing
@@ -35,11 +36,11 @@ from .webster import WebsterTiming, _check_params, webster_timing
 PLATOON = {"alpha": 0.13, "beta": 0.92, "full_stop_delay_s": 6.0, "startup_s": 3.0}
 
 #: how many of the best cycles (by the platoon model at the MAXBAND offsets) get the hill-climb
-REFINE_CYCLES = 3
+REFINE_CYCLES = 2
 #: … plus every CLIMB_CYCLE_STEP-th cycle of those within capacity, each from the two MAXBAND
 #: offsets and RANDOM_STARTS random offset vectors (fixed random seed)
-CLIMB_CYCLE_STEP = 10
-RANDOM_STARTS = 2
+CLIMB_CYCLE_STEP = 15
+RANDOM_STARTS = 1
 
 #: parameters passed through to :func:`webster_timing`
 WEBSTER_PARAMS = ("saturation_flow_vph_per_lane", "lost_time_s_per_phase", "min_green_s", "min_cycle_s",
@@ -90,16 +91,50 @@ def coordinated_webster(controller: str, network: SignalNetwork, path: Sequence[
     return CoordinatedWebster(corridor, period, common, timings)
 
 
+@dataclass(frozen=True)
+class LeadLag:
+    """A corridor signal's alternative program: its arterial approaches exchanged
+    (:func:`~mobility.greenwave.mirror_states`), so the other direction's left turn leads, with
+    its own Webster splits on the common cycle. ``junction`` carries the mirrored phases."""
+
+    states: tuple[str, ...]
+    junction: Junction
+    timing: WebsterTiming
+
+
+def lead_lag_alternatives(controller: str, network: SignalNetwork, plan: CoordinatedWebster,
+                          webster: Mapping[str, float], max_saturation: float) -> dict[str, LeadLag]:
+    """Per corridor signal that has one, its mirrored program timed by Webster on the plan's cycle
+    (signals whose mirror would run a stage above ``max_saturation`` are left out)."""
+    out: dict[str, LeadLag] = {}
+    for jid in plan.corridor.junctions:
+        states = mirror_states(network, plan.corridor, jid)
+        if states is None:
+            continue
+        j = network.junctions[jid]
+        mj = replace(j, phases=tuple(Phase(st, p.duration, p.min_dur, p.max_dur) for st, p in zip(states, j.phases)))
+        try:
+            t = webster_timing(mj, network.demand.movement_vph(jid, plan.period), cycle_s=plan.cycle_s,
+                               controller=controller, **webster)
+        except ControllerError:
+            continue
+        if all(g <= 0 or y * plan.cycle_s / g <= max_saturation for y, g in zip(t.flow_ratios, t.greens_s)):
+            out[jid] = LeadLag(states, mj, t)
+    return out
+
+
 Window = tuple[float, float]  # (green start s after the cycle start, green s)
 
 
-def through_windows(network: SignalNetwork, plan: CoordinatedWebster) -> tuple[list[Window], list[Window]]:
+def through_windows(network: SignalNetwork, plan: CoordinatedWebster, junctions: Mapping[str, Junction] | None = None
+                    ) -> tuple[list[Window], list[Window]]:
     """Per corridor signal, (green start s after the cycle start, green s) of the outbound and of the
-    inbound through movement under ``plan`` (inbound ``(0, cycle)`` on a one-way corridor)."""
+    inbound through movement under ``plan`` (inbound ``(0, cycle)`` on a one-way corridor).
+    ``junctions``: signals that run another program than the network's (e.g. a lead–lag mirror)."""
     c = plan.corridor
     out, back = [], []
     for i, jid in enumerate(c.junctions):
-        phases = plan_phases(network.junctions[jid], plan.timings[jid].greens_s)
+        phases = plan_phases((junctions or {}).get(jid, network.junctions[jid]), plan.timings[jid].greens_s)
         out.append(through_green(phases, c.outbound.links[i]))
         if c.inbound is not None:
             back.append(through_green(phases, c.inbound.links[c.inbound.junctions.index(jid)]))
@@ -149,12 +184,24 @@ def volume_ratio(network: SignalNetwork, plan: CoordinatedWebster) -> float:
 
 
 def arterial_model(network: SignalNetwork, plan: CoordinatedWebster, travel_out_s: Sequence[float],
-                   travel_in_s: Sequence[float], saturation_flow_vph_per_lane: float) -> ArterialModel:
+                   travel_in_s: Sequence[float], saturation_flow_vph_per_lane: float,
+                   alternatives: Mapping[str, LeadLag] | None = None) -> ArterialModel:
     """The cyclic-flow-profile model (:mod:`mobility.platoon`) of the corridor's through traffic under
     ``plan`` (design-period demand). ``travel_*_s`` are the travel times between consecutive stop
     lines in outbound indexing (value ``i``: between signals ``i`` and ``i+1``), as in
-    :class:`~mobility.greenwave.Bandwidth`."""
+    :class:`~mobility.greenwave.Bandwidth`. ``alternatives``: signals' lead–lag programs (mode 1).
+
+    The side-street inflows keep the windows of the program as given (a mirror leaves side streets
+    unchanged)."""
     c, demand = plan.corridor, network.demand
+    alts = alternatives or {}
+    alt_phases = {j: plan_phases(a.junction, a.timing.greens_s) for j, a in alts.items()}
+
+    def alt_window(jid: str, links: Sequence[int]) -> PlatoonWindow | None:
+        if jid not in alt_phases:
+            return None
+        return PlatoonWindow(*through_green(alt_phases[jid], links))
+
     index = {j: i for i, j in enumerate(c.junctions)}
     s = float(saturation_flow_vph_per_lane)
     phases = {j: plan_phases(network.junctions[j], plan.timings[j].greens_s) for j in c.junctions}
@@ -171,7 +218,8 @@ def arterial_model(network: SignalNetwork, plan: CoordinatedWebster, travel_out_
             group_vph = sum(lane_vph(jid, ln) for ln in lanes)
             start, green = through_green(phases[jid], d.links[k])
             if k == 0:
-                out.append(Stage(index[jid], PlatoonWindow(start, green), group_vph, len(lanes) * s))
+                out.append(Stage(index[jid], PlatoonWindow(start, green), group_vph, len(lanes) * s,
+                                 alt_window=alt_window(jid, d.links[k])))
                 continue
             up_id = d.junctions[k - 1]
             up = network.junctions[up_id]
@@ -187,7 +235,7 @@ def arterial_model(network: SignalNetwork, plan: CoordinatedWebster, travel_out_
                     inflows.append(Inflow(q, lane_vph(up_id, lane), s, PlatoonWindow(w0, w1)))
             tt = travel[index[up_id]] if d is c.outbound else travel[index[jid]]
             out.append(Stage(index[jid], PlatoonWindow(start, green), group_vph, len(lanes) * s, float(tt),
-                             tuple(inflows), sum(v for _, v in into)))
+                             tuple(inflows), sum(v for _, v in into), alt_window(jid, d.links[k])))
         return tuple(out)
 
     dirs = {"outbound": stages(c.outbound, travel_out_s)}
@@ -240,21 +288,30 @@ class GreenWave(Controller):
         from the shortest one the minimum greens allow up to the longest isolated Webster cycle of the
         corridor is tried; cycles at which a corridor stage would run above ``max_saturation`` are
         excluded; the cycle with the best ``objective`` score wins (ties: the longer cycle).
-    objective: how offsets and cycle are chosen, default ``"stops"``: the share of each direction's
-        through traffic that travels inside its band, ``b_out / g_out + k b_in / g_in`` (``g``: the
-        through green where the direction enters the corridor, ``k``: ``weight_inbound``), without
-        MAXBAND's target-ratio constraint. Vehicles pass the entry signal spread over its whole green;
-        those outside the band meet a red downstream, so this minimises the expected number of
-        main-line stops (the linear proxy Σ volume × (1 − b / g)). ``"maxband"``: Little's
-        ``b_out + k b_in`` with the target ratio ``b_in >= k b_out`` and, for the cycle, band
-        efficiency ``(b_out + k b_in) / C``.
+    objective: how offsets and cycle are chosen, default ``"stops"``: the offsets (and lead–lag
+        choice) that minimise the modelled stops of the arterial through traffic, both directions
+        (:mod:`mobility.platoon`, TRANSYT's cyclic flow profiles). Both MAXBAND solutions below start
+        TRANSYT's hill-climb (plus ``RANDOM_STARTS`` random starts from a fixed seed), on the
+        ``REFINE_CYCLES`` cycles whose MAXBAND offsets model best and on every ``CLIMB_CYCLE_STEP``-th
+        cycle within capacity; the plan with the fewest modelled stops wins. The bands reported are
+        the ones the final offsets achieve (:func:`~mobility.greenwave.achieved_band`).
+        ``"maxband"``: Little's ``b_out + k b_in`` with the target ratio ``b_in >= k b_out`` and, for
+        the cycle, band efficiency ``(b_out + k b_in) / C``. ``"band-share"``: the volume-weighted
+        share of each direction's entry green inside its band, ``b_out / g_out + k b_in / g_in``
+        (``g``: the through green where the direction enters), without the target ratio.
+    lead_lag: with ``objective="stops"``, let each corridor signal run its program mirrored (the two
+        arterial approaches exchange signal states, so the other direction's left turn leads;
+        :func:`~mobility.greenwave.mirror_states`) when that cuts modelled stops, with Webster splits
+        for the mirrored stages; default True. Only where both approaches have the same movements and
+        the mirror passes the actuator's checks (SUMO's foe matrix).
     max_saturation: highest degree of saturation ``x = y C / g`` allowed for any corridor stage when
         the cycle is chosen, default 0.9 (Webster's practical limit).
     saturation_flow_vph_per_lane, lost_time_s_per_phase, min_green_s, min_cycle_s, max_cycle_s:
         passed to :func:`~mobility.controllers.webster.webster_timing` (defaults 1800 veh/h per
         lane, 4 s, 7 s, 40 s, 150 s).
 
-    After :meth:`reset`: ``bandwidth_`` (:class:`~mobility.greenwave.Bandwidth`), ``plan_``
+    After :meth:`reset`: ``lead_lag_`` (signals running their mirrored program), ``modelled_``
+    (the platoon model's stops and delay of the plan), ``bandwidth_`` (:class:`~mobility.greenwave.Bandwidth`), ``plan_``
     (:class:`CoordinatedWebster`) and :meth:`report`.
     """
 
@@ -265,12 +322,12 @@ class GreenWave(Controller):
 
     def __init__(self, path: Sequence[str] | None = None, design_speed_m_s: float | Sequence[float] | None = None,
                  weight_inbound: float | None = None, queue_clearance: bool = False, cycle_s: float | None = None,
-                 max_saturation: float = 0.9, objective: str = "stops",
+                 max_saturation: float = 0.9, objective: str = "stops", lead_lag: bool = True,
                  saturation_flow_vph_per_lane: float = 1800.0, lost_time_s_per_phase: float = 4.0,
                  min_green_s: float = 7.0, min_cycle_s: float = 40.0, max_cycle_s: float = 150.0) -> None:
         super().__init__(path=path, design_speed_m_s=design_speed_m_s, weight_inbound=weight_inbound,
                          queue_clearance=queue_clearance, cycle_s=cycle_s, max_saturation=max_saturation,
-                         objective=objective,
+                         objective=objective, lead_lag=lead_lag,
                          saturation_flow_vph_per_lane=saturation_flow_vph_per_lane,
                          lost_time_s_per_phase=lost_time_s_per_phase, min_green_s=min_green_s,
                          min_cycle_s=min_cycle_s, max_cycle_s=max_cycle_s)
@@ -285,6 +342,8 @@ class GreenWave(Controller):
             raise self._param_error("max_saturation", "a number in (0, 1]", max_saturation)
         if objective not in ("stops", "maxband", "band-share"):
             raise self._param_error("objective", "'stops', 'maxband' or 'band-share'", objective)
+        if not isinstance(lead_lag, bool):
+            raise self._param_error("lead_lag", "True or False", lead_lag)
         if not isinstance(queue_clearance, bool):
             raise self._param_error("queue_clearance", "True or False", queue_clearance)
         _check_params({k: self._params[k] for k in (*WEBSTER_PARAMS, "cycle_s")}, self._param_error)
@@ -294,6 +353,7 @@ class GreenWave(Controller):
         self.weight_inbound_: float | None = None
         self.queue_clearance_s_: tuple[list[float], list[float]] | None = None
         self.modelled_: dict[str, float] | None = None
+        self.lead_lag_: list[str] = []
         self._actions: dict[str, TimingPlan] = {}
 
     def reset(self, network: Any, seed: int) -> None:
@@ -333,14 +393,17 @@ class GreenWave(Controller):
             # "stops": both MAXBAND solutions, scored on the platoon model; the best cycles are
             # refined by TRANSYT's hill-climb below
             bands = [band(plan, False), band(plan, True)]
-            model = arterial_model(network, plan, bands[0][0].travel_out_s, bands[0][0].travel_in_s, sat)
+            alts = (lead_lag_alternatives(self.name, network, plan, webster, p["max_saturation"])
+                    if p["lead_lag"] else {})
+            model = arterial_model(network, plan, bands[0][0].travel_out_s, bands[0][0].travel_in_s, sat, alts)
             starts = np.array([[b.offsets_s[j] for j in c.junctions] for b, _ in bands])
             scores = model.objective(starts)
             i = int(np.argmin(scores))
-            candidates.append((float(scores[i]), plan, model, starts, bands[i][1], bands[0][0]))
+            candidates.append((float(scores[i]), plan, model, starts, bands[i][1], bands[0][0], alts))
             return bands[i][0], bands[i][1], -float(scores[i])
 
-        candidates: list[tuple[float, CoordinatedWebster, ArterialModel, np.ndarray, Any, Bandwidth]] = []
+        candidates: list[tuple[float, CoordinatedWebster, ArterialModel, np.ndarray, Any, Bandwidth,
+                               dict[str, LeadLag]]] = []
         try:
             bw, queues, best = design(plan)
         except ControllerError as e:
@@ -363,30 +426,38 @@ class GreenWave(Controller):
                     best, plan, bw, queues = score, cand, cbw, cq
             if bw is None:
                 raise first_error
+        states: dict[str, tuple[str, ...]] = {}
+        self.modelled_ = None
         if objective == "stops":  # TRANSYT's hill-climb on the best cycles and on a spread of cycles
             ranked = sorted(candidates, key=lambda t: (t[0], -t[1].cycle_s))
             spread = sorted(candidates, key=lambda t: t[1].cycle_s)[::CLIMB_CYCLE_STEP]
             chosen = list({id(t): t for t in (*ranked[:REFINE_CYCLES], *spread)}.values())
             rng = np.random.default_rng(0)  # fixed: the plan depends on the demand only
             best_f = math.inf
-            for _, cplan, model, starts, cq, bw0 in chosen:
-                more = rng.uniform(0.0, cplan.cycle_s, (RANDOM_STARTS, len(c.junctions)))
-                offsets, f = optimise_offsets(model, [*starts, *more])
+            for _, cplan, model, starts, cq, bw0, alts in chosen:
+                n = len(c.junctions)
+                more = rng.uniform(0.0, cplan.cycle_s, (RANDOM_STARTS, n))
+                modes = [[0] * n] * len(starts) + rng.integers(0, 2, (RANDOM_STARTS, n)).tolist()
+                offsets, mode, f = optimise_offsets(model, [*starts, *more], modes)
                 if best_f == math.inf or f < best_f - 1e-9 * max(1.0, abs(best_f)) or (
                         abs(f - best_f) <= 1e-9 * max(1.0, abs(best_f)) and cplan.cycle_s > plan.cycle_s):
-                    out, back = through_windows(network, cplan)
-                    best_f, plan, queues = f, cplan, cq
+                    led = {j: alts[j] for j, mo in zip(c.junctions, mode) if mo == 1}
+                    timings = {**cplan.timings, **{j: a.timing for j, a in led.items()}}
+                    plan = CoordinatedWebster(cplan.corridor, cplan.period, cplan.cycle_s, timings)
+                    junctions = {j: a.junction for j, a in led.items()}
+                    out, back = through_windows(network, plan, junctions)
+                    best_f, queues, states = f, cq, {j: a.states for j, a in led.items()}
                     bw = achieved_band(c, cplan.cycle_s, out, back, dict(zip(c.junctions, offsets)),
                                        bw0.travel_out_s, bw0.travel_in_s)
+                    sc = model.evaluate(offsets[None, :], mode[None, :])
+                    self.modelled_ = {"stops_vph": float(sc.stops_vph[0]),
+                                      "delay_veh_h_per_h": float(sc.delay_veh_h_per_h[0]),
+                                      **{f"stops_per_veh_{d}": float(v[0]) for d, v in sc.stops_per_veh.items()}}
         self.plan_, self.bandwidth_, self.design_speed_, self.weight_inbound_ = plan, bw, speed, k
         self.queue_clearance_s_ = queues
-        self.modelled_ = None
-        if objective == "stops":
-            model = arterial_model(network, plan, bw.travel_out_s, bw.travel_in_s, sat)
-            sc = model.evaluate(np.array([[bw.offsets_s[j] for j in c.junctions]]))
-            self.modelled_ = {"stops_vph": float(sc.stops_vph[0]), "delay_veh_h_per_h": float(sc.delay_veh_h_per_h[0]),
-                              **{f"stops_per_veh_{d}": float(v[0]) for d, v in sc.stops_per_veh.items()}}
-        self._actions = {jid: TimingPlan(t.greens_s, bw.offsets_s.get(jid, 0.0)) for jid, t in plan.timings.items()}
+        self.lead_lag_ = sorted(states)
+        self._actions = {jid: TimingPlan(t.greens_s, bw.offsets_s.get(jid, 0.0), states.get(jid))
+                         for jid, t in plan.timings.items()}
 
     def act(self, observation: Observation) -> Mapping[str, Action]:
         return {j: a for j, a in self._actions.items() if j in observation.junctions}
@@ -401,6 +472,6 @@ class GreenWave(Controller):
                 "b_out_s": bw.b_out_s, "b_in_s": bw.b_in_s, "efficiency": bw.efficiency,
                 "offsets_s": dict(bw.offsets_s),
                 "greens_s": {j: list(plan.timings[j].greens_s) for j in plan.corridor.junctions},
-                "modelled": self.modelled_,
+                "modelled": self.modelled_, "lead_lag": list(self.lead_lag_),
                 "queue_clearance_s": None if self.queue_clearance_s_ is None else
                 {"outbound": self.queue_clearance_s_[0], "inbound": self.queue_clearance_s_[1]}}
