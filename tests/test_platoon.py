@@ -79,3 +79,22 @@ def test_achieved_band_inverts_maxband() -> None:
     shifted = dict(bw.offsets_s, B=(bw.offsets_s["B"] + 40.0) % 80.0)
     worse = achieved_band(c, 80.0, windows, windows, shifted, bw.travel_out_s, bw.travel_in_s)
     assert worse.b_out_s + worse.b_in_s < got.b_out_s + got.b_in_s
+
+
+def test_the_hill_climb_also_picks_the_program_mode_that_fits_the_platoon() -> None:
+    """Signal 1 has an alternative program whose green starts 25 s later. With the offsets pinned to
+    the travel time by the first signal's reference, the platoon arrives 20 s into signal 1's cycle:
+    the climb must choose whichever (offset, mode) pair puts it in green, and never model worse than
+    mode 0 alone."""
+    w = Window(0.0, 30.0)
+    stages = (Stage(0, w, 1000.0, 3600.0),
+              Stage(1, w, 1000.0, 3600.0, 20.0, (), 1000.0, alt_window=Window(25.0, 30.0)))
+    m = ArterialModel(60.0, 2, {"outbound": stages}, alpha=1e-6, beta=1.0)
+    assert m.modes() == [False, True]
+    s = m.evaluate(np.array([[0.0, 20.0], [0.0, 20.0]]), np.array([[0, 0], [0, 1]]))
+    rate = s.stops_per_veh["outbound"]
+    assert rate[1] > rate[0] + 0.3  # mode 1 with the same offset: the platoon meets red
+    offsets, modes, f = optimise_offsets(m, [[0.0, 20.0]], [[0, 1]])
+    # either mode 0 at offset 20 or mode 1 at offset 20 - 25 = 55 (mod 60) makes the wave
+    assert (modes[1], round(offsets[1])) in {(0, 20), (1, 55)}
+    assert f == pytest.approx(float(s.stops_vph[0]), rel=0.02)
