@@ -86,7 +86,10 @@ def main() -> None:
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
 
-    tasks = [(RESCO / m / f"{m}.sumocfg", c, s) for m in args.maps.split(",") for c in args.controllers.split(",")
+    sys.path.insert(0, str(ROOT))
+    from mobility.experiment import split_specs
+
+    tasks = [(RESCO / m / f"{m}.sumocfg", c, s) for m in args.maps.split(",") for c in split_specs(args.controllers)
              for s in range(1, args.seeds + 1)]
     missing = [t[0] for t in tasks if not t[0].exists()]
     if missing:
