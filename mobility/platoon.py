@@ -11,9 +11,13 @@ LR 253), reduced to the arterial:
   its saturation flow while green:
   ``Q_t = max(0, Q_{t-1} + A_t - s g_t)`` (Lindley's recursion, solved with cumulative minima over
   three cycles so that the last one is the steady state). ``g_t`` is the green share of the cell.
-* An arriving vehicle **stops** if it meets red or a queue of at least one vehicle: the stop share of
-  cell ``t`` is ``max(1 - g_t, min(1, Q_{t-1}))``. **Delay** is the queue integrated over the cycle
-  (veh·s).
+* An arriving vehicle waits, first in first out, until the capacity after its arrival has served
+  the queue ahead of it. It **stops** if that wait is at least ``full_stop_delay_s`` (the delay of a
+  stop from cruising speed); a shorter wait counts as that fraction of a stop (TRANSYT-7F's partial
+  stops; with ``full_stop_delay_s = 0`` any wait is a stop). **Delay** is the queue integrated over
+  the cycle (veh·s).
+* Vehicles that leave a queue from standstill reach the next stop line ``startup_s`` later than
+  moving ones (the time lost accelerating).
 * The departures of a lane group travel to the next signal in ``travel_s`` (distance / design speed)
   and disperse on the way by Robertson's platoon dispersion, ``A'_{t+βτ} = F A_t + (1 - F) A'_{t+βτ-1}``
   with ``F = 1 / (1 + α β τ)`` (``τ``: travel time in cells; TRANSYT's ``α = 0.35``, ``β = 0.8``),
