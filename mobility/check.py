@@ -29,7 +29,7 @@ import numpy as np
 
 from .controllers.base import Action, Controller, GreenPhase, JunctionObservation, NativeProgram, Observation, TimingPlan
 from .errors import SimulationError
-from .network import Phase, SignalNetwork
+from .network import Phase, SignalNetwork, states_problem
 from .scenario import ROOT, Period
 from .signals import Actuator
 
@@ -59,7 +59,8 @@ def check_controller(controller: type[Controller] | Controller, *,
     4. on each network (default: the bundled corridor and grid), over 300 synthetic seconds: ``act``
        returns a mapping of known junction ids to actions — :class:`GreenPhase` with an ``int``
        index into ``Junction.green_phases``, :class:`TimingPlan` with one positive green per green
-       phase, :class:`NativeProgram` of kind ``"actuated"`` — that the actuator accepts;
+       phase (and, if it replaces the states, states the actuator accepts: no foes green together,
+       yellow before red, stages in place), :class:`NativeProgram` of kind ``"actuated"`` — that the actuator accepts;
     5. ``reset`` is deterministic: two instances reset with the same seed and fed the same
        observations return identical actions, and so does a second ``reset`` of the same instance.
 
@@ -269,6 +270,11 @@ def _check_actions(actions: Any, net: SignalNetwork, obs: Observation, who: str)
                     or not (_is_number(a.offset_s) and math.isfinite(a.offset_s)):
                 raise AssertionError(f"{who}: {at} returned {a!r} for '{jid}'; expected a tuple of {n} positive "
                                      "green durations (one per green phase, in program order) and a finite offset")
+            if a.states is not None:
+                problem = states_problem(net.junctions[jid], a.states) if isinstance(a.states, tuple) else \
+                    f"are a {type(a.states).__name__}; expected a tuple of strings"
+                if problem:
+                    raise AssertionError(f"{who}: {at} returned a TimingPlan for '{jid}' whose states {problem}")
         elif isinstance(a, NativeProgram):
             if a.kind != "actuated" or not (_is_number(a.min_green_s) and _is_number(a.max_green_s)
                                             and 0 < a.min_green_s <= a.max_green_s < math.inf) \

@@ -112,6 +112,23 @@ class ShortPlan(LongestQueueFirst):
         return {jid: TimingPlan((30.0,)) for jid in obs.junctions}
 
 
+class AllGreenStates(LongestQueueFirst):
+    """A plan whose replacement states show every link green: foes together."""
+
+    def act(self, obs):  # type: ignore[no-untyped-def]
+        out = {}
+        for jid in obs.junctions:
+            n = len(self.served[jid])
+            width = len(self.network.junctions[jid].phases[0].state)
+            phases = len(self.network.junctions[jid].phases)
+            out[jid] = TimingPlan((20.0,) * n, 0.0, ("G" * width,) * phases)
+        return out
+
+    def reset(self, network, seed):  # type: ignore[no-untyped-def]
+        super().reset(network, seed)
+        self.network = network
+
+
 class ReturnsNone(LongestQueueFirst):
     def act(self, obs):  # type: ignore[no-untyped-def]
         return None
@@ -135,6 +152,7 @@ class FailsInAct(LongestQueueFirst):
     (NumpyIndex, "convert numpy ints with int()"),
     (UnknownJunction, "returned an action for 'nowhere'"),
     (ShortPlan, "expected a tuple of 4 positive green durations"),
+    (AllGreenStates, "whose states phase 0 gives conflicting links"),
     (ReturnsNone, "returned NoneType; expected a mapping"),
     (FailsInAct, "act() at t=20 raised KeyError"),
 ])
