@@ -35,45 +35,17 @@ def simulated(ts: dict, direction: str) -> dict[str, float]:
 
 
 def modelled(network, gw) -> dict[str, dict[str, float]]:  # noqa: ANN001
-    """The model's stop share per signal and direction for the controller's plan."""
-    from mobility import platoon
-    from mobility.controllers.green_wave import arterial_model, lead_lag_alternatives
+    """The model's stop share per signal and direction for the controller's plan (after reset): the
+    plan's own model with ``objective="stops"``, else the model of its cycle and splits."""
+    from mobility.controllers.green_wave import arterial_model
 
-    plan, bw = gw.plan_, gw.bandwidth_
-    c = plan.corridor
-    webster = {k: gw.get_params()[k] for k in ("saturation_flow_vph_per_lane", "lost_time_s_per_phase",
-                                                "min_green_s", "min_cycle_s", "max_cycle_s")}
-    alts = lead_lag_alternatives(gw.name, network, plan, webster, gw.get_params()["max_saturation"]) \
-        if gw.lead_lag_ else {}
-    model = arterial_model(network, plan, bw.travel_out_s, bw.travel_in_s,
-                           gw.get_params()["saturation_flow_vph_per_lane"], alts)
-    modes = np.array([[1 if j in gw.lead_lag_ else 0 for j in c.junctions]])
-    offsets = np.array([[bw.offsets_s[j] for j in c.junctions]])
-    out: dict[str, dict[str, float]] = {}
-    original = platoon.queue
-    shares: list[float] = []
-
-    def recording(arrivals, capacity, full=0.0):  # noqa: ANN001, ANN202
-        r = original(arrivals, capacity, full)
-        shares.append(float(r[1].sum() / max(arrivals.sum(), 1e-12)))
-        return r
-
-    for name, stages in model.directions.items():
-        one = platoon.ArterialModel(model.cycle_s, model.signals, {name: stages}, model.alpha, model.beta,
-                                    model.full_stop_delay_s, model.startup_s)
-        shares.clear()
-        platoon.queue = recording
-        try:
-            one.evaluate(offsets, modes)
-        finally:
-            platoon.queue = original
-        # the recorded queues: each stage, then the inflow lanes of the next stage
-        per_stage, k = [], 0
-        for st in stages:
-            per_stage.append(shares[k])
-            k += 1 + (len(stages[stages.index(st) + 1].inflows) if st is not stages[-1] else 0)
-        out[name] = {c.junctions[st.signal]: v for st, v in zip(stages, per_stage)}
-    return out
+    c, bw = gw.plan_.corridor, gw.bandwidth_
+    model = gw.model_ or arterial_model(network, gw.plan_, bw.travel_out_s, bw.travel_in_s,
+                                        gw.get_params()["saturation_flow_vph_per_lane"])
+    modes = gw.modes_ if gw.modes_ is not None else np.zeros(len(c.junctions), dtype=int)
+    score = model.evaluate(np.array([[bw.offsets_s[j] for j in c.junctions]]), modes[None, :])
+    return {d: {c.junctions[st.signal]: float(v) for st, v in zip(model.directions[d], score.stop_share[d][0])}
+            for d in score.stop_share}
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,10 @@ class Junction:
     @property
     def cycle_s(self) -> float:
         return sum(p.duration for p in self.phases)
+
+    def with_states(self, states: Sequence[str]) -> Junction:
+        """This junction with its program's signal states replaced, phase by phase (durations kept)."""
+        return replace(self, phases=tuple(Phase(st, p.duration, p.min_dur, p.max_dur) for st, p in zip(states, self.phases)))
 
     def green_lanes(self) -> list[tuple[str, ...]]:
         """For each green phase (in ``green_phases`` order), the incoming lanes it serves with
@@ -258,8 +262,7 @@ def states_problem(j: Junction, states: Sequence[str]) -> str:
         lost = [i for i in range(width) if a[i] in "Gg" and b[i] in "rs"]
         if lost:
             return f"phase {k} -> {(k + 1) % n} ends link {lost[0]}'s green without yellow"
-    moved = Junction(j.id, j.links, tuple(Phase(st, p.duration, p.min_dur, p.max_dur) for st, p in zip(states, j.phases)),
-                     j.program_id, j.offset_s, j.incoming_lanes, j.outgoing_lanes, j.internal_lanes, j.foes)
+    moved = j.with_states(states)
     if moved.green_phases != j.green_phases:
         return f"move the green phases to {list(moved.green_phases)}; expected {list(j.green_phases)}"
     return ""

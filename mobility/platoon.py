@@ -94,16 +94,22 @@ class Stage:
 
 @dataclass(frozen=True)
 class Score:
-    """Modelled performance of the arterial through traffic (batch arrays, one value per offset vector).
+    """Modelled performance of the arterial through traffic (batch arrays, one row per offset vector).
 
     ``stops_vph``: stops per hour of the through lane groups, both directions; ``delay_veh_h_per_h``:
-    their delay (vehicle-hours per hour); ``stops_per_veh``: per direction (``outbound``, ``inbound``),
-    the expected stops of a vehicle that drives the whole corridor (sum over signals of the stop share
-    of its lane group's arrivals)."""
+    their delay (vehicle-hours per hour); ``stop_share``: per direction (``outbound``,
+    ``inbound``), ``(B, stages)``: the stop share of each lane group's arrivals, stages in travel
+    order."""
 
     stops_vph: np.ndarray
     delay_veh_h_per_h: np.ndarray
-    stops_per_veh: dict[str, np.ndarray]
+    stop_share: dict[str, np.ndarray]
+
+    @property
+    def stops_per_veh(self) -> dict[str, np.ndarray]:
+        """Per direction, the expected stops of a vehicle that drives the whole corridor (the sum of
+        the stop shares over the signals)."""
+        return {d: v.sum(axis=1) for d, v in self.stop_share.items()}
 
 
 def green_share(window: Window, cycle_s: float, cells: int) -> np.ndarray:
@@ -218,6 +224,30 @@ class ArterialModel:
                 alt[st.signal] = alt[st.signal] or st.alt_window is not None
         return alt
 
+    @functools.cached_property
+    def _local(self) -> dict[str, list[tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]]]:
+        """What does not depend on the offsets, per direction and stage, in the stage's signal time:
+        the green share of its through window and of its alternative window (None without one),
+        and the departures of the side-street vehicles turning into the link to the *next* stage
+        (those that left moving, those that left from standstill; zeros at the last stage)."""
+        T, dt = self.cells, self.dt
+        out: dict[str, list[tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]]] = {}
+        for name, stages in self.directions.items():
+            rows = []
+            for k, st in enumerate(stages):
+                moving, standing = np.zeros(T), np.zeros(T)
+                for inf in stages[k + 1].inflows if k + 1 < len(stages) else ():
+                    gi = green_share(inf.window, self.cycle_s, T)[None, :]
+                    lane = inf.lane_vph / 3600.0 * self.cycle_s
+                    d_in, _, _, q_in = queue(np.full((1, T), lane / T), gi * inf.saturation_vph / 3600.0 * dt)
+                    share = inf.vph / inf.lane_vph if inf.lane_vph > 0 else 0.0
+                    moving += (d_in - q_in)[0] * share
+                    standing += q_in[0] * share
+                alt = None if st.alt_window is None else green_share(st.alt_window, self.cycle_s, T)
+                rows.append((green_share(st.window, self.cycle_s, T), alt, moving, standing))
+            out[name] = rows
+        return out
+
     def evaluate(self, offsets_s: np.ndarray, modes: np.ndarray | None = None) -> Score:
         """Score offset vectors ``(B, signals)`` in seconds (signal ``i``'s cycle starts when
         ``(time - offset_i) % cycle == 0``; offsets are rounded to whole cells) with, optionally, the
@@ -231,21 +261,20 @@ class ArterialModel:
         full = self.full_stop_delay_s / dt
         stops = np.zeros(B)
         delay = np.zeros(B)
-        rates: dict[str, np.ndarray] = {}
+        shares: dict[str, np.ndarray] = {}
 
         def at(local: np.ndarray, i: int) -> np.ndarray:
             """A signal-local cyclic profile ``(T,)`` in corridor time for each offset vector."""
             return local[(t[None, :] - shift[:, i:i + 1]) % T]
 
         for name, stages in self.directions.items():
-            rate = np.zeros(B)
+            share = np.zeros((B, len(stages)))
             moving: np.ndarray | None = None  # departures towards the next stage, left while moving
             standing: np.ndarray | None = None  # … and left from standstill
-            for k, st in enumerate(stages):
-                g = at(green_share(st.window, self.cycle_s, T), st.signal)
-                if st.alt_window is not None and mode[:, st.signal].any():
-                    g = np.where(mode[:, st.signal:st.signal + 1] == 1,
-                                 at(green_share(st.alt_window, self.cycle_s, T), st.signal), g)
+            for k, (st, (g0, g1, in_moving, in_standing)) in enumerate(zip(stages, self._local[name])):
+                g = at(g0, st.signal)
+                if g1 is not None and mode[:, st.signal].any():
+                    g = np.where(mode[:, st.signal:st.signal + 1] == 1, at(g1, st.signal), g)
                 cap = g * st.saturation_vph / 3600.0 * dt
                 demand = st.vph / 3600.0 * self.cycle_s  # vehicles per cycle
                 if k == 0 or st.link_vph <= 0 or moving is None or standing is None:
@@ -259,20 +288,12 @@ class ArterialModel:
                 dep, stp, q, from_q = queue(arr, cap, full)
                 stops += stp.sum(axis=1) * per_h
                 delay += q.sum(axis=1) * dt * per_h / 3600.0
-                rate += stp.sum(axis=1) / max(demand, 1e-12)
-                if k + 1 == len(stages):
-                    break
-                moving, standing = dep - from_q, from_q.copy()
-                for inf in stages[k + 1].inflows:  # side-street vehicles turning into the link
-                    # their lane's queue does not depend on the offsets: solve it in signal time, then shift
-                    gi = green_share(inf.window, self.cycle_s, T)[None, :]
-                    lane = inf.lane_vph / 3600.0 * self.cycle_s
-                    d_in, _, _, q_in = queue(np.full((1, T), lane / T), gi * inf.saturation_vph / 3600.0 * dt)
-                    share = inf.vph / inf.lane_vph if inf.lane_vph > 0 else 0.0
-                    moving = moving + at((d_in - q_in)[0], st.signal) * share
-                    standing = standing + at(q_in[0], st.signal) * share
-            rates[name] = rate
-        return Score(stops, delay, rates)
+                share[:, k] = stp.sum(axis=1) / max(demand, 1e-12)
+                # towards the next stage: this group's departures and the side-street vehicles turning in
+                moving = dep - from_q + at(in_moving, st.signal)
+                standing = from_q + at(in_standing, st.signal)
+            shares[name] = share
+        return Score(stops, delay, shares)
 
     def objective(self, offsets_s: np.ndarray, modes: np.ndarray | None = None) -> np.ndarray:
         """Modelled stops per hour of the arterial through traffic, one value per offset vector."""
@@ -299,14 +320,15 @@ def optimise_offsets(model: ArterialModel, starts: Sequence[Sequence[float]],
             changed = False
             for i in range(model.signals):
                 options = [0, 1] if alt[i] else [0]
-                cx = np.repeat(x[None, :], T * len(options), axis=0)
-                cm = np.repeat(m[None, :], T * len(options), axis=0)
-                for o in options:
-                    cm[o * T:(o + 1) * T, i] = o
-                    if i > 0:
-                        cx[o * T:(o + 1) * T, i] = np.arange(T)
                 if i == 0 and len(options) == 1:
                     continue
+                span = 1 if i == 0 else T  # signal 0 keeps its offset (the reference)
+                cx = np.repeat(x[None, :], span * len(options), axis=0)
+                cm = np.repeat(m[None, :], span * len(options), axis=0)
+                for o in options:
+                    cm[o * span:(o + 1) * span, i] = o
+                    if i > 0:
+                        cx[o * T:(o + 1) * T, i] = np.arange(T)
                 vals = model.objective(cx * dt, cm)
                 j = int(np.argmin(vals))
                 if vals[j] < f - 1e-9 * max(1.0, abs(f)):

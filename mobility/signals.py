@@ -156,7 +156,7 @@ class Actuator:
             if problem:
                 raise SimulationError(f"controller '{self.name}' returned a TimingPlan for junction '{j.id}' whose "
                                       f"states {problem}")
-            phases = [Phase(st, p.duration, p.min_dur, p.max_dur) for st, p in zip(plan.states, phases)]
+            phases = list(j.with_states(plan.states).phases)
         for gi, dur in zip(greens, plan.greens_s):
             p = phases[gi]
             phases[gi] = Phase(p.state, float(dur), float(dur), float(dur))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import ControllerError
 from ..greenwave import (Bandwidth, Corridor, achieved_band, corridor_path, maxband, mirror_states, plan_phases,
                          through_green)
-from ..network import Junction, Phase, SignalNetwork
+from ..network import Junction, SignalNetwork
 from ..platoon import ArterialModel, Inflow, Stage, Window as PlatoonWindow, optimise_offsets
 from .base import Action, Controller, Observation, TimingPlan
 from .webster import WebsterTiming, _check_params, webster_timing
@@ -111,14 +111,13 @@ def lead_lag_alternatives(controller: str, network: SignalNetwork, plan: Coordin
         states = mirror_states(network, plan.corridor, jid)
         if states is None:
             continue
-        j = network.junctions[jid]
-        mj = replace(j, phases=tuple(Phase(st, p.duration, p.min_dur, p.max_dur) for st, p in zip(states, j.phases)))
+        mj = network.junctions[jid].with_states(states)
         try:
             t = webster_timing(mj, network.demand.movement_vph(jid, plan.period), cycle_s=plan.cycle_s,
                                controller=controller, **webster)
         except ControllerError:
             continue
-        if all(g <= 0 or y * plan.cycle_s / g <= max_saturation for y, g in zip(t.flow_ratios, t.greens_s)):
+        if _timing_within_capacity(t, plan.cycle_s, max_saturation):
             out[jid] = LeadLag(states, mj, t)
     return out
 
@@ -262,12 +261,12 @@ def check_path(ctrl: Controller, path: Any) -> None:
 
 def _within_capacity(network: SignalNetwork, plan: CoordinatedWebster, max_x: float) -> bool:
     """Every stage of every corridor signal at degree of saturation ``y C / g <= max_x``."""
-    for jid in plan.corridor.junctions:
-        t = plan.timings[jid]
-        for y, g in zip(t.flow_ratios, t.greens_s):
-            if g > 0 and y * plan.cycle_s / g > max_x:
-                return False
-    return True
+    return all(_timing_within_capacity(plan.timings[j], plan.cycle_s, max_x) for j in plan.corridor.junctions)
+
+
+def _timing_within_capacity(timing: WebsterTiming, cycle_s: float, max_x: float) -> bool:
+    """Every stage of one plan at degree of saturation ``y C / g <= max_x``."""
+    return all(g <= 0 or y * cycle_s / g <= max_x for y, g in zip(timing.flow_ratios, timing.greens_s))
 
 
 class GreenWave(Controller):
@@ -311,7 +310,9 @@ class GreenWave(Controller):
         lane, 4 s, 7 s, 40 s, 150 s).
 
     After :meth:`reset`: ``lead_lag_`` (signals running their mirrored program), ``modelled_``
-    (the platoon model's stops and delay of the plan), ``bandwidth_`` (:class:`~mobility.greenwave.Bandwidth`), ``plan_``
+    (the platoon model's stops and delay of the plan), ``model_`` and ``modes_`` (with
+    ``objective="stops"``: the :class:`~mobility.platoon.ArterialModel` of the chosen cycle and each
+    corridor signal's program mode, 1 = mirrored), ``bandwidth_`` (:class:`~mobility.greenwave.Bandwidth`), ``plan_``
     (:class:`CoordinatedWebster`) and :meth:`report`.
     """
 
@@ -353,6 +354,8 @@ class GreenWave(Controller):
         self.weight_inbound_: float | None = None
         self.queue_clearance_s_: tuple[list[float], list[float]] | None = None
         self.modelled_: dict[str, float] | None = None
+        self.model_: ArterialModel | None = None
+        self.modes_: np.ndarray | None = None
         self.lead_lag_: list[str] = []
         self._actions: dict[str, TimingPlan] = {}
 
@@ -427,7 +430,7 @@ class GreenWave(Controller):
             if bw is None:
                 raise first_error
         states: dict[str, tuple[str, ...]] = {}
-        self.modelled_ = None
+        self.modelled_, self.model_, self.modes_ = None, None, None
         if objective == "stops":  # TRANSYT's hill-climb on the best cycles and on a spread of cycles
             ranked = sorted(candidates, key=lambda t: (t[0], -t[1].cycle_s))
             spread = sorted(candidates, key=lambda t: t[1].cycle_s)[::CLIMB_CYCLE_STEP]
@@ -449,10 +452,11 @@ class GreenWave(Controller):
                     best_f, queues, states = f, cq, {j: a.states for j, a in led.items()}
                     bw = achieved_band(c, cplan.cycle_s, out, back, dict(zip(c.junctions, offsets)),
                                        bw0.travel_out_s, bw0.travel_in_s)
-                    sc = model.evaluate(offsets[None, :], mode[None, :])
-                    self.modelled_ = {"stops_vph": float(sc.stops_vph[0]),
-                                      "delay_veh_h_per_h": float(sc.delay_veh_h_per_h[0]),
-                                      **{f"stops_per_veh_{d}": float(v[0]) for d, v in sc.stops_per_veh.items()}}
+                    self.model_, self.modes_ = model, mode
+            assert self.model_ is not None and self.modes_ is not None  # at least one cycle was climbed
+            sc = self.model_.evaluate(np.array([[bw.offsets_s[j] for j in c.junctions]]), self.modes_[None, :])
+            self.modelled_ = {"stops_vph": float(sc.stops_vph[0]), "delay_veh_h_per_h": float(sc.delay_veh_h_per_h[0]),
+                              **{f"stops_per_veh_{d}": float(v[0]) for d, v in sc.stops_per_veh.items()}}
         self.plan_, self.bandwidth_, self.design_speed_, self.weight_inbound_ = plan, bw, speed, k
         self.queue_clearance_s_ = queues
         self.lead_lag_ = sorted(states)
