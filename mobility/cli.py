@@ -30,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--out", type=Path, help="directory for junctions/network/runs .csv and .parquet")
         sp.add_argument("--backend", choices=("libsumo", "traci"), default="libsumo")
         sp.add_argument("--sumo-args", default="", help='extra SUMO options, passed unchanged (e.g. "--tripinfo-output t.xml")')
+        sp.add_argument("--begin", type=float, default=None, help="simulated start, s (default: the scenario's)")
+        sp.add_argument("--end", default=None, help="simulated end, s, or 'empty': run until the network is empty "
+                        "(default: the scenario's end; a .sumocfg with none runs until empty)")
+        sp.add_argument("--max-time", type=float, default=None,
+                        help="safety cap of a run with no end, simulated s after begin (default 86400); flagged if hit")
 
     r = sub.add_parser("run", help="simulate one scenario under one controller")
     common(r)
@@ -189,6 +194,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(zm.table().to_string(index=False))
         return 0
     sc = load_scenario(args.scenario)
+    if args.begin is not None or args.end is not None or args.max_time is not None:
+        try:
+            end = None if args.end in (None, "empty") else float(args.end)
+        except ValueError:
+            raise MobilityError(f"--end: expected seconds or 'empty', got {args.end!r}") from None
+        sc = sc.with_window(args.begin, end, until_empty=args.end == "empty", cap_s=args.max_time)
     if args.command == "run":
         res = experiment.run(sc, args.controller, args.seed, backend=args.backend, gui=args.gui,
                              sumo_args=args.sumo_args, timespace=args.timespace)

@@ -74,7 +74,8 @@ def estimate_demand(scenario: Scenario, net: SignalNetwork, workdir: Path) -> De
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    periods = scenario.periods or (Period("all", scenario.begin_s, scenario.end_s),)
+    # with no end time, the one period is [begin, last departure]: read over [begin, cap), then shrink
+    periods = scenario.periods or (Period("all", scenario.begin_s, scenario.stop_s),)
     if scenario.sumocfg is None:
         files: list[Path] = [write_routes(scenario, workdir / "demand-flows.rou.xml")]
     else:
@@ -83,6 +84,9 @@ def estimate_demand(scenario: Scenario, net: SignalNetwork, workdir: Path) -> De
     for f in files:
         reader.read(f)
     reader.route_trips(scenario.net_file, workdir, scenario.seed)
+    if not scenario.periods and scenario.until_empty:
+        last = min(max(reader.last_depart_s, scenario.begin_s + scenario.step_length_s), scenario.stop_s)
+        periods = (Period("all", scenario.begin_s, last),)
     return Demand(tuple(periods), _attribute(reader.counts, net, periods))
 
 
@@ -130,6 +134,7 @@ class _RouteReader:
         self.types: dict[str, str] = {}  # vType / vTypeDistribution id -> its XML
         self.taz: list[str] = []
         self.trips: list[tuple[dict[str, str], np.ndarray, Path]] = []  # to route with duarouter
+        self.last_depart_s = -math.inf  # the latest departure (or flow end) read, s
 
     # -- reading --------------------------------------------------------------------------
     def read(self, path: Path) -> None:
@@ -210,6 +215,7 @@ class _RouteReader:
 
     # -- counting -------------------------------------------------------------------------
     def _at(self, depart: float) -> np.ndarray:
+        self.last_depart_s = max(self.last_depart_s, depart)
         return np.array([1.0 if p.begin_s <= depart < p.end_s else 0.0 for p in self.periods])
 
     def _flow(self, el: ET.Element, path: Path) -> np.ndarray:
@@ -255,6 +261,7 @@ class _RouteReader:
         elif number is not None and rate:
             end = min(end if end is not None else math.inf, begin + number / rate)
         end = end if end is not None else _FLOW_DEFAULT_END_S
+        self.last_depart_s = max(self.last_depart_s, end)
         return np.array([(rate or 0.0) * max(0.0, min(end, p.end_s) - max(begin, p.begin_s)) for p in self.periods])
 
     # -- routing trips ----------------------------------------------------------------------

@@ -198,6 +198,12 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     info["teleports"] = int(net_totals.get("teleports", 0))
     info["insertion_backlog_veh"] = int(net_totals.get("insertion_backlog_veh", 0))
     info["gridlock_reason"] = gridlock_reason(info["teleports"], info["insertion_backlog_veh"], info["vehicles_seen"])
+    info["end_s"] = float(net_totals.get("sim_end_s", sc.stop_s))  # with no end time: when the network emptied
+    if net_totals.get("stopped_at_cap"):
+        info["gridlock_reason"] = "; ".join(filter(None, [info["gridlock_reason"], (
+            f"the network was not empty at the safety cap t={info['end_s']:g} s (no end time; "
+            f"{net_totals.get('vehicles_running_at_end', 0):.0f} vehicles running, "
+            f"{info['insertion_backlog_veh']} waiting)")]))
     info["gridlock"] = bool(info["gridlock_reason"])
     junctions = output.junctions
     for i, k in enumerate(KEYS):

@@ -5,8 +5,13 @@ A scenario comes from one of two sources:
 * a ``scenarios/*.toml`` file (see ``scenarios/corridor.toml`` for a commented example): a network,
   demand per origin-destination pair in vehicles per hour for one or more time periods, a vehicle
   mix, the time window, a warm-up excluded from metrics, step length, seed and zone distances;
-* any existing SUMO ``.sumocfg``: its network, route and additional files and its time window are
-  used as they are.
+* any existing SUMO ``.sumocfg``: its network, route and additional files, its time window and every
+  other option are used as they are. A configuration with no ``end`` runs, as SUMO does, until the
+  network is empty (no vehicle running, pending or still to be loaded), at most
+  :data:`UNTIL_EMPTY_CAP_S` simulated seconds after its begin (``Scenario.cap_s``); a run stopped
+  by that cap is flagged. Outputs the model's own files configure (``tripinfo-output`` in the
+  configuration, detector ``file=`` in additional files, ...) are written into the run's work
+  directory (:func:`redirect_outputs`), never beside the model's files, which may be read-only.
 
 Both give a frozen :class:`Scenario`. Loading validates everything it can without running SUMO and
 raises :class:`~mobility.errors.ScenarioError` with a one-line message naming the file and field.
@@ -30,6 +35,11 @@ from .errors import ScenarioError
 #: Repository root; bundled scenarios live in ``<root>/scenarios``, networks in ``<root>/networks``.
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DIR = ROOT / "scenarios"
+
+#: Safety cap of a run with no end time (simulated seconds after ``begin_s``): a model that runs
+#: "until the network is empty" but gridlocks stops here, flagged. Override with ``Scenario.cap_s``
+#: (``mobility run --max-time``).
+UNTIL_EMPTY_CAP_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -93,13 +103,17 @@ class Flow:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A fully resolved scenario (paths absolute, times in seconds)."""
+    """A fully resolved scenario (paths absolute, times in seconds).
+
+    ``end_s`` is None for a model with no end time: it runs until the network is empty, at most until
+    ``begin_s + cap_s`` (:attr:`stop_s`); its demand period is then [begin, last departure] and its
+    metrics cover the run up to the time it actually ended (recorded as ``end_s`` of the run)."""
 
     name: str
     source: Path
     net_file: Path
     begin_s: float
-    end_s: float
+    end_s: float | None
     warmup_s: float = 0.0
     step_length_s: float = 1.0
     seed: int = 1
@@ -116,11 +130,49 @@ class Scenario:
     description: str = ""
     grid: GridFactor = field(default_factory=GridFactor)  # scope-2 factor (kg CO2/kWh) with source
     fleet: str = ""  # the fleet preset and its parameters, if the vehicle types came from one
+    cap_s: float = UNTIL_EMPTY_CAP_S  # with no end_s: the longest run, simulated s after begin_s
 
     @property
     def measure_begin_s(self) -> float:
         """Start of the measurement window (after the warm-up)."""
         return self.begin_s + self.warmup_s
+
+    @property
+    def until_empty(self) -> bool:
+        """True when the run has no end time and goes on until the network is empty."""
+        return self.end_s is None
+
+    @property
+    def stop_s(self) -> float:
+        """The latest simulated time of a run (s): ``end_s``, or ``begin_s + cap_s`` with no end."""
+        return self.begin_s + self.cap_s if self.end_s is None else self.end_s
+
+    def fixed_end_s(self, what: str) -> float:
+        """``end_s``; a scenario with no end time raises :class:`ScenarioError` naming ``what`` needs one."""
+        if self.end_s is None:
+            raise ScenarioError(f"{self.source}: option 'end' missing; {what} needs a fixed end time "
+                                "(give the scenario an end, e.g. --end SECONDS)")
+        return self.end_s
+
+    def with_window(self, begin_s: float | None = None, end_s: float | None = None, *,
+                    until_empty: bool = False, cap_s: float | None = None) -> Scenario:
+        """The same scenario over another time window (s); ``until_empty``: drop the end time (run
+        until the network is empty, at most ``cap_s`` after the begin). Validated like the file."""
+        begin = self.begin_s if begin_s is None else float(begin_s)
+        end = None if until_empty else (self.end_s if end_s is None else float(end_s))
+        cap = self.cap_s if cap_s is None else float(cap_s)
+        where = f"{self.source}: time window"
+        if not (math.isfinite(begin) and begin >= 0):
+            raise ScenarioError(f"{where}: begin: expected a time >= 0 s, got {begin!r}")
+        if not (math.isfinite(cap) and cap > 0):
+            raise ScenarioError(f"{where}: maximum time: expected a positive number of seconds, got {cap!r}")
+        if end is not None and not (math.isfinite(end) and end > begin + self.warmup_s):
+            raise ScenarioError(f"{where}: end: expected a time after begin {begin:g} s + warm-up "
+                                f"{self.warmup_s:g} s, got {end!r}")
+        changes: dict[str, Any] = {"begin_s": begin, "end_s": end, "cap_s": cap}
+        if self.sumocfg is not None:  # the configuration's one period follows its window
+            changes["periods"] = () if end is None else (Period("all", begin, end),)
+        return self.replace(**changes)
 
     def replace(self, **changes: Any) -> Scenario:
         """A copy with some fields changed (e.g. ``seed``)."""
@@ -432,19 +484,66 @@ def _check_ids(s: Scenario) -> None:
                 )
 
 
-def from_sumocfg(path: Path) -> Scenario:
-    """Wrap an existing SUMO configuration: its files and time window are used as they are."""
-    path = path.resolve()
+#: SUMO option names read from a configuration, with the synonyms SUMO accepts for them
+#: (``sumo --save-template`` lists them as "synonymes").
+_CFG_ALIASES = {"net-file": ("n", "net"), "route-files": ("r", "routes"), "additional-files": ("a", "additional"),
+                "begin": ("b",), "end": ("e",), "step-length": (), "seed": ()}
+
+#: SUMO options that name an output file, with their synonyms: every option of type FILE in the
+#: output and report sections of ``sumo --save-template`` (SUMO 1.28), and the device outputs.
+OUTPUT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "netstate-dump": ("ndump", "netstate", "netstate-output"), "emission-output": (), "battery-output": (),
+    "elechybrid-output": (), "chargingstations-output": (), "overheadwiresegments-output": (),
+    "substations-output": (), "fcd-output": (), "person-fcd-output": ("person-fcd",), "full-output": (),
+    "queue-output": (), "vtk-output": (), "amitran-output": (), "summary-output": ("summary",),
+    "person-summary-output": (), "tripinfo-output": ("tripinfo",), "personinfo-output": ("personinfo",),
+    "vehroute-output": ("vehroutes",), "personroute-output": ("personroutes",), "link-output": (),
+    "railsignal-block-output": (), "railsignal-vehicle-output": (), "bt-output": (), "lanechange-output": (),
+    "stop-output": (), "collision-output": (), "edgedata-output": (), "lanedata-output": (),
+    "statistic-output": ("statistics-output",), "deadlock-output": (), "save-state.prefix": (),
+    "save-state.files": (), "device.rerouting.output": (), "log": ("l", "log-file"), "message-log": (),
+    "error-log": (), "device.ssm.file": (), "device.toc.file": (), "device.taxi.dispatch-algorithm.output": (),
+    "device.taxi.idle-algorithm.output": (),
+}
+
+#: Elements of additional files whose attribute names an output file (detectors, mean data, probes,
+#: calibrators, timed events).
+OUTPUT_ATTRIBUTES: dict[str, str] = {
+    **dict.fromkeys(("e1Detector", "inductionLoop", "e2Detector", "laneAreaDetector", "e3Detector",
+                     "entryExitDetector", "instantInductionLoop", "edgeData", "laneData", "meanData",
+                     "routeProbe", "vTypeProbe"), "file"),
+    "calibrator": "output", "timedEvent": "dest",
+}
+#: Attributes of additional files that name an input file relative to that file
+_INPUT_ATTRIBUTES = {"include": "href", "rerouter": "file", "variableSpeedSign": "file"}
+
+
+def _sumocfg_options(path: Path) -> dict[str, str]:
+    """The options of a SUMO configuration, name -> value (SUMO ignores the section elements)."""
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as e:
         raise ScenarioError(f"{path}: malformed XML: {e}") from None
     except OSError as e:
         raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
+    out: dict[str, str] = {}
+    for el in root.iter():
+        if el is not root and el.get("value") is not None:
+            out.setdefault(el.tag.split("}")[-1], el.get("value", ""))
+    return out
+
+
+def from_sumocfg(path: Path) -> Scenario:
+    """Wrap an existing SUMO configuration: its files, time window and options are used as they are.
+
+    With no ``end`` the scenario runs until the network is empty (``end_s`` None, see :class:`Scenario`)."""
+    path = path.resolve()
+    options = _sumocfg_options(path)
 
     def opt(name: str) -> str | None:
-        for el in root.iter(name):
-            return el.get("value")
+        for key in (name, *_CFG_ALIASES.get(name, ())):
+            if key in options:
+                return options[key]
         return None
 
     def files(name: str) -> tuple[Path, ...]:
@@ -463,28 +562,102 @@ def from_sumocfg(path: Path) -> Scenario:
     if not nets:
         raise ScenarioError(f"{path}: option 'net-file' missing; expected a network in the configuration")
 
-    def num(name: str, default: float) -> float:
+    def num(name: str, default: float | None) -> float | None:
+        from sumolib.miscutils import parseTime
+
         v = opt(name)
-        if v is None:
+        if v is None or v.strip() in ("", "-1"):  # SUMO's default end is -1: no end
             return default
         try:
-            return float(v)
+            x = float(parseTime(v.strip()))
         except ValueError:
-            raise ScenarioError(f"{path}: option '{name}': expected a number of seconds, got {v!r}") from None
+            raise ScenarioError(f"{path}: option '{name}': expected seconds or [D:]HH:MM:SS, got {v!r}") from None
+        if not math.isfinite(x) or x < 0:
+            raise ScenarioError(f"{path}: option '{name}': expected a time >= 0, got {v!r}")
+        return x
 
     begin = num("begin", 0.0)
-    end = num("end", math.inf)
-    if not math.isfinite(end):
-        raise ScenarioError(f"{path}: option 'end' missing; expected a finite end time for metrics")
-    if end <= begin:
+    assert begin is not None
+    end = num("end", None)
+    if end is not None and end <= begin:
         raise ScenarioError(f"{path}: option 'end': expected a time after begin={begin:g}, got {end:g}")
+    step = num("step-length", 1.0)
+    if not step:
+        raise ScenarioError(f"{path}: option 'step-length': expected a positive number of seconds, got 0")
     seed_v = opt("seed")
+    try:
+        seed = int(seed_v) if seed_v else 1
+    except ValueError:
+        raise ScenarioError(f"{path}: option 'seed': expected an integer, got {seed_v!r}") from None
     return Scenario(
-        name=path.stem, source=path, net_file=nets[0], begin_s=begin, end_s=end,
-        step_length_s=num("step-length", 1.0), seed=int(seed_v) if seed_v else 1,
-        periods=(Period("all", begin, end),), sumocfg=path,
+        name=path.parent.name if path.stem in ("scenario", "osm", "run") else path.stem, source=path,
+        net_file=nets[0], begin_s=begin, end_s=end, step_length_s=step, seed=seed,
+        periods=(Period("all", begin, end),) if end is not None else (), sumocfg=path,
         route_files=files("route-files"), additional_files=files("additional-files"),
     )
+
+
+def redirect_outputs(s: Scenario, workdir: Path) -> tuple[list[str], tuple[Path, ...]]:
+    """Send every output the model's own files configure into ``workdir / "outputs"``.
+
+    SUMO writes a configuration's outputs relative to the configuration and a detector's ``file=``
+    relative to its additional file (``--output-prefix`` only prefixes the file name, it does not move
+    the file), so a model in a read-only folder could not run, and runs would overwrite each other.
+    Returns the SUMO options that override the configuration's output options, and the additional
+    files to load instead of ``s.additional_files``: unchanged files as they are, files with outputs
+    as copies in ``workdir / "model"`` whose output attributes point into ``workdir / "outputs"``
+    (and whose relative input references point back to the original folder)."""
+    out_dir = workdir / "outputs"
+    targets: dict[str, Path] = {}
+
+    def target(value: str, base: Path) -> str:
+        if value.upper() in ("NUL", "/DEV/NULL", ""):
+            return value
+        src = str((base / value).resolve())
+        if src not in targets:
+            name = Path(value).name
+            taken = {t.name for t in targets.values()}
+            targets[src] = out_dir / (name if name not in taken else f"{len(targets)}_{name}")
+        return str(targets[src])
+
+    args: list[str] = []
+    if s.sumocfg is not None:
+        options = _sumocfg_options(s.sumocfg)
+        for name, aliases in OUTPUT_OPTIONS.items():
+            for key in (name, *aliases):
+                if options.get(key):
+                    values = options[key].replace(",", " ").split()
+                    args += [f"--{name}", ",".join(target(v, s.sumocfg.parent) for v in values)]
+                    break
+    adds: list[Path] = []
+    for f in s.additional_files:
+        import sumolib
+
+        try:
+            with sumolib.openz(str(f)) as fh:
+                tree = ET.parse(fh)
+        except (ET.ParseError, OSError) as e:
+            raise ScenarioError(f"{f}: cannot read as XML: {e}") from None
+        changed = False
+        for el in tree.getroot().iter():
+            attr = OUTPUT_ATTRIBUTES.get(el.tag)
+            if attr and el.get(attr):
+                el.set(attr, target(el.get(attr, ""), f.parent))
+                changed = True
+        if not changed:
+            adds.append(f)
+            continue
+        for el in tree.getroot().iter():
+            attr = _INPUT_ATTRIBUTES.get(el.tag)
+            if attr and el.get(attr) and not Path(el.get(attr, "")).is_absolute():
+                el.set(attr, str((f.parent / el.get(attr, "")).resolve()))
+        copy = workdir / "model" / f"{len(adds)}_{f.name.removesuffix('.gz')}"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        tree.write(copy, encoding="utf-8", xml_declaration=True)
+        adds.append(copy)
+    if targets:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    return args, tuple(adds)
 
 
 # --------------------------------------------------------------------------------------------

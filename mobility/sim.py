@@ -23,7 +23,7 @@ from .errors import MobilityError, SimulationError
 from .emissions import is_electric
 from .metrics import UNATTRIBUTED, Attribution, ZoneMap
 from .network import Phase, SignalNetwork
-from .scenario import Scenario, write_routes
+from .scenario import Scenario, redirect_outputs, write_routes
 from .signals import Actuator
 
 BACKENDS = ("libsumo", "traci")
@@ -60,17 +60,29 @@ class RunOutput:
 
 def sumo_command(scenario: Scenario, seed: int, workdir: Path, *, gui: bool = False,
                  extra_args: Sequence[str] = ()) -> list[str]:
-    """The SUMO command line for a run (routes for TOML scenarios are written into ``workdir``)."""
+    """The SUMO command line for a run (routes for TOML scenarios are written into ``workdir``).
+
+    A ``.sumocfg`` keeps every option of its own (step length, teleporting, routing, ...): only the time
+    window, the seed and the quiet report options are given, and the outputs its files configure
+    go into ``workdir`` (:func:`~mobility.scenario.redirect_outputs`). With no end time SUMO gets the
+    safety cap as ``--end``; the step loop stops earlier, when the network is empty."""
     cmd = [sumo_binary(gui)]
+    outputs, additional = redirect_outputs(scenario, workdir)
+    given = {a.split("=")[0] for a in extra_args if a.startswith("-")} | \
+        {a.split("=")[0] for a in scenario.sumo_args if a.startswith("-")}
+    for i in range(0, len(outputs), 2):  # an output given explicitly (--sumo-args) wins
+        if outputs[i] not in given:
+            cmd += outputs[i:i + 2]
     if scenario.sumocfg is not None:
         cmd += ["-c", str(scenario.sumocfg)]
+        if additional != scenario.additional_files:
+            cmd += ["-a", ",".join(str(p) for p in additional)]
     else:
         routes = write_routes(scenario, workdir / "routes.rou.xml")
-        cmd += ["-n", str(scenario.net_file), "-r", str(routes)]
-        if scenario.additional_files:
-            cmd += ["-a", ",".join(str(p) for p in scenario.additional_files)]
-    cmd += ["--begin", repr(scenario.begin_s), "--end", repr(scenario.end_s),
-            "--step-length", repr(scenario.step_length_s), "--seed", str(seed),
+        cmd += ["-n", str(scenario.net_file), "-r", str(routes), "--step-length", repr(scenario.step_length_s)]
+        if additional:
+            cmd += ["-a", ",".join(str(p) for p in additional)]
+    cmd += ["--begin", repr(scenario.begin_s), "--end", repr(scenario.stop_s), "--seed", str(seed),
             "--no-step-log", "true", "--no-warnings", "true", "--duration-log.disable", "true"]
     if gui:
         cmd += ["--start", "true", "--quit-on-end", "true"]
@@ -297,9 +309,16 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
         next_slot = 0
         teleports = 0
         measure_from = scenario.measure_begin_s
-        end = scenario.end_s
         arrived_total = 0
-        while now < end - 1e-9:
+
+        def _done(t: float) -> bool:
+            """The end time is reached, or (with no end time) the network is empty: no vehicle running,
+            pending or still to be loaded. SUMO's own rule; ``stop_s`` caps a run with no end."""
+            if t >= scenario.stop_s - 1e-9:
+                return True
+            return scenario.until_empty and api.simulation.getMinExpectedNumber() == 0
+
+        while not _done(now):
             api.simulationStep()
             now = api.simulation.getTime()
             sim_res = api.simulation.getSubscriptionResults()
@@ -372,6 +391,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                 next_decision += controller.decision_interval_s  # type: ignore[operator]
         backlog = len(api.simulation.getPendingVehicles())
         running = api.vehicle.getIDCount()
+        at_cap = scenario.until_empty and api.simulation.getMinExpectedNumber() > 0  # stopped by the cap
     except SimulationError:
         raise
     except Exception as e:  # libsumo.TraCIException, FatalTraCIError, traci errors
@@ -381,7 +401,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     wall = time.perf_counter() - t0
     totals = attribution.network_totals()
     totals.update(vehicles_arrived=arrived_total, vehicles_running_at_end=running,
-                  insertion_backlog_veh=backlog, teleports=teleports)
+                  insertion_backlog_veh=backlog, teleports=teleports, sim_end_s=now, stopped_at_cap=float(at_cap))
     out = RunOutput(attribution.junction_table(), totals, {"sim_wall_s": wall, "backend": session.backend})
     out.kinematics = attribution.kinematics.table([*zone_map.junction_ids, UNATTRIBUTED], list(type_index),
                                                   type_class)

@@ -287,7 +287,7 @@ def load_spec(path: str | Path) -> SweepSpec:
             begin = w.get("begin_s", sc.begin_s)
             end = w.get("end_s", sc.end_s)
             warm = w.get("warmup_s", sc.warmup_s)
-            if end <= begin or begin + warm >= end:
+            if end is not None and (end <= begin or begin + warm >= end):  # None: until the network is empty
                 raise err("window", f"scenario '{sc.name}': expected begin_s + warmup_s < end_s, got "
                                     f"{begin:g} + {warm:g} >= {end:g}")
             sc = sc.replace(begin_s=begin, end_s=end, warmup_s=warm)

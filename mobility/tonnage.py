@@ -85,7 +85,7 @@ class PeriodSpec:
     @property
     def window_h(self) -> float:
         """Measurement window of the period's scenario, hours."""
-        return (self.scenario.end_s - self.scenario.measure_begin_s) / 3600.0
+        return (self.scenario.fixed_end_s("a tonnage period") - self.scenario.measure_begin_s) / 3600.0
 
 
 @dataclass(frozen=True)
