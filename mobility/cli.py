@@ -79,7 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     dc = sub.add_parser("demand-from-counts", help="fit demand to traffic counts (routeSampler) and report GEH")
     dc.add_argument("network", help=".net.xml path, directory holding one, bundled network name, or scenario")
-    dc.add_argument("counts", type=Path, help="CSV: edge or from_edge,to_edge, and begin_s,end_s,count")
+    dc.add_argument("counts", type=Path, help="CSV (edge or from_edge,to_edge, and begin_s,end_s,count) or "
+                    "SUMO edgeData / edgeRelation XML")
+    dc.add_argument("--edgedata-attribute", default="entered",
+                    help="count attribute of an edgeData file (default entered, as routeSampler)")
     dc.add_argument("--out", type=Path, required=True, help="directory for NAME.toml, fit.csv, routes.rou.xml")
     dc.add_argument("--begin", type=float, default=None, help="counted window start, s (default: first count)")
     dc.add_argument("--end", type=float, default=None, help="counted window end, s (default: last count)")
@@ -156,7 +159,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         cand = DEFAULT_CANDIDATES if args.candidates is None else args.candidates
         crep = demand_from_counts(args.network, args.counts, args.out, begin_s=args.begin, end_s=args.end,
-                                  warmup_s=args.warmup, seed=args.seed, candidates=cand, force=args.force)
+                                  warmup_s=args.warmup, seed=args.seed, candidates=cand, force=args.force,
+                                  attribute=args.edgedata_attribute)
         print(crep.format())
         return 0
     if args.command == "tonnage":

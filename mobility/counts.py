@@ -7,7 +7,16 @@ one edge to the next) and an interval ``[begin_s, end_s)`` in simulation seconds
     from_edge,to_edge,begin_s,end_s,count          # vehicles that turned from from_edge into to_edge
 
 Both kinds may be mixed in one file (leave the unused columns empty); other columns (a name, a
-comment) are ignored. :func:`read_counts` checks every row against the network and raises
+comment) are ignored. SUMO's own count files are read as they are (the format is told by the content):
+
+* **edgeData** (``<meandata>`` or ``<data>`` with ``<interval begin end><edge id entered=…/>``, as
+  SUMO's edgeData output writes and routeSampler reads): the count attribute is ``entered`` unless
+  another is named (routeSampler's ``--edgedata-attribute``; ``--edgedata-attribute`` of
+  ``mobility demand-from-counts``, ``attribute`` of a scenario's ``[counts]`` table);
+* **edgeRelation** (``<interval><edgeRelation from to count=…/>``): turning movements, attribute
+  ``count``.
+
+Times of an XML file are its intervals' ``begin``/``end``; the line of an error is the element's line. :func:`read_counts` checks every row against the network and raises
 :class:`~mobility.errors.ScenarioError` naming the file, line and edge for: a missing column, an
 edge that is not in the network, a turning movement whose edges are not connected, a count that
 is negative or not a number, an empty interval, and intervals of one location that overlap.
@@ -105,17 +114,108 @@ class Count:
         return (self.end_s - self.begin_s) / 3600.0
 
 
-def read_counts(path: str | Path, net_file: str | Path) -> tuple[Count, ...]:
-    """Read and validate a counts CSV against a network (see the module doc for the format)."""
+#: the count attribute of edgeData files (routeSampler's default) and of edgeRelation files
+DEFAULT_EDGE_ATTRIBUTE = "entered"
+TURN_ATTRIBUTE = "count"
+
+
+def read_counts(path: str | Path, net_file: str | Path, *,
+                attribute: str = DEFAULT_EDGE_ATTRIBUTE) -> tuple[Count, ...]:
+    """Read and validate counts against a network: a CSV, or SUMO edgeData / edgeRelation XML whose
+    edge counts are in ``attribute`` (see the module doc for the formats)."""
     path = Path(path)
     net = SignalNetwork.load(net_file)
     where = f"{path}"
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        import sumolib
+
+        with sumolib.openz(str(path), mode="rb") as fh:
+            raw = fh.read()
     except OSError as e:
-        raise ScenarioError(f"{where}: cannot read counts: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{where}: not a UTF-8 text file; expected a CSV of counts") from None
+        raise ScenarioError(f"{where}: cannot read counts: {e.strerror or e}") from None
+    if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        rows = _xml_rows(raw, where, attribute)
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ScenarioError(f"{where}: not a UTF-8 text file; expected a CSV of counts") from None
+        rows = _csv_rows(text, where)
+    return _validate(rows, net, Path(net_file).name, where)
+
+
+def _xml_rows(raw: bytes, where: str, attribute: str) -> list[tuple[int, dict[str, str]]]:
+    """SUMO edgeData / edgeRelation XML as CSV-like rows (line, {edge|from_edge,to_edge, begin_s,
+    end_s, count}). Parsed with expat (the standard library's XML parser) for the line numbers."""
+    from xml.parsers import expat
+
+    from sumolib.miscutils import parseTime
+
+    rows: list[tuple[int, dict[str, str]]] = []
+    interval: dict[str, str] | None = None
+    problems: list[str] = []
+    missing = [""]  # an <edge>/<edgeRelation> without the count attribute (until its end tag)
+
+    def time(v: str | None, line: int, what: str) -> str:
+        try:
+            return repr(float(parseTime(v))) if v is not None else ""
+        except ValueError:
+            problems.append(f"{where}: line {line}: interval attribute '{what}': expected seconds, got {v!r}")
+            return ""
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        nonlocal interval
+        line = parser.CurrentLineNumber
+        if problems:
+            return
+        if tag == "interval":
+            interval = {"begin_s": time(attrs.get("begin"), line, "begin"), "end_s": time(attrs.get("end"), line, "end")}
+            if not interval["begin_s"] or not interval["end_s"]:
+                problems.append(f"{where}: line {line}: <interval> needs begin and end times")
+            return
+        if tag not in ("edge", "edgeRelation"):
+            if tag in ("lane", "tazRelation"):
+                problems.append(f"{where}: line {line}: <{tag}> data is not supported; expected <edge> "
+                                "(edgeData) or <edgeRelation> counts")
+            return
+        if interval is None:
+            problems.append(f"{where}: line {line}: <{tag}> outside an <interval>; expected "
+                            "<interval begin=… end=…> around the counts")
+            return
+        attr = attribute if tag == "edge" else TURN_ATTRIBUTE
+        if attr not in attrs:
+            has = ", ".join(a for a in attrs if a not in ("id", "from", "to")) or "none"
+            hint = " (choose one with --edgedata-attribute)" if tag == "edge" else ""
+            missing[0] = f"{where}: line {line}: <{tag}> has no attribute '{attr}'{hint}; it has: {has}"
+            return
+        row = {**interval, "count": attrs[attr]}
+        if tag == "edge":
+            row["edge"] = attrs.get("id", "")
+        else:
+            row["from_edge"], row["to_edge"] = attrs.get("from", ""), attrs.get("to", "")
+        rows.append((line, row))
+
+    def end(tag: str) -> None:
+        nonlocal interval
+        if tag == "interval":
+            interval = None
+        if missing[0] and not problems:  # reported at the element's end: laneData's <edge> holds <lane>s
+            problems.append(missing[0])
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    try:
+        parser.Parse(raw, True)
+    except expat.ExpatError as e:
+        raise ScenarioError(f"{where}: malformed XML: {e}") from None
+    if problems:
+        raise ScenarioError(problems[0])
+    return rows
+
+
+def _csv_rows(text: str, where: str) -> list[tuple[int, dict[str, str]]]:
+    """A counts CSV as rows (line, {column: cell}); checks the header."""
     reader = csv.reader(text.splitlines())
     header = next(reader, None)
     if header is None:
@@ -131,14 +231,21 @@ def read_counts(path: str | Path, net_file: str | Path) -> tuple[Count, ...]:
     if missing:
         raise ScenarioError(f"{where}: missing column(s) {', '.join(missing)}; expected columns "
                             "edge or from_edge,to_edge, and begin_s,end_s,count")
-    out: list[Count] = []
+    rows = []
     for lineno, row in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
+        if any(cell.strip() for cell in row):
+            rows.append((lineno, {name: row[i].strip() for name, i in cols.items() if i < len(row)}))
+    return rows
+
+
+def _validate(rows: list[tuple[int, dict[str, str]]], net: SignalNetwork, net_name: str,
+              where: str) -> tuple[Count, ...]:
+    """Counts from (line, cells) rows, checked against the network (one-line errors)."""
+    out: list[Count] = []
+    for lineno, row in rows:
 
         def cell(name: str) -> str:
-            i = cols.get(name)
-            return row[i].strip() if i is not None and i < len(row) else ""
+            return row.get(name, "")
 
         def num(name: str) -> float:
             raw = cell(name)
@@ -157,10 +264,10 @@ def read_counts(path: str | Path, net_file: str | Path) -> tuple[Count, ...]:
             raise ScenarioError(f"{where}: line {lineno}: expected an edge, or both from_edge and to_edge")
         for e in ([edge] if edge else [a, b]):
             if not net.has_edge(e):
-                raise ScenarioError(f"{where}: line {lineno}: edge '{e}' is not in {Path(net_file).name}")
+                raise ScenarioError(f"{where}: line {lineno}: edge '{e}' is not in {net_name}")
         if a and not net.graph.has_edge(a, b):
             raise ScenarioError(f"{where}: line {lineno}: turning movement {a} -> {b}: edge '{b}' does not "
-                                f"follow edge '{a}' at a junction of {Path(net_file).name}")
+                                f"follow edge '{a}' at a junction of {net_name}")
         begin, end, count = num("begin_s"), num("end_s"), num("count")
         if begin < 0:
             raise ScenarioError(f"{where}: line {lineno}: column begin_s: expected a time >= 0 s, got {begin:g}")
@@ -256,6 +363,8 @@ def fit_demand(counts: Sequence[Count], net_file: str | Path, workdir: str | Pat
     net_file = Path(net_file).resolve()
     wd = Path(workdir)
     wd.mkdir(parents=True, exist_ok=True)
+    # one canonical order: the same counts give the same routes whatever order (or format) they came in
+    counts = sorted(counts, key=lambda c: (c.begin_s, c.end_s, c.from_edge, c.to_edge))
     cand_files = _candidates(counts, net_file, wd, seed, candidates)
     routes = _unique_routes(cand_files)
     covered_edges = {e for r in routes for e in r}
@@ -320,11 +429,40 @@ def _candidates(counts: Sequence[Count], net_file: Path, wd: Path, seed: int, n:
     return files
 
 
+@functools.lru_cache(maxsize=4)
+def _car_graph(net_file: Path, _mtime: int) -> Any:
+    """Directed graph of the edges passenger cars may use (nodes: normal edges with ``cost`` = free-flow
+    time in s, ``from_node``/``to_node``; arcs: connections between lanes open to cars). Internal,
+    walking-area and crossing edges, and edges or lanes closed to cars (sidewalks, tram tracks, bike
+    paths), are left out, so real OSM networks with pedestrians and trams are searched as cars see them."""
+    import networkx as nx
+    import sumolib
+
+    net = sumolib.net.readNet(str(net_file))
+    g = nx.DiGraph()
+    for e in net.getEdges(withInternal=False):
+        if e.getFunction() == "" and e.allows("passenger"):
+            g.add_node(e.getID(), cost=e.getLength() / max(e.getSpeed(), 0.1),
+                       from_node=e.getFromNode().getID(), to_node=e.getToNode().getID())
+    for e in net.getEdges(withInternal=False):
+        if e.getID() not in g:
+            continue
+        for to, conns in e.getOutgoing().items():
+            if to.getID() in g and any(c.getFromLane().allows("passenger") and c.getToLane().allows("passenger")
+                                       for c in conns):
+                g.add_edge(e.getID(), to.getID())
+    return g
+
+
 def _targeted_trips(counts: Sequence[Count], net: SignalNetwork) -> list[tuple[str, tuple[str, ...], str]]:
-    """(entry, via, exit) for each count location: its nearest entries and exits by free-flow time."""
+    """(entry, via, exit) for each count location: its nearest entries and exits by free-flow time.
+
+    Entries are car edges with no car predecessor other than their own reverse (a turnaround), exits
+    those with no car successor other than it: the network's border, dead ends included. A location
+    cars cannot use gets none (:func:`fit_demand` then names it)."""
     import networkx as nx
 
-    g = net.graph
+    g = _car_graph(Path(net.path), Path(net.path).stat().st_mtime_ns)
 
     def turnaround(u: str, v: str) -> bool:
         a, b = g.nodes[u], g.nodes[v]
@@ -332,22 +470,19 @@ def _targeted_trips(counts: Sequence[Count], net: SignalNetwork) -> list[tuple[s
 
     entries = {e for e in g if not any(not turnaround(p, e) for p in g.predecessors(e))}
     exits = {e for e in g if not any(not turnaround(e, s) for s in g.successors(e))}
-
-    def cost(u: str, v: str, _d: Any) -> float:
-        n = g.nodes[v]
-        return n["length"] / max(n["speed"], 0.1)
-
     rev = g.reverse(copy=False)
 
-    def rcost(u: str, v: str, _d: Any) -> float:
-        n = g.nodes[u]
-        return n["length"] / max(n["speed"], 0.1)
+    def cost(u: str, v: str, _d: Any) -> float:  # entering v
+        return g.nodes[v]["cost"]
+
+    def rcost(u: str, v: str, _d: Any) -> float:  # on the reversed graph: entering u (the later edge)
+        return g.nodes[u]["cost"]
 
     out: list[tuple[str, tuple[str, ...], str]] = []
     seen: set[tuple[str, str]] = set()
     for c in counts:
         first, last = c.from_edge, (c.to_edge or c.from_edge)
-        if (first, last) in seen:
+        if (first, last) in seen or first not in g or last not in g:
             continue
         seen.add((first, last))
         up = nx.single_source_dijkstra_path_length(rev, first, weight=rcost)
@@ -531,8 +666,9 @@ def resolve_network(spec: str | Path) -> Path:
 
 @functools.lru_cache(maxsize=8)
 def _cached_demand(csv_path: Path, csv_mtime: int, net_file: Path, net_mtime: int, begin_s: float,
-                   end_s: float, seed: int, candidates: int, where: str) -> tuple[tuple[Count, ...], CountDemand]:
-    counts = in_window(read_counts(csv_path, net_file), begin_s, end_s, where)
+                   end_s: float, seed: int, candidates: int, where: str,
+                   attribute: str = DEFAULT_EDGE_ATTRIBUTE) -> tuple[tuple[Count, ...], CountDemand]:
+    counts = in_window(read_counts(csv_path, net_file, attribute=attribute), begin_s, end_s, where)
     with tempfile.TemporaryDirectory(prefix="mobility-counts-") as wd:
         return counts, fit_demand(counts, net_file, wd, seed=seed, candidates=candidates, where=where,
                                   begin_s=begin_s)
@@ -540,20 +676,25 @@ def _cached_demand(csv_path: Path, csv_mtime: int, net_file: Path, net_mtime: in
 
 def scenario_demand(scenario_path: Path, table: dict[str, Any], net_file: Path, begin_s: float,
                     end_s: float) -> tuple[tuple[Period, ...], tuple[Flow, ...]]:
-    """Periods and flows of a TOML scenario's ``[counts]`` table (``file``, optional ``seed`` and
-    ``candidates``): the counts in the scenario's window, fitted by :func:`fit_demand`. Time
+    """Periods and flows of a TOML scenario's ``[counts]`` table (``file``: a counts CSV or SUMO
+    edgeData/edgeRelation XML; optional ``seed``, ``candidates`` and ``attribute``, the edgeData
+    count attribute, default ``entered``): the counts in the scenario's window, fitted by :func:`fit_demand`. Time
     before the first count interval is a warm-up at the first interval's demand; after the last
     interval there is no demand.
 
     Deterministic for the same files and options (cached per process)."""
-    allowed = {"file", "seed", "candidates"}
+    allowed = {"file", "seed", "candidates", "attribute"}
     for key in table:
         if key not in allowed:
             raise ScenarioError(f"{scenario_path}: field 'counts.{key}': unknown field "
-                                "(expected file, seed, candidates)")
+                                "(expected file, seed, candidates, attribute)")
     rel = table.get("file")
     if not isinstance(rel, str):
         raise ScenarioError(f"{scenario_path}: field 'counts.file': expected a path to a counts CSV, got {rel!r}")
+    attribute = table.get("attribute", DEFAULT_EDGE_ATTRIBUTE)
+    if not isinstance(attribute, str) or not attribute:
+        raise ScenarioError(f"{scenario_path}: field 'counts.attribute': expected an edgeData attribute name "
+                            f"(e.g. entered), got {attribute!r}")
     seed = table.get("seed", 1)
     cand = table.get("candidates", DEFAULT_CANDIDATES)
     for key, v in (("seed", seed), ("candidates", cand)):
@@ -563,7 +704,7 @@ def scenario_demand(scenario_path: Path, table: dict[str, Any], net_file: Path, 
     if not csv_path.is_file():
         raise ScenarioError(f"{scenario_path}: field 'counts.file': file {csv_path} does not exist")
     _, demand = _cached_demand(csv_path, csv_path.stat().st_mtime_ns, net_file, net_file.stat().st_mtime_ns,
-                               begin_s, end_s, seed, cand, str(csv_path))
+                               begin_s, end_s, seed, cand, str(csv_path), attribute)
     return demand.periods, demand.flows
 
 
@@ -602,11 +743,13 @@ class CountsReport:
 
 def demand_from_counts(network: str | Path, counts_csv: str | Path, out_dir: str | Path, *,
                        begin_s: float | None = None, end_s: float | None = None, warmup_s: float = 900.0,
-                       seed: int = 1, candidates: int = DEFAULT_CANDIDATES, force: bool = False) -> CountsReport:
+                       seed: int = 1, candidates: int = DEFAULT_CANDIDATES, force: bool = False,
+                       attribute: str = DEFAULT_EDGE_ATTRIBUTE) -> CountsReport:
     """Fit demand to counts and write, atomically, into ``out_dir``:
 
-    * ``NAME.toml``: a scenario referencing the counts (``[counts]``), NAME = the CSV's stem;
-    * a copy of the counts CSV; ``routes.rou.xml``: routeSampler's sampled vehicles;
+    * ``NAME.toml``: a scenario referencing the counts (``[counts]``), NAME = the counts file's stem;
+    * a copy of the counts file (CSV, or SUMO edgeData/edgeRelation XML with the edge counts in
+      ``attribute``); ``routes.rou.xml``: routeSampler's sampled vehicles;
     * ``fit.csv``: the fit table (:func:`fit_table`) from one simulation (the scenario's seed).
 
     ``begin_s``/``end_s`` (default: the counts' extent) is the counted window; counts outside it
@@ -616,7 +759,7 @@ def demand_from_counts(network: str | Path, counts_csv: str | Path, out_dir: str
 
     net_file = resolve_network(network)
     src = Path(counts_csv)
-    all_counts = read_counts(src, net_file)
+    all_counts = read_counts(src, net_file, attribute=attribute)
     b = min(c.begin_s for c in all_counts) if begin_s is None else float(begin_s)
     e = max(c.end_s for c in all_counts) if end_s is None else float(end_s)
     if e <= b:
@@ -627,7 +770,7 @@ def demand_from_counts(network: str | Path, counts_csv: str | Path, out_dir: str
     counts = in_window(all_counts, b, e, str(src))
     b = min(c.begin_s for c in counts)
     start = max(0.0, b - warmup_s)
-    name = src.stem
+    name = Path(src.name.removesuffix(".gz")).stem
     out = Path(out_dir).resolve()
     with atomic_dir(out, force=force) as tmp, tempfile.TemporaryDirectory(prefix="mobility-counts-") as wd:
         demand = fit_demand(counts, net_file, wd, seed=seed, candidates=candidates, where=str(src), begin_s=start)
@@ -635,7 +778,7 @@ def demand_from_counts(network: str | Path, counts_csv: str | Path, out_dir: str
         shutil.copyfile(src, csv_copy)
         shutil.copyfile(Path(wd) / "sampled.rou.xml", tmp / "routes.rou.xml")
         toml = tmp / f"{name}.toml"
-        _write_counts_scenario(toml, name, net_file, out, src.name, start, b, e, seed, candidates)
+        _write_counts_scenario(toml, name, net_file, out, src.name, start, b, e, seed, candidates, attribute)
         scenario = Scenario(name=name, source=out / toml.name, net_file=net_file, begin_s=start, end_s=e,
                             warmup_s=b - start, seed=seed, periods=demand.periods, flows=demand.flows,
                             vehicle_types=(VehicleType("car", 1.0),))
@@ -647,7 +790,8 @@ def demand_from_counts(network: str | Path, counts_csv: str | Path, out_dir: str
 
 
 def _write_counts_scenario(path: Path, name: str, net_file: Path, out: Path, csv_name: str, begin_s: float,
-                           counted_s: float, end_s: float, seed: int, candidates: int) -> None:
+                           counted_s: float, end_s: float, seed: int, candidates: int,
+                           attribute: str = DEFAULT_EDGE_ATTRIBUTE) -> None:
     import json
     import os
 
@@ -671,4 +815,6 @@ def _write_counts_scenario(path: Path, name: str, net_file: Path, out: Path, csv
         f"seed = {seed}             # candidate routes and route sampling",
         f"candidates = {candidates}     # random candidate trips (plus targeted routes through every count)",
     ]
+    if attribute != DEFAULT_EDGE_ATTRIBUTE:
+        lines.append(f"attribute = {json.dumps(attribute)}     # the edgeData count attribute")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from mobility.cli import main
-from mobility.counts import Count, geh, interval_grid, read_counts, simulate_counts
+from mobility.counts import Count, demand_from_counts, geh, interval_grid, read_counts, simulate_counts
 from mobility.errors import ScenarioError
 from mobility.network import SignalNetwork
 from mobility.profiles import DEFAULT_PROFILE, apply_profile
@@ -213,3 +213,102 @@ def test_edge_counts_match_sumo_edgedata(known: tuple[Path, list[Count]], tmp_pa
     theirs = np.array([sumo.get((c.from_edge, c.begin_s), 0) for c in edge_counts])
     assert ours.sum() > 3000
     assert np.array_equal(ours, theirs)
+
+
+# ------------------------------------------------------------------ SUMO's own count files
+
+
+def _as_sumo_xml(counts: list[Count], path: Path, attribute: str = "entered") -> Path:
+    """The counts as one SUMO data file: ``<interval>``s holding ``<edge>`` (edgeData, the count in
+    ``attribute``, beside SUMO's other edgeData attributes) and ``<edgeRelation>`` elements."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<meandata>"]
+    for b, e in sorted({(c.begin_s, c.end_s) for c in counts}):
+        lines.append(f'    <interval begin="{b:.2f}" end="{e:.2f}" id="counts">')
+        for c in sorted((c for c in counts if (c.begin_s, c.end_s) == (b, e)), key=lambda c: c.location, reverse=True):
+            if c.is_turn:
+                lines.append(f'        <edgeRelation from="{c.from_edge}" to="{c.to_edge}" count="{c.count:g}"/>')
+            else:
+                lines.append(f'        <edge id="{c.from_edge}" sampledSeconds="1.0" {attribute}="{c.count:g}" '
+                             f'left="0"/> <!-- a comment -->')
+        lines.append("    </interval>")
+    lines.append("</meandata>")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _key(c: Count) -> tuple:
+    return (c.from_edge, c.to_edge, c.begin_s, c.end_s, c.count)
+
+
+def test_reads_sumo_edgedata_and_edge_relations(tmp_path: Path) -> None:
+    csv_counts = read_counts(write_csv(tmp_path / "c.csv", "edge,from_edge,to_edge,begin_s,end_s,count\n"
+                                       "W0_G00,,,0,900,120\n,G10_G11,G11_G12,0,900,80\nW0_G00,,,900,1800,100\n"),
+                             GRID_NET)
+    xml = _as_sumo_xml(list(csv_counts), tmp_path / "c.xml")
+    got = read_counts(xml, GRID_NET)
+    assert sorted(map(_key, got)) == sorted(map(_key, csv_counts))
+    assert got[0].line == 4  # the element's line, for error messages
+    import gzip
+
+    gz = tmp_path / "c.xml.gz"
+    gz.write_bytes(gzip.compress(xml.read_bytes()))
+    assert sorted(map(_key, read_counts(gz, GRID_NET))) == sorted(map(_key, csv_counts))
+    # another count attribute, as routeSampler's --edgedata-attribute
+    alt = _as_sumo_xml(list(csv_counts), tmp_path / "alt.xml", attribute="counted")
+    assert sorted(map(_key, read_counts(alt, GRID_NET, attribute="counted"))) == sorted(map(_key, csv_counts))
+
+
+BAD_XML = {
+    "unknown edge": ('<meandata><interval begin="0" end="900">\n<edge id="nowhere" entered="3"/>\n'
+                     "</interval></meandata>", "c.xml: line 2: edge 'nowhere' is not in grid.net.xml"),
+    "no such attribute": ('<meandata><interval begin="0" end="900">\n\n<edge id="W0_G00" left="3" speed="9"/>\n'
+                          "</interval></meandata>",
+                          "c.xml: line 3: <edge> has no attribute 'entered' \\(choose one with "
+                          "--edgedata-attribute\\); it has: left, speed"),
+    "outside an interval": ('<meandata>\n<edge id="W0_G00" entered="3"/></meandata>',
+                            "c.xml: line 2: <edge> outside an <interval>"),
+    "lane data": ('<meandata><interval begin="0" end="900"><edge id="W0_G00">\n<lane id="W0_G00_0" entered="1"/>'
+                  "</edge></interval></meandata>", "line 2: <lane> data is not supported"),
+    "malformed": ("<meandata><interval>", "c.xml: malformed XML"),
+    "negative": ('<data><interval begin="0" end="900"><edgeRelation from="G10_G11" to="G11_G12" count="-1"/>'
+                 "</interval></data>", "line 1: column count: negative count -1 at G10_G11 -> G11_G12"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_XML))
+def test_bad_sumo_counts_raise_one_line(tmp_path: Path, case: str, capsys: pytest.CaptureFixture) -> None:
+    text, message = BAD_XML[case]
+    p = tmp_path / "c.xml"
+    p.write_text(text)
+    with pytest.raises(ScenarioError, match=message) as e:
+        read_counts(p, GRID_NET)
+    assert "\n" not in str(e.value)
+    out = tmp_path / "out"
+    assert main(["demand-from-counts", "grid", str(p), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(message, err) and not out.exists()
+
+
+@pytest.mark.sumo
+def test_sumo_edgedata_counts_fit_like_the_same_csv(known: tuple[Path, list[Count]], tmp_path: Path) -> None:
+    """The same counts as SUMO edgeData/edgeRelation XML (other order, other attributes beside the
+    count) and as CSV: same seed -> identical sampled routes and identical GEH table."""
+    path, counts = known
+    xml = _as_sumo_xml(counts, tmp_path / "grid_counts.xml")
+    a = demand_from_counts("grid", path, tmp_path / "csv", seed=3, candidates=300)
+    b = demand_from_counts("grid", xml, tmp_path / "xml", seed=3, candidates=300)
+    def vehicles(d: str) -> list[tuple]:  # routeSampler's header comment names its (temporary) input files
+        import xml.etree.ElementTree as ET
+
+        root = ET.parse(tmp_path / d / "routes.rou.xml").getroot()
+        return [(v.get("id"), v.get("depart"), v.find("route").get("edges")) for v in root.iter("vehicle")]
+
+    assert len(vehicles("csv")) > 1000 and vehicles("csv") == vehicles("xml")
+    cols = ["location", "begin_s", "end_s", "observed_veh", "simulated_veh", "geh"]
+    ta = a.fit[cols].sort_values(cols[:3]).reset_index(drop=True)
+    tb = b.fit[cols].sort_values(cols[:3]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(ta, tb)
+    assert a.share_geh_ok >= 0.85 and len(ta) == len(counts)
+    # the written scenario references the XML file and refits it the same way
+    sc = load_scenario(tmp_path / "xml" / "grid_counts.toml")
+    assert len(sc.flows) == b.flows
