@@ -175,3 +175,20 @@ def test_real_models_run_from_read_only_folders(model: str) -> None:
     assert j.drop(UNATTRIBUTED)["vehicles"].sum() > 20
     assert res.network["co2_kg"].iloc[0] > 0
     assert sorted(p.name for p in d.iterdir()) == before
+
+
+def test_sumo_synonyms_and_bad_options(tmp_path: Path) -> None:
+    """SUMO's short option names are read like the long ones; bad values are one-line errors."""
+    d = tmp_path / "m"
+    _model(d)
+    (d / "short.sumocfg").write_text(f'<configuration><n value="{NET}"/><r value="demand.rou.xml"/>'
+                                     '<b value="10"/><e value="0:10:00"/></configuration>')
+    sc = load_scenario(d / "short.sumocfg")
+    assert (sc.net_file, sc.route_files, sc.begin_s, sc.end_s) == (NET, (d / "demand.rou.xml",), 10.0, 600.0)
+    for body, message in ((f'<n value="{NET}"/><end value="soon"/>', "option 'end': expected seconds"),
+                          (f'<n value="{NET}"/><begin value="100"/><end value="50"/>', "option 'end': expected a time after"),
+                          ('<r value="demand.rou.xml"/>', "option 'net-file' missing"),
+                          (f'<n value="{NET}"/><seed value="x"/>', "option 'seed': expected an integer")):
+        (d / "bad.sumocfg").write_text(f"<configuration>{body}</configuration>")
+        with pytest.raises(ScenarioError, match=message):
+            load_scenario(d / "bad.sumocfg")
