@@ -150,7 +150,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         density = DEFAULT_INSERTION_DENSITY if args.density is None else args.density
         rep = import_osm(args.osm, args.out, name=args.name, insertion_density=density, seed=args.seed,
-                         netconvert_args=shlex.split(args.netconvert_args), force=args.force)
+                         netconvert_args=shlex.split(args.netconvert_args), force=args.force, progress=True)
         print(rep.format())
         print(f"\nrun it: mobility compare {rep.scenario_file} --controllers static,max-pressure")
         return 0

@@ -429,31 +429,6 @@ def _candidates(counts: Sequence[Count], net_file: Path, wd: Path, seed: int, n:
     return files
 
 
-@functools.lru_cache(maxsize=4)
-def _car_graph(net_file: Path, _mtime: int) -> Any:
-    """Directed graph of the edges passenger cars may use (nodes: normal edges with ``cost`` = free-flow
-    time in s, ``from_node``/``to_node``; arcs: connections between lanes open to cars). Internal,
-    walking-area and crossing edges, and edges or lanes closed to cars (sidewalks, tram tracks, bike
-    paths), are left out, so real OSM networks with pedestrians and trams are searched as cars see them."""
-    import networkx as nx
-    import sumolib
-
-    net = sumolib.net.readNet(str(net_file))
-    g = nx.DiGraph()
-    for e in net.getEdges(withInternal=False):
-        if e.getFunction() == "" and e.allows("passenger"):
-            g.add_node(e.getID(), cost=e.getLength() / max(e.getSpeed(), 0.1),
-                       from_node=e.getFromNode().getID(), to_node=e.getToNode().getID())
-    for e in net.getEdges(withInternal=False):
-        if e.getID() not in g:
-            continue
-        for to, conns in e.getOutgoing().items():
-            if to.getID() in g and any(c.getFromLane().allows("passenger") and c.getToLane().allows("passenger")
-                                       for c in conns):
-                g.add_edge(e.getID(), to.getID())
-    return g
-
-
 def _targeted_trips(counts: Sequence[Count], net: SignalNetwork) -> list[tuple[str, tuple[str, ...], str]]:
     """(entry, via, exit) for each count location: its nearest entries and exits by free-flow time.
 
@@ -462,7 +437,9 @@ def _targeted_trips(counts: Sequence[Count], net: SignalNetwork) -> list[tuple[s
     cars cannot use gets none (:func:`fit_demand` then names it)."""
     import networkx as nx
 
-    g = _car_graph(Path(net.path), Path(net.path).stat().st_mtime_ns)
+    from .osm import car_graph
+
+    g = car_graph(Path(net.path), Path(net.path).stat().st_mtime_ns)
 
     def turnaround(u: str, v: str) -> bool:
         a, b = g.nodes[u], g.nodes[v]

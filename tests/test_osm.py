@@ -146,3 +146,64 @@ def test_bad_hersfeld_every_signal_in_compare(tmp_path: Path, capsys: pytest.Cap
         rows = j[j["controller"] == ctrl]
         assert sorted(rows["junction_id"]) == tls_ids
         assert (rows["vehicles"] > 0).mean() >= 0.8, rows[["junction_id", "vehicles"]].to_string()
+
+
+def _duarouter_routable(net: Path, pairs: list[tuple[str, str]], d: Path) -> list[bool]:
+    """Which trips duarouter can route (the check randomTrips --validate makes)."""
+    import subprocess
+    import xml.etree.ElementTree as ET
+
+    from mobility.osm import binary
+
+    trips = d / "pairs.trips.xml"
+    trips.write_text("<routes>\n" + "\n".join(f'<trip id="p{i}" depart="0" from="{a}" to="{b}"/>'
+                                              for i, (a, b) in enumerate(pairs)) + "\n</routes>\n")
+    out = d / "pairs.rou.xml"
+    subprocess.run([binary("duarouter"), "-n", str(net), "-r", str(trips), "-o", str(out), "--ignore-errors",
+                    "--no-step-log", "--no-warnings", "--alternatives-output", "NUL"], check=True, capture_output=True)
+    ok = {v.get("id") for v in ET.parse(out).getroot().iter("vehicle")}
+    return [f"p{i}" in ok for i in range(len(pairs))]
+
+
+def test_drivable_agrees_with_duarouter(tmp_path: Path) -> None:
+    """Reachability on the car graph (the default demand's check) keeps exactly the trips duarouter
+    can route: a one-way spur into a dead end, a two-way street, a footway and a bus-only lane."""
+    import subprocess
+
+    from mobility.osm import binary, drivable
+
+    (tmp_path / "n.nod.xml").write_text('<nodes><node id="A" x="0" y="0"/><node id="B" x="200" y="0"/>'
+                                        '<node id="C" x="400" y="0"/><node id="D" x="200" y="200"/>'
+                                        '<node id="E" x="200" y="-200"/></nodes>')
+    (tmp_path / "n.edg.xml").write_text(
+        '<edges><edge id="AB" from="A" to="B"/><edge id="BA" from="B" to="A"/><edge id="BC" from="B" to="C"/>'
+        '<edge id="BD" from="B" to="D" allow="pedestrian"/><edge id="DB" from="D" to="B" allow="pedestrian"/>'
+        '<edge id="EB" from="E" to="B" allow="bus"/><edge id="BE" from="B" to="E"/></edges>')
+    net = tmp_path / "n.net.xml"
+    subprocess.run([binary("netconvert"), "-n", str(tmp_path / "n.nod.xml"), "-e", str(tmp_path / "n.edg.xml"),
+                    "-o", str(net)], check=True, capture_output=True)
+    edges = ["AB", "BA", "BC", "BD", "DB", "EB", "BE"]
+    pairs = [(a, b) for a in edges for b in edges if a != b]
+    ours = drivable(net, pairs)
+    assert ours == _duarouter_routable(net, pairs, tmp_path)
+    assert any(ours) and not all(ours)  # both kinds occur
+    assert not ours[pairs.index(("BC", "AB"))] and ours[pairs.index(("AB", "BC"))]
+
+
+@pytest.mark.sumo
+def test_bad_hersfeld_drivable_equals_duarouter(tmp_path: Path) -> None:
+    """On the real extract: 2,000 random trips (not validated), the same ones kept as duarouter routes."""
+    if not BAD_HERSFELD.exists():
+        pytest.skip(f"OSM extract not found at {BAD_HERSFELD} (../shared is absent on this machine)")
+    import random
+
+    from mobility.osm import drivable, import_osm
+
+    import_osm(BAD_HERSFELD, tmp_path / "bh", insertion_density=0.0)
+    net = tmp_path / "bh" / "bh.net.xml"
+    edges = sorted(SignalNetwork.load(net).graph.nodes)
+    rnd = random.Random(5)
+    pairs = [(rnd.choice(edges), rnd.choice(edges)) for _ in range(2000)]
+    ours = drivable(net, pairs)
+    assert ours == _duarouter_routable(net, pairs, tmp_path)
+    assert 0 < sum(ours) < len(pairs)
