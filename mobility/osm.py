@@ -313,8 +313,7 @@ def import_osm(osm_file: str | Path, out_dir: str | Path, *, name: str | None = 
     with atomic_dir(out, force=force) as tmp:
         net_file = tmp / f"{name}.net.xml"
         cmd = netconvert_command([osm], net_file, netconvert_args)
-        say(f"netconvert {osm.name} ...")
-        t0 = time.perf_counter()
+        t0 = time.perf_counter()  # progress only after netconvert: bad input gets its one error line alone
         proc = subprocess.run(cmd, capture_output=True, text=True, env=tool_env(), cwd=tmp)
         stderr = proc.stderr
         if proc.returncode != 0 or not net_file.exists():
@@ -325,7 +324,7 @@ def import_osm(osm_file: str | Path, out_dir: str | Path, *, name: str | None = 
         stats = network_stats(net_file)
         if stats["edges"] == 0:
             raise NetworkError(f"{osm_file}: no roads open to cars found (the network is empty)")
-        say(f"  network: {stats['edges']} edges, {stats['tls']} signals, {stats['lane_km']:.0f} lane-km "
+        say(f"netconvert: {stats['edges']} edges, {stats['tls']} signals, {stats['lane_km']:.0f} lane-km "
             f"({time.perf_counter() - t0:.1f} s)")
         demand = _default_demand(net_file, tmp, name, insertion_density, seed, warmup_s + duration_s, say)
         warnings = summarise_warnings(stderr)
