@@ -312,3 +312,31 @@ def test_sumo_edgedata_counts_fit_like_the_same_csv(known: tuple[Path, list[Coun
     # the written scenario references the XML file and refits it the same way
     sc = load_scenario(tmp_path / "xml" / "grid_counts.toml")
     assert len(sc.flows) == b.flows
+
+
+def test_targeted_trips_on_a_network_with_pedestrians(tmp_path: Path) -> None:
+    """Sidewalks, walking areas and crossings (as OSM networks have; they once crashed the entry search
+    with KeyError 'from_node'): every count location gets routes from and to car edges, through it."""
+    import subprocess
+
+    import sumolib
+
+    from mobility.counts import _targeted_trips
+    from mobility.osm import binary
+
+    src = ROOT / "networks" / "corridor"
+    net_file = tmp_path / "walk.net.xml"
+    subprocess.run([binary("netconvert"), "-n", str(src / "corridor.nod.xml"), "-e", str(src / "corridor.edg.xml"),
+                    "-x", str(src / "corridor.con.xml"), "--sidewalks.guess", "true", "--crossings.guess", "true",
+                    "-o", str(net_file)], check=True, capture_output=True)
+    snet = sumolib.net.readNet(str(net_file), withInternal=True)
+    assert any(e.getFunction() == "walkingarea" for e in snet.getEdges(withInternal=True))
+    net = SignalNetwork.load(net_file)
+    counts = [Count(2, "J3_J4", "", 0.0, 900.0, 10.0), Count(3, "N3_J3", "", 0.0, 900.0, 5.0)]
+    trips = _targeted_trips(counts, net)
+    assert trips
+    for src_edge, via, dst in trips:
+        for e in (src_edge, dst):
+            assert snet.getEdge(e).getFunction() == "" and snet.getEdge(e).allows("passenger")
+    for c in counts:  # each location has trips through it (as origin, via or destination)
+        assert any(c.from_edge in (s, *v, d) for s, v, d in trips)
