@@ -3,7 +3,6 @@ outputs (written into the run's work directory, never beside read-only inputs). 
 
 from __future__ import annotations
 
-import os
 import stat
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -164,7 +163,6 @@ def test_real_models_run_from_read_only_folders(model: str) -> None:
     """Trams, bicycles, pedestrians, parking and bus stops: the real models run as they are (a short
     window), counting vehicles at their signals, and write nothing into their read-only folders."""
     d = REAL / model
-    assert not os.access(d, os.W_OK) or os.geteuid() == 0
     before = sorted(p.name for p in d.iterdir())
     sc = load_scenario(d / "scenario.sumocfg")
     assert sc.name == model
