@@ -273,6 +273,8 @@ def load_spec(path: str | Path) -> SweepSpec:
     for k, v in window.items():
         if k not in ("begin_s", "end_s", "warmup_s"):
             raise err(f"window.{k}", "unknown field; expected begin_s, end_s or warmup_s")
+        if k == "end_s" and v == "empty":  # no end time: until the network is empty
+            continue
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise err(f"window.{k}", f"expected a non-negative number of seconds, got {v!r}")
     scenarios: list[Scenario] = []
@@ -283,14 +285,14 @@ def load_spec(path: str | Path) -> SweepSpec:
         except MobilityError as e:
             raise err(f"scenarios[{i}]", str(e)) from None
         if window:
-            w = {k: float(v) for k, v in window.items()}
+            w = {k: float(v) for k, v in window.items() if v != "empty"}
             begin = w.get("begin_s", sc.begin_s)
-            end = w.get("end_s", sc.end_s)
+            end = None if window.get("end_s") == "empty" else w.get("end_s", sc.end_s)
             warm = w.get("warmup_s", sc.warmup_s)
             if end is not None and (end <= begin or begin + warm >= end):  # None: until the network is empty
                 raise err("window", f"scenario '{sc.name}': expected begin_s + warmup_s < end_s, got "
                                     f"{begin:g} + {warm:g} >= {end:g}")
-            sc = sc.replace(begin_s=begin, end_s=end, warmup_s=warm)
+            sc = sc.replace(warmup_s=warm).with_window(begin, end, until_empty=end is None)
         if any(s.name == sc.name for s in scenarios):
             raise err(f"scenarios[{i}]", f"scenario name '{sc.name}' appears twice; scenarios must have distinct names")
         scenarios.append(sc)

@@ -190,3 +190,20 @@ def test_sumo_synonyms_and_bad_options(tmp_path: Path) -> None:
         (d / "bad.sumocfg").write_text(f"<configuration>{body}</configuration>")
         with pytest.raises(ScenarioError, match=message):
             load_scenario(d / "bad.sumocfg")
+
+
+def test_sweep_window_can_drop_the_end(tmp_path: Path) -> None:
+    from mobility.sweep import load_spec
+
+    cfg = _model(tmp_path / "m", end="600")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'name = "s"\nscenarios = ["{cfg}"]\nseeds = 1\n[window]\nend_s = "empty"\n'
+                    '[[controllers]]\nname = "static"\n')
+    sc = load_spec(spec).scenarios[0]
+    assert sc.end_s is None and sc.periods == () and sc.stop_s == UNTIL_EMPTY_CAP_S
+    spec.write_text(spec.read_text().replace('"empty"', "300"))
+    sc = load_spec(spec).scenarios[0]
+    assert sc.end_s == 300.0 and sc.periods[0].end_s == 300.0
+    # a fixed window's content hash does not depend on the (unused) cap
+    assert sc.content_hash() == sc.replace(cap_s=5.0).content_hash()
+    assert sc.with_window(until_empty=True).content_hash() != sc.with_window(until_empty=True, cap_s=5.0).content_hash()
