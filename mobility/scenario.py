@@ -26,6 +26,7 @@ import math
 import tomllib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -599,7 +600,8 @@ def from_sumocfg(path: Path) -> Scenario:
     )
 
 
-def redirect_outputs(s: Scenario, workdir: Path) -> tuple[list[str], tuple[Path, ...]]:
+def redirect_outputs(s: Scenario, workdir: Path,
+                     given: Sequence[str] = ()) -> tuple[list[str], tuple[Path, ...]]:
     """Send every output the model's own files configure into ``workdir / "outputs"``.
 
     SUMO writes a configuration's outputs relative to the configuration and a detector's ``file=``
@@ -608,7 +610,8 @@ def redirect_outputs(s: Scenario, workdir: Path) -> tuple[list[str], tuple[Path,
     Returns the SUMO options that override the configuration's output options, and the additional
     files to load instead of ``s.additional_files``: unchanged files as they are, files with outputs
     as copies in ``workdir / "model"`` whose output attributes point into ``workdir / "outputs"``
-    (and whose relative input references point back to the original folder)."""
+    (and whose relative input references point back to the original folder). An output option in
+    ``given`` (the extra SUMO options of the run, under any of its names) is left to them."""
     out_dir = workdir / "outputs"
     targets: dict[str, Path] = {}
 
@@ -623,9 +626,12 @@ def redirect_outputs(s: Scenario, workdir: Path) -> tuple[list[str], tuple[Path,
         return str(targets[src])
 
     args: list[str] = []
+    named = {a.lstrip("-").split("=")[0] for a in given if a.startswith("-")}
     if s.sumocfg is not None:
         options = _sumocfg_options(s.sumocfg)
         for name, aliases in OUTPUT_OPTIONS.items():
+            if named & {name, *aliases}:
+                continue  # the run's own option wins
             for key in (name, *aliases):
                 if options.get(key):
                     values = options[key].replace(",", " ").split()

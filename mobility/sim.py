@@ -67,12 +67,8 @@ def sumo_command(scenario: Scenario, seed: int, workdir: Path, *, gui: bool = Fa
     go into ``workdir`` (:func:`~mobility.scenario.redirect_outputs`). With no end time SUMO gets the
     safety cap as ``--end``; the step loop stops earlier, when the network is empty."""
     cmd = [sumo_binary(gui)]
-    outputs, additional = redirect_outputs(scenario, workdir)
-    given = {a.split("=")[0] for a in extra_args if a.startswith("-")} | \
-        {a.split("=")[0] for a in scenario.sumo_args if a.startswith("-")}
-    for i in range(0, len(outputs), 2):  # an output given explicitly (--sumo-args) wins
-        if outputs[i] not in given:
-            cmd += outputs[i:i + 2]
+    outputs, additional = redirect_outputs(scenario, workdir, given=[*scenario.sumo_args, *extra_args])
+    cmd += outputs
     if scenario.sumocfg is not None:
         cmd += ["-c", str(scenario.sumocfg)]
         if additional != scenario.additional_files:

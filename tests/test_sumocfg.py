@@ -207,3 +207,13 @@ def test_sweep_window_can_drop_the_end(tmp_path: Path) -> None:
     # a fixed window's content hash does not depend on the (unused) cap
     assert sc.content_hash() == sc.replace(cap_s=5.0).content_hash()
     assert sc.with_window(until_empty=True).content_hash() != sc.with_window(until_empty=True, cap_s=5.0).content_hash()
+
+
+def test_an_output_given_for_the_run_wins(tmp_path: Path) -> None:
+    """--sumo-args naming the configuration's output (under any SUMO name) replaces it, once."""
+    cfg = _model(tmp_path / "m", end="600", outputs=True)
+    sc = load_scenario(cfg)
+    for name in ("--tripinfo-output", "--tripinfo"):
+        cmd = sumo_command(sc, 1, tmp_path, extra_args=[name, str(tmp_path / "mine.xml")])
+        assert sum(a in ("--tripinfo-output", "--tripinfo") for a in cmd) == 1
+        assert cmd[cmd.index(name) + 1] == str(tmp_path / "mine.xml")
