@@ -217,3 +217,17 @@ def test_an_output_given_for_the_run_wins(tmp_path: Path) -> None:
         cmd = sumo_command(sc, 1, tmp_path, extra_args=[name, str(tmp_path / "mine.xml")])
         assert sum(a in ("--tripinfo-output", "--tripinfo") for a in cmd) == 1
         assert cmd[cmd.index(name) + 1] == str(tmp_path / "mine.xml")
+
+
+def test_no_end_waits_for_vehicles_not_yet_loaded(tmp_path: Path) -> None:
+    """The first departure 1,000 s after the begin (beyond SUMO's 200 s route look-ahead): the
+    network is empty at the start, but vehicles are still to be loaded, so the run goes on."""
+    import re
+
+    cfg = _model(tmp_path / "m")
+    routes = cfg.parent / "demand.rou.xml"
+    routes.write_text(re.sub(r'depart="(\d+)"', lambda m: f'depart="{int(m.group(1)) + 1000}"', routes.read_text()))
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    n = simulate(load_scenario(cfg), make("static"), 1, wd).network
+    assert n["vehicles_arrived"] == 12 and n["sim_end_s"] > 1300 and n["stopped_at_cap"] == 0.0
