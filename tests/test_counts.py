@@ -340,3 +340,17 @@ def test_targeted_trips_on_a_network_with_pedestrians(tmp_path: Path) -> None:
             assert snet.getEdge(e).getFunction() == "" and snet.getEdge(e).allows("passenger")
     for c in counts:  # each location has trips through it (as origin, via or destination)
         assert any(c.from_edge in (s, *v, d) for s, v, d in trips)
+
+
+BERLIN = ROOT.parent / "shared" / "scenarios" / "real" / "berlin-doerpfeldstr"
+
+
+@pytest.mark.sumo
+@pytest.mark.skipif(not BERLIN.exists(), reason="../shared/scenarios/real not present")
+def test_berlin_models_own_edgedata_counts_fit(tmp_path: Path) -> None:
+    """A real OSM-derived model (trams, sidewalks, walking areas) and its own SUMO edgeData counts:
+    read as they are and met within GEH 5 at every location."""
+    rep = demand_from_counts(BERLIN / "net.net.xml.gz", BERLIN / "edge_data_cars.xml", tmp_path / "out", seed=1)
+    assert sorted(rep.fit["location"]) == sorted(["178028204#9", "-178028204#9", "-147053824#2", "147053824#2"])
+    assert rep.fit["observed_veh"].sum() == 274 + 468 + 508 + 154
+    assert rep.share_geh_ok == 1.0 and (rep.fit["simulated_veh"] > 0.8 * rep.fit["observed_veh"]).all()
