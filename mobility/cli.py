@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--executor", choices=("local", "dask", "dask-local"), default="local",
                    help="where runs execute (see `mobility sweep --help`)")
     c.add_argument("--scheduler", default=None, help="Dask scheduler address for --executor dask")
+    c.add_argument("--retry-failed", action="store_true", help="re-run runs the --out store holds as failed")
+    c.add_argument("--force", action="store_true", help="re-run every run, even those in the --out store")
+    c.add_argument("--wait", action="store_true", help="if another sweep or compare holds --out, wait for it")
+    c.add_argument("--run-timeout", type=float, default=None, metavar="SECONDS",
+                   help="fail a run that takes longer (wall time; default 300 s + 2 s per simulated second; 0: none)")
 
     sw = sub.add_parser("sweep", help="run a sweep spec (scenarios × controllers × seeds × demand scales), resumable")
     sw.add_argument("spec", type=Path, help="sweep spec TOML (see scenarios/corridor-sweep.toml)")
@@ -56,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="local process pool (default), an existing Dask cluster, or a local Dask cluster")
     sw.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:8786) for --executor dask")
     sw.add_argument("--retry-failed", action="store_true", help="re-run runs the store holds as failed")
+    sw.add_argument("--force", action="store_true", help="re-run every run, even those in the store")
+    sw.add_argument("--wait", action="store_true", help="if another sweep or compare holds --out, wait for it")
+    sw.add_argument("--run-timeout", type=float, default=None, metavar="SECONDS",
+                    help="fail a run that takes longer (wall time; default 300 s + 2 s per simulated second; 0: none)")
 
     rp = sub.add_parser("report", help="write a self-contained HTML report of a results directory")
     rp.add_argument("results", type=Path, help="directory written by mobility run/compare/sweep")
@@ -102,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("controllers", help="list available controllers")
     z = sub.add_parser("zones", help="print the attribution zones of a scenario's network")
     z.add_argument("scenario")
+    for sp in sub.choices.values():
+        sp.add_argument("--debug", action="store_true",
+                        help="print the full traceback of a failed run or of an unexpected error")
     return p
 
 
@@ -110,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except (MobilityError, SimulationError) as e:
+        if args.debug and getattr(e, "traceback", ""):
+            print(e.traceback.rstrip(), file=sys.stderr)
         print(f"mobility: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -131,9 +145,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         spec = load_spec(args.spec)
         out = args.out if args.out is not None else Path("results") / spec.name
         res = run_sweep(spec, out=out, jobs=args.jobs, executor=args.executor, scheduler=args.scheduler,
-                        progress=True, retry_failed=args.retry_failed)
+                        progress=True, retry_failed=args.retry_failed, force=args.force,
+                        run_timeout_s=args.run_timeout, wait=args.wait)
         print(format_sweep(res, spec.baseline))
         print(f"\n{len(res.runs)} runs; tables in {out} (runs in {out / 'runs'})")
+        _print_tracebacks(res, args.debug)
         return 0 if res.failed.empty else 1
     if args.command == "import-osm":
         import shlex
@@ -196,14 +212,27 @@ def _dispatch(args: argparse.Namespace) -> int:
         specs = experiment.split_specs(args.controllers)
         res = experiment.compare(sc, specs, args.seeds, jobs=args.jobs, backend=args.backend,
                                  sumo_args=args.sumo_args, out=args.out, executor=args.executor,
-                                 scheduler=args.scheduler, progress=True)
+                                 scheduler=args.scheduler, progress=True, retry_failed=args.retry_failed,
+                                 force=args.force, run_timeout_s=args.run_timeout, wait=args.wait)
     print(experiment.format_comparison(res))
     if args.command == "compare" and args.out is not None:
         print(f"\nwrote the tables to {args.out} (runs in {args.out / 'runs'})")
     elif args.out is not None:
         written = res.write(args.out)
         print(f"\nwrote {', '.join(p.name for p in written)} to {args.out}")
+    _print_tracebacks(res, args.debug)
     return 0 if res.failed.empty else 1
+
+
+def _print_tracebacks(res: object, debug: bool) -> None:
+    """With ``--debug``: the full traceback of every failed run, on stderr."""
+    failed = res.failed  # type: ignore[attr-defined]
+    if not debug or failed.empty or "error_traceback" not in failed.columns:
+        return
+    for _, r in failed.iterrows():
+        tb = str(r.get("error_traceback") or "").rstrip()
+        if tb and tb != "nan":
+            print(f"--- {r['variant']} seed {r['seed']} (run {r['run_id']}):\n{tb}", file=sys.stderr)
 
 
 if __name__ == "__main__":

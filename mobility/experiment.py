@@ -20,12 +20,18 @@ place, so ``--out`` never holds a half-written file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import os
 import platform
+import re
+import shutil
+import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,65 +64,265 @@ class Results:
     #: see :class:`mobility.metrics.Kinematics`); written as Parquet only
     kinematics: pd.DataFrame = field(default_factory=pd.DataFrame)
 
-    def write(self, out: str | Path) -> list[Path]:
-        """Write CSV (for people) and Parquet (for machines) atomically into ``out``."""
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables :meth:`write` writes, by name."""
         tables = [("junctions", self.junctions), ("network", self.network), ("runs", self.runs)]
         if not self.corridor.empty:
             tables.append(("corridor", self.corridor))
         tables += [(f"timespace_{k}", v) for k, v in self.timespace.items()]
         if not self.kinematics.empty:
             tables.append(("kinematics", self.kinematics))
-        return write_tables(out, dict(tables), parquet_only=("timespace_trajectories", "kinematics"))
+        return dict(tables)
+
+    def files(self) -> list[str]:
+        """The file names :meth:`write` writes."""
+        return table_files(self.tables(), PARQUET_ONLY)
+
+    def write(self, out: str | Path, *, extra: Mapping[str, str] | None = None,
+              remove: Sequence[str] = ()) -> list[Path]:
+        """Write CSV (for people) and Parquet (for machines) into ``out`` as one unit
+        (:func:`write_tables`); ``extra``: more text files (name -> content) of the same unit;
+        ``remove``: files of an earlier unit this one replaces (removed when not rewritten)."""
+        return write_tables(out, self.tables(), parquet_only=PARQUET_ONLY, extra=extra, remove=remove)
 
     @property
     def failed(self) -> pd.DataFrame:
         return self.runs[self.runs["status"] != "ok"]
 
 
-def write_tables(out: str | Path, tables: Mapping[str, pd.DataFrame], parquet_only: Sequence[str] = ()) -> list[Path]:
+#: the large tables, written as Parquet only
+PARQUET_ONLY = ("timespace_trajectories", "kinematics")
+
+#: prefix of the staging directory a unit of result files is written into (see :func:`write_tables`)
+STAGING_PREFIX = ".staging-"
+_MANIFEST = "MANIFEST.json"
+
+
+def table_files(tables: Mapping[str, pd.DataFrame], parquet_only: Sequence[str] = ()) -> list[str]:
+    """``<name>.csv`` (not for names in ``parquet_only``) and ``<name>.parquet`` of every table."""
+    return [f"{name}.{ext}" for name in tables for ext in ("csv", "parquet")
+            if not (ext == "csv" and name in parquet_only)]
+
+
+def write_tables(out: str | Path, tables: Mapping[str, pd.DataFrame], parquet_only: Sequence[str] = (), *,
+                 extra: Mapping[str, str] | None = None, remove: Sequence[str] = ()) -> list[Path]:
     """Write each table as ``<name>.csv`` (for people; not for names in ``parquet_only``, the large
-    ones) and ``<name>.parquet`` (for machines) into ``out``, each through a temporary file renamed
-    into place: never a half-written file."""
+    ones) and ``<name>.parquet`` (for machines) into ``out``, with the text files ``extra``, as one unit.
+
+    Everything is first written into a staging directory ``out/.staging-<pid>-…``; a manifest
+    written last (atomically) lists the files; then each file is renamed into place and the files in
+    ``remove`` (an earlier unit's, when not rewritten) are deleted. A process killed before the
+    manifest leaves nothing visible (the staging directory is removed by the next writer); killed
+    after it, the next writer (or reader: :func:`finish_pending_writes`) completes the renames. So
+    ``out`` never holds a half-written file, nor, once finished, tables from two different units."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, df in tables.items():
-        for ext in ("csv", "parquet"):
-            if ext == "csv" and name in parquet_only:
-                continue
-            target = out / f"{name}.{ext}"
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{ext}.tmp", dir=out)
-            os.close(fd)
-            try:
+    finish_pending_writes(out)
+    stage = out / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    stage.mkdir()
+    names: list[str] = []
+    try:
+        for name, df in tables.items():
+            for ext in ("csv", "parquet"):
+                if ext == "csv" and name in parquet_only:
+                    continue
                 if ext == "csv":
-                    df.to_csv(tmp, index=False, float_format="%.6g")
+                    df.to_csv(stage / f"{name}.csv", index=False, float_format="%.6g")
                 else:
-                    df.to_parquet(tmp, index=False)
-                os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            written.append(target)
-    return written
+                    df.to_parquet(stage / f"{name}.parquet", index=False)
+                names.append(f"{name}.{ext}")
+        for fname, text in (extra or {}).items():
+            (stage / fname).write_text(text, encoding="utf-8")
+            names.append(fname)
+        manifest = {"files": names, "remove": [r for r in remove if r not in names and Path(r).name == r]}
+        (stage / f".{_MANIFEST}.tmp").write_text(json.dumps(manifest))
+        os.replace(stage / f".{_MANIFEST}.tmp", stage / _MANIFEST)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    _roll_forward(stage)
+    return [out / n for n in names]
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _roll_forward(stage: Path) -> None:
+    """Move a staged unit's files into place, delete the files it replaces, remove the staging dir."""
+    manifest = json.loads((stage / _MANIFEST).read_text())
+    for n in manifest["files"]:
+        if (stage / n).exists():
+            os.replace(stage / n, stage.parent / n)
+    for n in manifest["remove"]:
+        (stage.parent / n).unlink(missing_ok=True)
+    shutil.rmtree(stage, ignore_errors=True)
 
 
-def run_id(scenario_hash: str, controller: str, params: dict[str, Any], seed: int, sumo_args: str = "") -> str:
-    """Stable id of a run: same scenario content, controller, parameters, seed, extra SUMO options
-    and versions (SUMO and ``mobility``) give the same id.
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+#: temporary files of earlier versions of :func:`write_tables` (``.<table>.<random>.<ext>.tmp``)
+_LEGACY_TMP = re.compile(r"^\.(?:[A-Za-z_]+\.[A-Za-z0-9_]+\.(?:csv|parquet)|sweep\.json\.\d+|"
+                         r"tonnage_spec\.[A-Za-z0-9_]+\.json)\.tmp$")
+
+
+def pending_writes(out: str | Path) -> list[Path]:
+    """Staging directories in ``out`` of writers still running (see :func:`write_tables`)."""
+    out = Path(out)
+    if not out.is_dir():
+        return []
+    return [d for d in out.glob(f"{STAGING_PREFIX}*") if d.is_dir() and _staging_pid(d) is not None
+            and _pid_alive(_staging_pid(d))]  # type: ignore[arg-type]
+
+
+def _staging_pid(d: Path) -> int | None:
+    head = d.name.removeprefix(STAGING_PREFIX).split("-")[0]
+    return int(head) if head.isdigit() else None
+
+
+def finish_pending_writes(out: str | Path) -> None:
+    """Complete or discard the units of result files that killed writers left in ``out``: a staging
+    directory with its manifest is rolled forward, one without is removed; temporary files of
+    earlier versions are removed. Staging directories of live processes are left alone."""
+    out = Path(out)
+    if not out.is_dir():
+        return
+    for d in sorted(out.glob(f"{STAGING_PREFIX}*")):
+        pid = _staging_pid(d)
+        if not d.is_dir() or pid is None or (pid != os.getpid() and _pid_alive(pid)):
+            continue
+        if (d / _MANIFEST).is_file():
+            try:
+                _roll_forward(d)
+                continue
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        shutil.rmtree(d, ignore_errors=True)
+    for f in out.iterdir():
+        if f.is_file() and _LEGACY_TMP.match(f.name):
+            f.unlink(missing_ok=True)
+
+
+def check_results_dir(d: str | Path) -> None:
+    """Raise a one-line :class:`MobilityError` when ``d``'s tables are being replaced or were left
+    half-replaced by a killed writer (a staging directory with its manifest, see :func:`write_tables`)."""
+    for st in Path(d).glob(f"{STAGING_PREFIX}*"):
+        if not (st / _MANIFEST).is_file():
+            continue
+        pid = _staging_pid(st)
+        if pid is not None and _pid_alive(pid):
+            raise MobilityError(f"{d}: its tables are being written by pid {pid}; wait for it to finish")
+        raise MobilityError(f"{d}: a write of its tables was interrupted ({st.name}); re-run the mobility command "
+                            "that wrote them to complete it")
+
+
+def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A Parquet table of a results directory; a damaged file is a one-line :class:`MobilityError`."""
+    try:
+        return pd.read_parquet(path, columns=list(columns) if columns is not None else None)
+    except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ValueError...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise MobilityError(f"{path}: unreadable ({first[:120]}); expected a Parquet table written by mobility, "
+                            "re-run the command that wrote it") from None
+
+
+def check_out_dir(out: str | Path | None, what: str = "--out") -> None:
+    """Raise a one-line :class:`MobilityError` unless ``out`` is a directory this process can write,
+    or can be created (checked before anything is simulated; creates nothing)."""
+    if out is None:
+        return
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise MobilityError(f"{what} {p}: exists and is not a directory; expected an output directory")
+    probe = p
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise MobilityError(f"{what} {p}: {probe} is not a directory; expected an output directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise MobilityError(f"{what} {p}: {probe} is not writable; expected a directory you can write")
+
+
+def _file_hash(path: Path) -> str:
+    st = path.stat()
+    return _file_hash_cached(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _file_hash_cached(path: str, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def engine_hash() -> str:
+    """Hash of the ``mobility`` package's own Python sources (the simulation session, metrics,
+    actuator and built-in controllers): a checkout edited between two runs gives other run ids."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _installed_distribution(module_name: str, file: Path) -> str | None:
+    """``"dist==version"`` when ``file`` is installed (in a site-packages directory) by a distribution."""
+    if not any(part in ("site-packages", "dist-packages") for part in file.parts):
+        return None
+    from importlib.metadata import packages_distributions, version
+
+    dists = packages_distributions().get(module_name.partition(".")[0], [])
+    if not dists:
+        return None
+    try:
+        return f"{dists[0]}=={version(dists[0])}"
+    except Exception:  # noqa: BLE001 - metadata without a version: fall back to the source hash
+        return None
+
+
+def controller_code(cls: type) -> dict[str, Any]:
+    """What identifies a controller's code: its class (``module.QualName``) and, for every module of
+    its class hierarchy outside ``mobility``, the hash of the module's source file as it is on disk
+    now (or ``"dist==version"`` for a module installed from a distribution). ``mobility``'s own
+    modules are covered by :func:`engine_hash`."""
+    code: dict[str, str] = {}
+    for k in cls.__mro__:
+        mod = getattr(k, "__module__", "") or ""
+        if k is object or mod in code or mod == "builtins" or mod == "mobility" or mod.startswith("mobility."):
+            continue
+        module = sys.modules.get(mod)
+        file = getattr(module, "__file__", None)
+        if not file or not Path(file).is_file():
+            try:
+                code[mod] = hashlib.sha256(inspect.getsource(k).encode()).hexdigest()[:16]
+            except (OSError, TypeError):
+                code[mod] = "unknown"
+            continue
+        path = Path(file).resolve()
+        code[mod] = _installed_distribution(mod, path) or _file_hash(path)
+    return {"class": f"{cls.__module__}.{cls.__qualname__}", "code": code}
+
+
+def run_id(scenario_hash: str, controller: Controller, seed: int, sumo_args: str = "",
+           backend: str = "libsumo") -> str:
+    """Stable id of a run, from everything that determines its numbers: the scenario's content,
+    the controller's name, class, code (:func:`controller_code`) and all its parameters
+    (:meth:`Controller.get_params`, defaults included), the seed, the extra SUMO options, the backend,
+    and the versions (SUMO, ``mobility`` and the hash of ``mobility``'s sources, :func:`engine_hash`).
 
     ``scenario_hash`` is :meth:`Scenario.content_hash`, which covers the demand, so a scaled
-    scenario (:meth:`Scenario.scaled`) has its own id; ``params`` are all the controller's
-    parameters (:meth:`Controller.get_params`, defaults included)."""
+    scenario (:meth:`Scenario.scaled`) has its own id. Editing a controller's file, or ``mobility``
+    itself, gives new ids, so a run store never returns the numbers of other code."""
     from .sim import sumo_version
 
-    parts: list[Any] = [scenario_hash, controller, params, seed, sumo_version(), __version__]
+    parts: list[Any] = [scenario_hash, controller.name, controller.get_params(), seed, sumo_version(), __version__,
+                        controller_code(type(controller)), backend, engine_hash()]
     if sumo_args.strip():
         parts.append(" ".join(sumo_args.split()))
     blob = json.dumps(parts, sort_keys=True, default=str)
@@ -163,12 +369,15 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     params = ctrl.get_params()
     shash = sc.content_hash()
     sargs = args_text(sumo_args)
-    rid = run_id(shash, ctrl.name, params, seed, sargs)
+    rid = run_id(shash, ctrl, seed, sargs, backend)
     info: dict[str, Any] = {
         "run_id": rid, "scenario": sc.name, "demand_scale": float(demand_scale), "controller": ctrl.name,
         "variant": variant or ctrl.name, "seed": seed,
         "scenario_hash": shash, "scenario_source": str(sc.source), "net_file": str(sc.net_file),
         "params": json.dumps(params, sort_keys=True, default=str),
+        "controller_class": controller_code(type(ctrl))["class"],
+        "controller_code": json.dumps(controller_code(type(ctrl))["code"], sort_keys=True),
+        "engine_hash": engine_hash(),
         "backend": backend, "sumo_args": sargs,
         "sumo_version": sumo_version(), "mobility_version": __version__,
         "python_version": platform.python_version(), "host": platform.node(),
@@ -179,7 +388,7 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
         "vehicle_mix": json.dumps([{"id": v.id, "share": v.share, "vclass": v.vclass,
                                     "emission_class": v.emission_class, "group": v.kinematic_group,
                                     "params": dict(v.params)} for v in sc.vehicle_types]),
-        "status": "ok", "error": "",
+        "status": "ok", "error": "", "error_traceback": "",
     }
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mobility-run-") as wd:
@@ -189,7 +398,8 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
         except (SimulationError, MobilityError) as e:
             if raise_errors:
                 raise
-            info.update(status="failed", error=str(e), wall_s=time.perf_counter() - t0)
+            info.update(status="failed", error=str(e), error_traceback=getattr(e, "traceback", "") or "",
+                        wall_s=time.perf_counter() - t0)
             return Results(pd.DataFrame(columns=KEYS), pd.DataFrame(columns=KEYS), pd.DataFrame([info]))
     info["wall_s"] = time.perf_counter() - t0
     info["sim_wall_s"] = output.stats["sim_wall_s"]
@@ -258,7 +468,8 @@ def split_specs(text: str) -> list[str]:
 def compare(scenario: str | Path | Scenario, controllers: Sequence[str], seeds: int | Sequence[int] = 1, *,
             out: str | Path | None = None, jobs: int | None = None, backend: str = "libsumo",
             sumo_args: Sequence[str] | str = (), executor: str = "local", scheduler: str | None = None,
-            progress: bool = False) -> Results:
+            progress: bool = False, retry_failed: bool = False, force: bool = False,
+            run_timeout_s: float | None = None, wait: bool = False) -> Results:
     """Run every controller over every seed: a sweep (:mod:`mobility.sweep`) of one scenario.
 
     A failing run is recorded as failed (with its error) and does not stop the others. Runs execute
@@ -266,11 +477,15 @@ def compare(scenario: str | Path | Scenario, controllers: Sequence[str], seeds: 
     ``scheduler``, or ``dask-local``). With ``out``, runs are kept in the run store
     ``out/runs/<run_id>/`` and the tables are written to ``out``: calling again with the same inputs
     reuses finished runs. For a scenario with a corridor, the first seed's run of each controller
-    also records time–space data (``timespace_*`` tables)."""
+    also records time–space data (``timespace_*`` tables). ``retry_failed``: re-run the runs the
+    store holds as failed; ``force``: re-run every run. ``run_timeout_s``: wall seconds after which a run
+    fails as timed out (default: :func:`mobility.sweep.default_run_timeout`; 0: no limit). ``out`` is
+    locked while in use; ``wait``: wait for another holder instead of failing."""
     from .sweep import SweepSpec, run_sweep
 
     spec = SweepSpec.for_compare(scenario, controllers, seeds, backend=backend, sumo_args=sumo_args)
-    return run_sweep(spec, out=out, jobs=jobs, executor=executor, scheduler=scheduler, progress=progress)
+    return run_sweep(spec, out=out, jobs=jobs, executor=executor, scheduler=scheduler, progress=progress,
+                     retry_failed=retry_failed, force=force, run_timeout_s=run_timeout_s, wait=wait)
 
 
 # ------------------------------------------------------------------------------------------

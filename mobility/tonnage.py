@@ -44,8 +44,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -342,20 +340,10 @@ class Tonnage:
 
     def write(self, out: str | Path) -> list[Path]:
         """``tonnage``, ``tonnage_periods``, ``tonnage_runs`` as CSV + Parquet and the resolved
-        spec as ``tonnage_spec.json``, each written atomically into ``out``."""
-        out = Path(out)
-        written = write_tables(out, {"tonnage": self.tonnage, "tonnage_periods": self.periods,
-                                     "tonnage_runs": self.runs})
-        target = out / "tonnage_spec.json"
-        fd, tmp = tempfile.mkstemp(prefix=".tonnage_spec.", suffix=".json.tmp", dir=out)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({**self.spec.to_dict(), "dropped_seeds": self.dropped_seeds}, f, indent=2, ensure_ascii=False)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return [*written, target]
+        spec as ``tonnage_spec.json``, written into ``out`` as one unit (:func:`write_tables`)."""
+        spec = json.dumps({**self.spec.to_dict(), "dropped_seeds": self.dropped_seeds}, indent=2, ensure_ascii=False)
+        return write_tables(out, {"tonnage": self.tonnage, "tonnage_periods": self.periods, "tonnage_runs": self.runs},
+                            extra={"tonnage_spec.json": spec})
 
 
 def _t_interval(x: np.ndarray) -> tuple[float, float, float]:
