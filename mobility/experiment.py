@@ -543,9 +543,35 @@ def network_summary(res: Results, baseline: str | None = None) -> pd.DataFrame:
     return m
 
 
+def flagged_runs(res: Results) -> pd.DataFrame:
+    """The ok runs flagged as gridlocked, by the rule of ``sweep`` and the report
+    (:func:`mobility.stats.excluded_runs`: teleports, or an insertion backlog above
+    :data:`mobility.stats.GRIDLOCK_BACKLOG_SHARE`), with the reason and the printed ``label``."""
+    from .stats import excluded_runs
+
+    cols = ["run_id", "label", "seed", "reason"]
+    if res.runs.empty:
+        return pd.DataFrame(columns=cols)
+    excl = excluded_runs(res.runs, res.network)
+    excl = excl[excl["reason"].str.startswith("gridlock: ")]
+    label = _labelled(res.runs).set_index("run_id")["controller"]
+    out = excl.assign(label=excl["run_id"].map(label), reason=excl["reason"].str.removeprefix("gridlock: "))
+    return out[cols].reset_index(drop=True)
+
+
+#: marks a % change computed from a gridlocked run in :func:`format_comparison`
+GRIDLOCK_MARK = "!"
+
+
 def format_comparison(res: Results) -> str:
-    """The per-junction table a planner reads, plus network totals."""
+    """The per-junction table a planner reads, plus network totals.
+
+    Gridlocked runs (:func:`flagged_runs`) are averaged in here, but never silently: their
+    controller's network line says ``GRIDLOCK k/n runs``, every % change computed from one (the
+    controller's or the baseline's) carries ``!``, and each flagged run is listed with its reason."""
     s = summary(res)
+    flagged = flagged_runs(res)
+    gl = set(flagged["label"])
     lines = []
     if not s.empty:
         controllers = list(s["controller"].cat.categories)
@@ -556,8 +582,9 @@ def format_comparison(res: Results) -> str:
         lines.append(hdr)
         lines.append("-" * len(hdr))
 
-        def pct(v: float) -> str:
-            return "" if not np.isfinite(v) else f"({v:+.0f}%)"
+        def pct(v: float, who: str) -> str:
+            mark = GRIDLOCK_MARK if who in gl or base in gl else ""
+            return "" if not np.isfinite(v) else f"({v:+.0f}%{mark})"
 
         for jid, g in s.groupby("junction_id", sort=False):
             jid = jid if len(jid) <= w - 2 else jid[: w - 3] + "…"
@@ -566,21 +593,26 @@ def format_comparison(res: Results) -> str:
                 first = r.controller == base
                 lines.append(
                     f"{jid:<{w}}{r.controller:<18}{r.vehicles:>7.0f}"
-                    f"{r.delay_s_per_veh:>7.1f} {r.los:<1} {'' if first else pct(r.delay_s_per_veh_pct):>7}"
-                    f"{r.stops_per_veh:>8.2f} {'' if first else pct(r.stops_per_veh_pct):>7}"
-                    f"{r.co2_kg:>9.2f} {'' if first else pct(r.co2_kg_pct):>7}{idle:>10.0f}%"
+                    f"{r.delay_s_per_veh:>7.1f} {r.los:<1} {'' if first else pct(r.delay_s_per_veh_pct, r.controller):>7}"
+                    f"{r.stops_per_veh:>8.2f} {'' if first else pct(r.stops_per_veh_pct, r.controller):>7}"
+                    f"{r.co2_kg:>9.2f} {'' if first else pct(r.co2_kg_pct, r.controller):>7}{idle:>10.0f}%"
                 )
                 jid = ""
     ns = network_summary(res)
     if not ns.empty:
         lines.append("")
         lines.append("Network total (all vehicles, junction zones + unattributed; mean over seeds):")
+        nbase = str(ns["controller"].iloc[0])
+        runs_of = _labelled(res.network).groupby("controller", sort=False)["run_id"].nunique()
         for _, r in ns.iterrows():
+            mark = GRIDLOCK_MARK if (r.controller in gl or nbase in gl) and r.controller != nbase else ""
+            k = int((flagged["label"] == r.controller).sum())
             lines.append(
                 f"  {r.controller:<18} vehicles {r.vehicles_seen:>7.0f}  delay {r.delay_s_per_veh:6.1f} s/veh"
-                f" {pct_str(r.delay_s_per_veh_pct)}  stops {r.stops_per_veh:5.2f}/veh {pct_str(r.stops_per_veh_pct)}"
-                f"  CO2 {r.co2_kg:8.1f} kg {pct_str(r.co2_kg_pct)}  teleports {r.teleports:.0f}"
-                f"  not inserted {r.insertion_backlog_veh:.0f}"
+                f" {pct_str(r.delay_s_per_veh_pct, mark)}  stops {r.stops_per_veh:5.2f}/veh"
+                f" {pct_str(r.stops_per_veh_pct, mark)}  CO2 {r.co2_kg:8.1f} kg {pct_str(r.co2_kg_pct, mark)}"
+                f"  teleports {r.teleports:.0f}  not inserted {r.insertion_backlog_veh:.0f}"
+                + (f"  GRIDLOCK {k}/{int(runs_of.get(r.controller, k))} runs" if k else "")
             )
     if not res.corridor.empty:
         c = _labelled(res.corridor)
@@ -594,11 +626,17 @@ def format_comparison(res: Results) -> str:
                 f"  travel {r.travel_time_s_mean:6.1f} s  delay {r.delay_s_per_veh:6.1f} s/veh"
                 f"  stops {r.stops_per_veh:5.2f}/veh  CO2 {r.co2_g_per_veh:6.0f} g/veh"
             )
+    if not flagged.empty:
+        lines.append("")
+        lines.append(f"{GRIDLOCK_MARK} = a % change computed from a GRIDLOCKED run (its own or the baseline's): not a valid "
+                     "comparison; `mobility sweep` and `report` leave such runs out of every mean")
+        for _, r in flagged.iterrows():
+            lines.append(f"GRIDLOCK {r['label']} seed {r['seed']}: {r['reason']}")
     failed = res.failed
     for _, r in failed.iterrows():
         lines.append(f"FAILED {r['controller']} seed {r['seed']}: {r['error']}")
     return "\n".join(lines)
 
 
-def pct_str(v: float) -> str:
-    return "      " if not np.isfinite(v) or v == 0 else f"({v:+.1f}%)"
+def pct_str(v: float, mark: str = "") -> str:
+    return " " * (8 + len(mark)) if not np.isfinite(v) or v == 0 else f"({v:+.1f}%{mark})"

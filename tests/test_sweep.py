@@ -632,3 +632,25 @@ def test_the_tool_deletes_only_files_it_wrote(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (out / "corridor.csv").read_text() == "someone else's file\n"  # no corridor: not written, not deleted
     _consistent(out)
+
+
+@pytest.mark.sumo
+def test_the_compare_printout_flags_a_gridlocked_run_and_its_changes(tmp_path: Path) -> None:
+    """Absurd demand (6000 veh/h into one lane pair for 5 min) on the bundled corridor: most vehicles
+    cannot even enter; `compare` and `run` say GRIDLOCK and mark every % change computed from it."""
+    sc = tmp_path / "jam.toml"
+    sc.write_text(SHORT.replace("NET", (ROOT / "networks" / "corridor" / "corridor.net.xml").as_posix())
+                  .replace("end_s = 400", "end_s = 300").replace("vph = 600", "vph = 6000"))
+    proc = mobility("compare", str(sc), "--controllers", "static,max-pressure", "--seeds", "1")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    flagged = [line for line in out if line.startswith("GRIDLOCK ")]
+    assert [f.split(" seed")[0] for f in flagged] == ["GRIDLOCK static", "GRIDLOCK max-pressure"]
+    assert all("could not enter the network" in f for f in flagged)
+    net = [line for line in out if line.startswith("  max-pressure ") and "vehicles" in line][0]
+    assert "GRIDLOCK 1/1 runs" in net and "%!)" in net
+    per_junction = [line for line in out if line.startswith(("J1 ", "J2 ")) or " max-pressure " in line[:40]]
+    assert any("%!)" in line for line in per_junction)
+    assert any("not a valid comparison" in line for line in out)
+    one = mobility("run", str(sc))
+    assert one.returncode == 0 and "GRIDLOCK static seed 1:" in one.stdout
