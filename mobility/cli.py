@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from .errors import MobilityError, SimulationError
+
+
+SEED_LIMIT = 2**31  # = mobility.experiment.SEED_LIMIT (not imported: the parser loads no pandas)
 
 
 def _seeds(text: str) -> int | list[int]:
     try:
         if "," in text:
-            return [int(x) for x in text.split(",") if x.strip()]
+            seeds = [int(x) for x in text.split(",") if x.strip()]
+            bad = [x for x in seeds if not 0 <= x < SEED_LIMIT]
+            if bad:
+                raise argparse.ArgumentTypeError(f"expected integers 0 <= seed < 2**31, got {bad[0]}")
+            return seeds
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a count N or a list like 1,2,3, got {text!r}") from None
@@ -21,9 +31,36 @@ def _seeds(text: str) -> int | list[int]:
     return n
 
 
+def _seed(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer 0 <= seed < 2**31, got {text!r}") from None
+    if not 0 <= n < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected an integer 0 <= seed < 2**31, got {n}")
+    return n
+
+
+def _finite(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return x
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (``mobility run: error: argument --seed: ...``), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mobility", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="mobility", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("scenario", help="TOML path, bundled name (corridor, grid) or .sumocfg path")
@@ -34,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="simulate one scenario under one controller")
     common(r)
     r.add_argument("--controller", default="static", help="name or NAME(param=value,...)")
-    r.add_argument("--seed", type=int, default=None, help="default: the scenario's seed")
+    r.add_argument("--seed", type=_seed, default=None, help="default: the scenario's seed (0 <= seed < 2**31)")
     r.add_argument("--gui", action="store_true", help="watch it in sumo-gui (uses TraCI)")
     r.add_argument("--timespace", action="store_true",
                    help="record time-space diagram data along the scenario's corridor (timespace_*.parquet)")
@@ -75,9 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("osm", type=Path, help="OpenStreetMap extract (.osm, .osm.xml, optionally .gz)")
     io.add_argument("--out", type=Path, required=True, help="directory to create, e.g. networks/NAME")
     io.add_argument("--name", default=None, help="file stem (default: the --out directory name)")
-    io.add_argument("--density", type=float, default=None,
+    io.add_argument("--density", type=_finite, default=None,
                     help="default demand, veh/h per lane-km open to cars (default 6; 0: none)")
-    io.add_argument("--seed", type=int, default=1, help="seed of the random default demand and the scenario")
+    io.add_argument("--seed", type=_seed, default=1, help="seed of the random default demand and the scenario")
     io.add_argument("--netconvert-args", default="", help='extra netconvert options (e.g. "--tls.discard-simple")')
     io.add_argument("--force", action="store_true", help="replace a non-empty --out directory")
 
@@ -85,11 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("network", help=".net.xml path, directory holding one, bundled network name, or scenario")
     dc.add_argument("counts", type=Path, help="CSV: edge or from_edge,to_edge, and begin_s,end_s,count")
     dc.add_argument("--out", type=Path, required=True, help="directory for NAME.toml, fit.csv, routes.rou.xml")
-    dc.add_argument("--begin", type=float, default=None, help="counted window start, s (default: first count)")
-    dc.add_argument("--end", type=float, default=None, help="counted window end, s (default: last count)")
-    dc.add_argument("--warmup", type=float, default=900.0,
+    dc.add_argument("--begin", type=_finite, default=None, help="counted window start, s (default: first count)")
+    dc.add_argument("--end", type=_finite, default=None, help="counted window end, s (default: last count)")
+    dc.add_argument("--warmup", type=_finite, default=900.0,
                     help="warm-up before the first count, s, at the first interval's demand (default 900)")
-    dc.add_argument("--seed", type=int, default=1, help="seed of candidate routes, sampling and the fit run")
+    dc.add_argument("--seed", type=_seed, default=1, help="seed of candidate routes, sampling and the fit run")
     dc.add_argument("--candidates", type=int, default=None, help="random candidate trips (default 2000)")
     dc.add_argument("--force", action="store_true", help="replace a non-empty --out directory")
 
@@ -103,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("results", type=Path, help="directory written by mobility run/compare (with kinematics.parquet)")
     rv.add_argument("--fleet", required=True,
                     help="preset (china-city or 'china-city(nev_share=0.6)'), fleet TOML or scenario TOML")
-    rv.add_argument("--grid-factor", type=float, default=None,
+    rv.add_argument("--grid-factor", type=_finite, default=None,
                     help="scope-2 grid factor, kg CO2/kWh (default: the fleet file's, else each run's)")
     rv.add_argument("--scenario", default=None, help="the scenario the runs used (default: as recorded)")
     rv.add_argument("--out", type=Path, default=None, help="directory for junctions/network/runs .csv and .parquet")
@@ -121,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
+    except BrokenPipeError:  # `mobility zones corridor | head`: the reader is gone; stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
     except (MobilityError, SimulationError) as e:
         if args.debug and getattr(e, "traceback", ""):
             print(e.traceback.rstrip(), file=sys.stderr)
@@ -139,11 +182,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         for name, desc in available().items():
             print(f"{name:<22} {desc}")
         return 0
+    from .experiment import check_out_dir
+
+    if getattr(args, "out", None) is not None:
+        check_out_dir(args.out)
     if args.command == "sweep":
         from .sweep import format_sweep, load_spec, run_sweep
 
         spec = load_spec(args.spec)
         out = args.out if args.out is not None else Path("results") / spec.name
+        check_out_dir(out)
         res = run_sweep(spec, out=out, jobs=args.jobs, executor=args.executor, scheduler=args.scheduler,
                         progress=True, retry_failed=args.retry_failed, force=args.force,
                         run_timeout_s=args.run_timeout, wait=args.wait)
@@ -200,8 +248,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .metrics import ZoneMap
         from .network import SignalNetwork
 
+        from .errors import NetworkError
+
         sc = load_scenario(args.scenario)
-        zm = ZoneMap.build(SignalNetwork.load(sc.net_file), sc.zones, list(sc.junctions) or None)
+        net = SignalNetwork.load(sc.net_file)
+        if not net.junction_ids:
+            raise NetworkError(f"{sc.net_file}: no traffic light; expected a network with signalised junctions "
+                               "(tlLogic; netconvert --tls.guess adds them)")
+        zm = ZoneMap.build(net, sc.zones, list(sc.junctions) or None)
         print(zm.table().to_string(index=False))
         return 0
     sc = load_scenario(args.scenario)

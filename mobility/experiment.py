@@ -42,7 +42,7 @@ import pandas as pd
 
 from . import __version__
 from .controllers import Controller, make
-from .errors import MobilityError, SimulationError
+from .errors import MobilityError, NetworkError, SimulationError
 from .metrics import UNATTRIBUTED
 from .scenario import Scenario, load_scenario
 
@@ -230,6 +230,108 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.Dat
                             "re-run the command that wrote it") from None
 
 
+#: seeds are handed to SUMO's ``--seed`` (a signed 32-bit integer): one rule everywhere
+SEED_LIMIT = 2**31
+
+
+def check_seed(seed: Any, where: str) -> int:
+    """``seed`` if it is an integer with 0 <= seed < 2**31, else a one-line :class:`MobilityError`
+    (``where``: the option or the file and field)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < SEED_LIMIT:
+        raise MobilityError(f"{where}: expected an integer 0 <= seed < 2**31, got {seed!r}")
+    return int(seed)
+
+
+@functools.lru_cache(maxsize=1)
+def sumo_options() -> frozenset[str]:
+    """The option names ``sumo --help`` lists (``--end``, ``-e``...)."""
+    import subprocess
+
+    from .sim import sumo_binary
+
+    try:
+        text = subprocess.run([sumo_binary(), "--help"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    names: set[str] = set()
+    for m in re.finditer(r"^\s{2}(?:(-\w), )?(--[\w.\-]+)", text, re.M):
+        names.update(x for x in m.groups() if x)
+    return frozenset(names)
+
+
+def check_sumo_args(sumo_args: Sequence[str] | str, where: str = "--sumo-args") -> list[str]:
+    """The extra SUMO options as a list; a one-line :class:`MobilityError` for unbalanced quotes or an
+    option SUMO does not know (checked against ``sumo --help`` before anything runs)."""
+    import shlex
+
+    if isinstance(sumo_args, str):
+        try:
+            args = shlex.split(sumo_args)
+        except ValueError as e:
+            raise MobilityError(f"{where}: {e} in {sumo_args!r}; expected SUMO options as on SUMO's command line") from None
+    else:
+        args = list(sumo_args)
+    known = sumo_options()
+    for a in args:
+        if a.startswith("-") and len(a) > 1 and not a[1].isdigit() and known:
+            name = a.split("=", 1)[0]
+            if name not in known:
+                raise MobilityError(f"{where}: '{name}' is not a SUMO option; see `sumo --help` (SUMO {_sumo_version()})")
+    return args
+
+
+def _sumo_version() -> str:
+    from .sim import sumo_version
+
+    return sumo_version()
+
+
+#: SUMO's vehicle classes (``vClass``), as sumolib lists them, plus ``ignoring``
+def _vehicle_classes() -> frozenset[str]:
+    from sumolib.net.lane import SUMO_VEHICLE_CLASSES
+
+    return frozenset(SUMO_VEHICLE_CLASSES) | {"ignoring"}
+
+
+def preflight(sc: Scenario, *, sumo_args: Sequence[str] | str = (), seeds: Sequence[int] = (),
+              where: str = "") -> None:
+    """Everything about a scenario that would fail (or silently mislead) only once SUMO runs,
+    checked before anything is simulated; each a one-line :class:`MobilityError`:
+
+    * the network has signalised junctions (traffic lights);
+    * every vehicle type's ``vclass`` is one of SUMO's vehicle classes;
+    * every flow has a route: its destination (through its ``via`` edges) is reachable from its origin
+      in the network's edge graph;
+    * the scenario's seed and ``seeds`` satisfy 0 <= seed < 2**31;
+    * ``sumo_args`` parse and name SUMO options (:func:`check_sumo_args`)."""
+    from .network import SignalNetwork
+
+    src = where or str(sc.source)
+    check_seed(sc.seed, f"{src}: field 'seed'")
+    for s in seeds:
+        check_seed(s, f"{src}: seed")
+    check_sumo_args(sumo_args)
+    classes = _vehicle_classes()
+    for i, v in enumerate(sc.vehicle_types):
+        if v.vclass not in classes:
+            raise MobilityError(f"{src}: field 'vehicle_types[{i}].vclass': vclass {v.vclass!r} is not a SUMO vehicle "
+                                f"class; expected one of passenger, bus, truck, delivery, motorcycle, bicycle, tram... "
+                                "(see SUMO's vClass list)")
+    net = SignalNetwork.load(sc.net_file)
+    if not net.junction_ids:
+        raise NetworkError(f"{sc.net_file}: no traffic light; expected a network with signalised junctions "
+                           "(tlLogic; netconvert --tls.guess adds them)")
+    import networkx as nx
+
+    for i, f in enumerate(sc.flows):
+        chain = [f.origin, *f.via, f.destination]
+        for a, b in zip(chain, chain[1:]):
+            if a in net.graph and b in net.graph and not nx.has_path(net.graph, a, b):
+                raise MobilityError(f"{src}: field 'flows[{i}]': no route from edge '{a}' to edge '{b}' in "
+                                    f"{Path(sc.net_file).name}; expected a destination reachable from the origin "
+                                    "(check from/to/via and the network's connections)")
+
+
 def check_out_dir(out: str | Path | None, what: str = "--out") -> None:
     """Raise a one-line :class:`MobilityError` unless ``out`` is a directory this process can write,
     or can be created (checked before anything is simulated; creates nothing)."""
@@ -351,6 +453,12 @@ def run(scenario: str | Path | Scenario, controller: str | Controller = "static"
     failure isolation). ``timespace``: record time–space diagram data along the corridor."""
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     ctrl = _controller(controller)
+    if seed is not None:
+        check_seed(seed, "--seed")
+    check_out_dir(out)
+    preflight(sc, sumo_args=sumo_args)
+    if backend not in ("libsumo", "traci"):
+        raise MobilityError(f"--backend: expected libsumo or traci, got {backend!r}")
     res = _run_one(sc, ctrl, sc.seed if seed is None else seed, backend, gui, sumo_args, raise_errors=True,
                    timespace=timespace, variant=ctrl.name)
     if out is not None:

@@ -193,7 +193,12 @@ def network_map(net_file: Path, junction_ids: Sequence[str], saved: dict[str, di
     (saved_pct, ci_includes_zero)``)."""
     import sumolib
 
-    net = sumolib.net.readNet(str(net_file), withInternal=False)
+    try:
+        net = sumolib.net.readNet(str(net_file), withInternal=False)
+    except Exception as e:  # noqa: BLE001 - sumolib raises SAX errors and assorted KeyErrors on bad files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ReportError(f"{net_file}: cannot read SUMO network ({first[:120]}); expected the .net.xml the runs "
+                          "used (runs.net_file)") from None
     xmin, ymin, xmax, ymax = net.getBoundary()
     dx, dy = max(xmax - xmin, 1.0), max(ymax - ymin, 1.0)
     width = 760.0

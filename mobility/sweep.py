@@ -74,7 +74,7 @@ import pandas as pd
 from . import __version__
 from .controllers import make, parse_spec
 from .errors import MobilityError, SimulationError, user_frame
-from .experiment import KEYS, Results, _run_one, args_text, combine, run_id, variant_label
+from .experiment import KEYS, Results, _run_one, args_text, check_sumo_args, combine, run_id, variant_label
 from .scenario import Scenario, load_scenario
 
 EXECUTORS = ("local", "dask", "dask-local")
@@ -199,7 +199,7 @@ class SweepSpec:
                     seeds: int | Sequence[int] = 1, *, backend: str = "libsumo",
                     sumo_args: Sequence[str] | str = ()) -> SweepSpec:
         """The sweep behind :func:`mobility.experiment.compare`: one scenario, scale 1."""
-        from .network import SignalNetwork
+        from .experiment import check_seed, preflight
 
         sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         if not controllers:
@@ -208,12 +208,16 @@ class SweepSpec:
             if seeds < 1:
                 raise MobilityError(f"--seeds: expected at least one seed, got {seeds}")
             seed_spec: tuple[int, ...] | int = seeds
+            run_seeds = [sc.seed + i for i in range(seeds)]
         else:
-            seed_spec = tuple(int(s) for s in seeds)
+            seed_spec = tuple(seeds)
             if not seed_spec:
                 raise MobilityError("--seeds: expected at least one seed")
+            for s in seed_spec:
+                check_seed(s, "--seeds: expected integers 0 <= seed < 2**31; seed")
             if len(set(seed_spec)) != len(seed_spec):
                 raise MobilityError(f"--seeds: seeds must be distinct, got {list(seed_spec)}")
+            run_seeds = list(seed_spec)
         variants = []
         for spec in controllers:
             name, params = parse_spec(spec)
@@ -222,7 +226,7 @@ class SweepSpec:
         _check_labels(variants, "--controllers")
         if backend not in ("libsumo", "traci"):
             raise MobilityError(f"--backend: expected libsumo or traci, got {backend!r}")
-        SignalNetwork.load(sc.net_file)  # fail fast on a bad network
+        preflight(sc, sumo_args=sumo_args, seeds=run_seeds)  # network, classes, routes, seeds, SUMO options
         return cls(name=sc.name, scenarios=(sc,), variants=tuple(variants), seeds=seed_spec,
                    backend=backend, sumo_args=args_text(sumo_args))
 
@@ -326,8 +330,8 @@ def load_spec(path: str | Path) -> SweepSpec:
     elif isinstance(seeds, list):
         if not seeds:
             raise err("seeds", "expected at least one seed, got an empty list")
-        if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-            raise err("seeds", f"expected non-negative integers, got {seeds!r}")
+        if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in seeds):
+            raise err("seeds", f"expected integers 0 <= seed < 2**31, got {seeds!r}")
         if len(set(seeds)) != len(seeds):
             raise err("seeds", f"seeds must be distinct, got {seeds!r}")
         seed_spec = tuple(seeds)
@@ -394,6 +398,20 @@ def load_spec(path: str | Path) -> SweepSpec:
                           baseline)
         except ValueError as e:
             raise err("baseline", str(e)) from None
+    from .experiment import preflight
+
+    try:
+        check_sumo_args(sumo_args, f"{path}: field 'sumo_args'")
+    except MobilityError as e:
+        raise SweepError(str(e)) from None
+    for i, sc in enumerate(scenarios):
+        try:
+            preflight(sc)
+        except MobilityError as e:
+            raise err(f"scenarios[{i}]", str(e)) from None
+        if isinstance(seed_spec, int) and sc.seed + seed_spec - 1 >= 2**31:
+            raise err("seeds", f"a count of {seed_spec} from scenario '{sc.name}''s seed {sc.seed} goes beyond "
+                               "2**31 - 1; expected integers 0 <= seed < 2**31")
     spec = SweepSpec(name=name, scenarios=tuple(scenarios), variants=tuple(variants), seeds=seed_spec,
                      demand_scales=tuple(float(s) for s in scales), baseline=baseline, backend=backend,
                      sumo_args=sumo_args, timespace=timespace, source=path, description=description)

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from .emissions import GridFactor
-from .errors import ControllerError, ScenarioError
+from .errors import ControllerError, MobilityError, ScenarioError
 from .metrics import UNATTRIBUTED
 from .reevaluate import Fleet, _preset, _Table, parse_fleet_table, parse_grid, write_tables
 from .scenario import Scenario, VehicleType
@@ -163,6 +163,9 @@ def _seeds(value: Any, t: _Table, key: str, first: int = 1) -> tuple[int, ...]:
             raise t.err(key, f"expected at least 1 seed, got {value}")
         return tuple(range(first, first + value))
     if isinstance(value, list) and value and all(isinstance(x, int) and not isinstance(x, bool) for x in value):
+        bad = [x for x in value if not 0 <= x < 2**31]
+        if bad:
+            raise t.err(key, f"expected integers 0 <= seed < 2**31, got {bad[0]}")
         if len(set(value)) != len(value):
             raise t.err(key, "expected distinct seeds")
         return tuple(value)
@@ -265,6 +268,19 @@ def load_spec(path: str | Path, *, seeds: int | Sequence[int] | None = None) -> 
             scenarios[target] = load_scenario(target)
         sc = finish_scenario(scenarios[target].scaled(scale))
         periods.append(PeriodSpec(pname, sc, hours, scale, day_type, pdesc))
+    folders: dict[str, str] = {}
+    for i, p in enumerate(periods):
+        other = folders.setdefault(_safe(p.name), p.name)
+        if other != p.name:
+            raise t.err(f"periods[{i}].name", f"period names '{other}' and '{p.name}' would share the folder "
+                                              f"periods/{_safe(p.name)}; expected names that differ in letters or digits")
+    from .experiment import preflight
+
+    for i, p in enumerate(periods):
+        try:
+            preflight(p.scenario, seeds=seed_list)
+        except MobilityError as e:
+            raise t.err(f"periods[{i}].scenario", str(e)) from None
     total_h = sum(p.hours_per_year for p in periods)
     if total_h > MAX_HOURS_PER_YEAR + 1e-9:
         raise t.err("periods[*].hours_per_year",
