@@ -13,6 +13,7 @@ from .errors import MobilityError, SimulationError
 
 
 SEED_LIMIT = 2**31  # = mobility.experiment.SEED_LIMIT (not imported: the parser loads no pandas)
+MAX_SEEDS = 10_000  # = mobility.experiment.MAX_SEEDS
 
 
 def _seeds(text: str) -> int | list[int]:
@@ -26,8 +27,8 @@ def _seeds(text: str) -> int | list[int]:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a count N or a list like 1,2,3, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 seed, got {n}")
+    if not 1 <= n <= MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"expected a count of 1 to {MAX_SEEDS} seeds, got {n}")
     return n
 
 

@@ -232,6 +232,8 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.Dat
 
 #: seeds are handed to SUMO's ``--seed`` (a signed 32-bit integer): one rule everywhere
 SEED_LIMIT = 2**31
+#: at most this many seeds per arm (a count beyond it is a typo, not an experiment)
+MAX_SEEDS = 10_000
 
 
 def check_seed(seed: Any, where: str) -> int:

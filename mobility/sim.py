@@ -205,7 +205,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     except MobilityError:
         raise
     except Exception as e:
-        raise controller_failure(e, f"controller '{controller.name}' failed in reset()") from None
+        raise controller_failure(e, f"controller '{controller.name}' failed in reset()") from e
 
     from traci import constants as tc  # pure-python constants, shared by libsumo and traci
 
@@ -283,7 +283,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
             try:
                 actions = controller.act(observe(t))
             except Exception as e:
-                raise controller_failure(e, f"controller '{controller.name}' failed in act() at t={t:g}") from None
+                raise controller_failure(e, f"controller '{controller.name}' failed in act() at t={t:g}") from e
             actuator.apply(t, actions or {})
 
         decide(now)

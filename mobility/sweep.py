@@ -74,7 +74,8 @@ import pandas as pd
 from . import __version__
 from .controllers import make, parse_spec
 from .errors import MobilityError, SimulationError, user_frame
-from .experiment import KEYS, Results, _run_one, args_text, check_sumo_args, combine, run_id, variant_label
+from .experiment import (KEYS, MAX_SEEDS, Results, _run_one, args_text, check_sumo_args, combine, run_id,
+                         variant_label)
 from .scenario import Scenario, load_scenario
 
 EXECUTORS = ("local", "dask", "dask-local")
@@ -205,9 +206,12 @@ class SweepSpec:
         if not controllers:
             raise MobilityError("--controllers: expected at least one controller name")
         if isinstance(seeds, int):
-            if seeds < 1:
-                raise MobilityError(f"--seeds: expected at least one seed, got {seeds}")
+            if not 1 <= seeds <= MAX_SEEDS:
+                raise MobilityError(f"--seeds: expected a count of 1 to {MAX_SEEDS} seeds, got {seeds}")
             seed_spec: tuple[int, ...] | int = seeds
+            if sc.seed + seeds - 1 >= 2**31:
+                raise MobilityError(f"--seeds: a count of {seeds} from the scenario's seed {sc.seed} goes beyond 2**31 - 1; "
+                                    "expected integers 0 <= seed < 2**31")
             run_seeds = [sc.seed + i for i in range(seeds)]
         else:
             seed_spec = tuple(seeds)
@@ -324,8 +328,8 @@ def load_spec(path: str | Path) -> SweepSpec:
     if isinstance(seeds, bool) or seeds is None:
         raise err("seeds", "missing; expected a list of integer seeds or a count")
     if isinstance(seeds, int):
-        if seeds < 1:
-            raise err("seeds", f"expected at least one seed, got {seeds}")
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise err("seeds", f"expected a count of 1 to {MAX_SEEDS} seeds, got {seeds}")
         seed_spec: tuple[int, ...] | int = seeds
     elif isinstance(seeds, list):
         if not seeds:

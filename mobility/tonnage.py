@@ -159,8 +159,11 @@ def _seeds(value: Any, t: _Table, key: str, first: int = 1) -> tuple[int, ...]:
     if isinstance(value, bool):
         raise t.err(key, f"expected a count N or a list of integers, got {value!r}")
     if isinstance(value, int):
-        if value < 1:
-            raise t.err(key, f"expected at least 1 seed, got {value}")
+        if not 1 <= value <= 10_000:
+            raise t.err(key, f"expected a count of 1 to 10000 seeds, got {value}")
+        if first + value - 1 >= 2**31:
+            raise t.err(key, f"a count of {value} from seed {first} goes beyond 2**31 - 1; expected integers "
+                             "0 <= seed < 2**31")
         return tuple(range(first, first + value))
     if isinstance(value, list) and value and all(isinstance(x, int) and not isinstance(x, bool) for x in value):
         bad = [x for x in value if not 0 <= x < 2**31]

@@ -249,7 +249,16 @@ CASES: dict[str, Case] = {
     "compare: unknown vehicle class": (lambda t: ["compare", scenario(t, SCENARIO + '[[vehicle_types]]\nid = "car"\n'
                                                                        'share = 1.0\nvclass = "hovercraft"\n'),
                                                   "--out", "OUT"], "vclass 'hovercraft' is not a SUMO vehicle class"),
+    "compare: huge seed count": (lambda t: ["compare", scenario(t), "--seeds", str(2**31 - 1), "--out", "OUT"],
+                                 "--seeds: expected a count of 1 to 10000 seeds"),
+    "compare: count beyond the seed limit": (lambda t: ["compare", scenario(t, f"seed = {2**31 - 2}\n" + SCENARIO),
+                                                        "--seeds", "3", "--out", "OUT"],
+                                             "--seeds: a count of 3 from the scenario's seed 2147483646 goes beyond"),
+    "run: infinite end": (lambda t: ["run", scenario(t, SCENARIO.replace("end_s = 600", "end_s = inf")), "--out", "OUT"],
+                          "field 'end_s'"),
     # ---- sweep
+    "sweep: huge seed count": (lambda t: ["sweep", sweep(t, SWEEP.replace("seeds = [1]", f"seeds = {2**40}")), "--out", "OUT"],
+                               "field 'seeds': expected a count of 1 to 10000 seeds"),
     "sweep: missing spec": (lambda t: ["sweep", str(t / "nope.toml"), "--out", "OUT"], "nope.toml: no such file"),
     "sweep: spec not UTF-8": (lambda t: ["sweep", str(write(t / "s.toml", NOT_UTF8)), "--out", "OUT"], "s.toml"),
     "sweep: name is a path": (lambda t: ["sweep", sweep(t, SWEEP.replace('"bad"', '"../escape"')), "--out", "OUT"],
@@ -288,6 +297,10 @@ CASES: dict[str, Case] = {
                                                                       TONNAGE[TONNAGE.index("[[periods]]"):]
                                                                       .replace('"peak"', '"a_b"')), "--out", "OUT"],
                                         "period names 'a b' and 'a_b' would share the folder periods/a_b"),
+    "tonnage: huge --seeds count": (lambda t: ["tonnage", tonnage(t), "--seeds", "99999999", "--out", "OUT"],
+                                    "expected a count of 1 to 10000 seeds"),
+    "tonnage: huge seed count in spec": (lambda t: ["tonnage", tonnage(t, TONNAGE.replace("seeds = 2", f"seeds = {2**40}")),
+                                                    "--out", "OUT"], "field 'seeds': expected a count of 1 to 10000 seeds"),
     "tonnage: negative --seeds": (lambda t: ["tonnage", tonnage(t), "--seeds", "-2", "--out", "OUT"], "--seeds"),
     "tonnage: negative seed in list": (lambda t: ["tonnage", tonnage(t), "--seeds", "3,-1", "--out", "OUT"],
                                        "--seeds: expected integers 0 <= seed < 2**31, got -1"),
