@@ -375,13 +375,20 @@ def engine_hash() -> str:
     return h.hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=1)
+def _packages_distributions() -> Mapping[str, list[str]]:
+    from importlib.metadata import packages_distributions
+
+    return packages_distributions()
+
+
 def _installed_distribution(module_name: str, file: Path) -> str | None:
     """``"dist==version"`` when ``file`` is installed (in a site-packages directory) by a distribution."""
     if not any(part in ("site-packages", "dist-packages") for part in file.parts):
         return None
-    from importlib.metadata import packages_distributions, version
+    from importlib.metadata import version
 
-    dists = packages_distributions().get(module_name.partition(".")[0], [])
+    dists = _packages_distributions().get(module_name.partition(".")[0], [])
     if not dists:
         return None
     try:

@@ -131,9 +131,13 @@ RUN_TIMEOUT_PER_SIM_S = 2.0
 RUN_TIMEOUT_BASE_S = 300.0
 
 
+#: timeouts are capped here (30 days; beyond it the operating system's timers overflow)
+RUN_TIMEOUT_MAX_S = 30 * 86400.0
+
+
 def default_run_timeout(sc: Scenario) -> float:
     """The default per-run timeout of ``sc``, wall seconds (see :data:`RUN_TIMEOUT_PER_SIM_S`)."""
-    return RUN_TIMEOUT_BASE_S + RUN_TIMEOUT_PER_SIM_S * max(sc.end_s - sc.begin_s, 0.0)
+    return min(RUN_TIMEOUT_BASE_S + RUN_TIMEOUT_PER_SIM_S * max(sc.end_s - sc.begin_s, 0.0), RUN_TIMEOUT_MAX_S)
 
 
 @dataclass(frozen=True)
@@ -820,7 +824,8 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, jobs: int | Non
     if run_timeout_s is not None and not (math.isfinite(run_timeout_s) and run_timeout_s >= 0):
         raise SweepError(f"--run-timeout: expected a number of seconds >= 0 (0: no limit), got {run_timeout_s!r}")
     tasks = [dataclasses.replace(t, timeout_s=(default_run_timeout(t.scenario) if run_timeout_s is None
-                                               else run_timeout_s or None)) for t in spec.tasks()]
+                                               else min(run_timeout_s, RUN_TIMEOUT_MAX_S) or None))
+             for t in spec.tasks()]
     from .experiment import check_out_dir
 
     store = RunStore(out) if out is not None else None

@@ -379,6 +379,10 @@ def test_two_classes_with_one_name_and_two_backends_have_distinct_run_ids(tmp_pa
     (tmp_path / "ctrl_a.py").write_text(USER_CTRL.replace("GREEN_S = 40", "GREEN_S = 41"))
     os.utime(tmp_path / "ctrl_a.py", ns=(time.time_ns(), time.time_ns() + 10**9))
     assert run_id("h", a, 1) != run_id("h", make("ctrl_b:Fixed"), 1)
+    # a module installed from a distribution counts by its version (e.g. an entry-point controller)
+    from importlib.metadata import version
+
+    assert controller_code(pd.DataFrame)["code"]["pandas"] == f"pandas=={version('pandas')}"
 
 
 @pytest.mark.sumo
@@ -654,3 +658,24 @@ def test_the_compare_printout_flags_a_gridlocked_run_and_its_changes(tmp_path: P
     assert any("not a valid comparison" in line for line in out)
     one = mobility("run", str(sc))
     assert one.returncode == 0 and "GRIDLOCK static seed 1:" in one.stdout
+
+
+@pytest.mark.sumo
+def test_two_concurrent_sweeps_on_one_out_never_mix(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = subprocess.Popen([sys.executable, "-m", "mobility.cli", "sweep", str(spec_file(tmp_path)), "--out", str(out),
+                              "--jobs", "1"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lock = out / ".mobility.lock"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (lock.exists() and lock.read_text().strip() == str(first.pid)):
+        time.sleep(0.05)
+    other = spec_file(tmp_path, TINY.replace("seeds = [1, 2]", "seeds = [3]"), "other.toml")
+    second = mobility("sweep", str(other), "--out", str(out))
+    assert first.poll() is None, "the first sweep ended before the second started"
+    assert second.returncode == 2 and second.stderr.strip().splitlines() == [
+        f"mobility: error: {out}: in use by another mobility sweep or compare (pid {first.pid}); wait for it to "
+        "finish, pass --wait, or choose another --out"]
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    _consistent(out)
+    assert sorted(set(pd.read_parquet(out / "runs.parquet").seed)) == [1, 2]  # the first spec's tables only
