@@ -245,8 +245,9 @@ def check_seed(seed: Any, where: str) -> int:
 
 
 @functools.lru_cache(maxsize=1)
-def sumo_options() -> frozenset[str]:
-    """The option names ``sumo --help`` lists (``--end``, ``-e``...)."""
+def _sumo_help() -> tuple[frozenset[str], frozenset[str]]:
+    """The option names ``sumo --help`` lists (``--end``, ``-e``...), and those of them that read
+    input files (``FILE`` options of its "Input Options" section)."""
     import subprocess
 
     from .sim import sumo_binary
@@ -254,11 +255,35 @@ def sumo_options() -> frozenset[str]:
     try:
         text = subprocess.run([sumo_binary(), "--help"], capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError):
-        return frozenset()
+        return frozenset(), frozenset()
     names: set[str] = set()
-    for m in re.finditer(r"^\s{2}(?:(-\w), )?(--[\w.\-]+)", text, re.M):
-        names.update(x for x in m.groups() if x)
-    return frozenset(names)
+    inputs: set[str] = set()
+    section = ""
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            section = line
+        m = re.match(r"^\s{2}(?:(-\w), )?(--[\w.\-]+)(?: (\S+))?", line)
+        if m:
+            opts = {x for x in m.groups()[:2] if x}
+            names.update(opts)
+            if section == "Input Options:" and m.group(3) == "FILE":
+                inputs.update(opts)
+    return frozenset(names), frozenset(inputs)
+
+
+def sumo_options() -> frozenset[str]:
+    """The option names ``sumo --help`` lists (``--end``, ``-e``...)."""
+    return _sumo_help()[0]
+
+
+#: SUMO options mobility sets itself for every run (extra options may not repeat them; SUMO would refuse)
+OWN_SUMO_OPTIONS = {
+    "--begin": "the scenario's begin_s", "-b": "the scenario's begin_s", "--end": "the scenario's end_s",
+    "-e": "the scenario's end_s", "--step-length": "the scenario's step_length_s", "--seed": "--seed/--seeds",
+    "--net-file": "the scenario's network", "-n": "the scenario's network",
+    "--route-files": "the scenario's demand", "-r": "the scenario's demand",
+    "--configuration-file": "the scenario", "-c": "the scenario",
+}
 
 
 def check_sumo_args(sumo_args: Sequence[str] | str, where: str = "--sumo-args") -> list[str]:
@@ -273,12 +298,20 @@ def check_sumo_args(sumo_args: Sequence[str] | str, where: str = "--sumo-args") 
             raise MobilityError(f"{where}: {e} in {sumo_args!r}; expected SUMO options as on SUMO's command line") from None
     else:
         args = list(sumo_args)
-    known = sumo_options()
-    for a in args:
+    known, inputs = _sumo_help()
+    for i, a in enumerate(args):
         if a.startswith("-") and len(a) > 1 and not a[1].isdigit() and known:
-            name = a.split("=", 1)[0]
+            name, eq, inline = a.partition("=")
             if name not in known:
                 raise MobilityError(f"{where}: '{name}' is not a SUMO option; see `sumo --help` (SUMO {_sumo_version()})")
+            if name in OWN_SUMO_OPTIONS:
+                raise MobilityError(f"{where}: {name} is set by mobility from {OWN_SUMO_OPTIONS[name]}; change that "
+                                    "instead of passing it to SUMO")
+            value = inline if eq else (args[i + 1] if i + 1 < len(args) else "")
+            if name in inputs:
+                for f in (v for v in value.split(",") if v.strip()):
+                    if not Path(f).exists():
+                        raise MobilityError(f"{where}: {name} {f}: no such file; expected input files that exist")
     return args
 
 
@@ -312,7 +345,11 @@ def preflight(sc: Scenario, *, sumo_args: Sequence[str] | str = (), seeds: Seque
     check_seed(sc.seed, f"{src}: field 'seed'")
     for s in seeds:
         check_seed(s, f"{src}: seed")
-    check_sumo_args(sumo_args)
+    extra = check_sumo_args(sumo_args)
+    if sc.sumocfg is None and sc.additional_files and any(a.split("=")[0] in ("-a", "--additional-files")
+                                                          for a in extra):
+        raise MobilityError(f"--sumo-args: --additional-files: {src} lists its own additional files and SUMO takes "
+                            "the option once; add yours to the scenario's additional files instead")
     classes = _vehicle_classes()
     for i, v in enumerate(sc.vehicle_types):
         if v.vclass not in classes:
