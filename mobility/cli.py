@@ -3,27 +3,65 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from .errors import MobilityError, SimulationError
+
+
+SEED_LIMIT = 2**31  # = mobility.experiment.SEED_LIMIT (not imported: the parser loads no pandas)
+MAX_SEEDS = 10_000  # = mobility.experiment.MAX_SEEDS
 
 
 def _seeds(text: str) -> int | list[int]:
     try:
         if "," in text:
-            return [int(x) for x in text.split(",") if x.strip()]
+            seeds = [int(x) for x in text.split(",") if x.strip()]
+            bad = [x for x in seeds if not 0 <= x < SEED_LIMIT]
+            if bad:
+                raise argparse.ArgumentTypeError(f"expected integers 0 <= seed < 2**31, got {bad[0]}")
+            return seeds
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a count N or a list like 1,2,3, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 seed, got {n}")
+    if not 1 <= n <= MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"expected a count of 1 to {MAX_SEEDS} seeds, got {n}")
     return n
 
 
+def _seed(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer 0 <= seed < 2**31, got {text!r}") from None
+    if not 0 <= n < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected an integer 0 <= seed < 2**31, got {n}")
+    return n
+
+
+def _finite(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return x
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (``mobility run: error: argument --seed: ...``), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mobility", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="mobility", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("scenario", help="TOML path, bundled name (corridor, grid) or .sumocfg path")
@@ -39,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="simulate one scenario under one controller")
     common(r)
     r.add_argument("--controller", default="static", help="name or NAME(param=value,...)")
-    r.add_argument("--seed", type=int, default=None, help="default: the scenario's seed")
+    r.add_argument("--seed", type=_seed, default=None, help="default: the scenario's seed (0 <= seed < 2**31)")
     r.add_argument("--gui", action="store_true", help="watch it in sumo-gui (uses TraCI)")
     r.add_argument("--timespace", action="store_true",
                    help="record time-space diagram data along the scenario's corridor (timespace_*.parquet)")
@@ -52,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--executor", choices=("local", "dask", "dask-local"), default="local",
                    help="where runs execute (see `mobility sweep --help`)")
     c.add_argument("--scheduler", default=None, help="Dask scheduler address for --executor dask")
+    c.add_argument("--retry-failed", action="store_true", help="re-run runs the --out store holds as failed")
+    c.add_argument("--force", action="store_true", help="re-run every run, even those in the --out store")
+    c.add_argument("--wait", action="store_true", help="if another sweep or compare holds --out, wait for it")
+    c.add_argument("--run-timeout", type=float, default=None, metavar="SECONDS",
+                   help="fail a run that takes longer (wall time; default 300 s + 2 s per simulated second; 0: none)")
 
     sw = sub.add_parser("sweep", help="run a sweep spec (scenarios × controllers × seeds × demand scales), resumable")
     sw.add_argument("spec", type=Path, help="sweep spec TOML (see scenarios/corridor-sweep.toml)")
@@ -61,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="local process pool (default), an existing Dask cluster, or a local Dask cluster")
     sw.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:8786) for --executor dask")
     sw.add_argument("--retry-failed", action="store_true", help="re-run runs the store holds as failed")
+    sw.add_argument("--force", action="store_true", help="re-run every run, even those in the store")
+    sw.add_argument("--wait", action="store_true", help="if another sweep or compare holds --out, wait for it")
+    sw.add_argument("--run-timeout", type=float, default=None, metavar="SECONDS",
+                    help="fail a run that takes longer (wall time; default 300 s + 2 s per simulated second; 0: none)")
 
     rp = sub.add_parser("report", help="write a self-contained HTML report of a results directory")
     rp.add_argument("results", type=Path, help="directory written by mobility run/compare/sweep")
@@ -71,9 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("osm", type=Path, help="OpenStreetMap extract (.osm, .osm.xml, optionally .gz)")
     io.add_argument("--out", type=Path, required=True, help="directory to create, e.g. networks/NAME")
     io.add_argument("--name", default=None, help="file stem (default: the --out directory name)")
-    io.add_argument("--density", type=float, default=None,
+    io.add_argument("--density", type=_finite, default=None,
                     help="default demand, veh/h per lane-km open to cars (default 6; 0: none)")
-    io.add_argument("--seed", type=int, default=1, help="seed of the random default demand and the scenario")
+    io.add_argument("--seed", type=_seed, default=1, help="seed of the random default demand and the scenario")
     io.add_argument("--netconvert-args", default="", help='extra netconvert options (e.g. "--tls.discard-simple")')
     io.add_argument("--force", action="store_true", help="replace a non-empty --out directory")
 
@@ -84,11 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--edgedata-attribute", default="entered",
                     help="count attribute of an edgeData file (default entered, as routeSampler)")
     dc.add_argument("--out", type=Path, required=True, help="directory for NAME.toml, fit.csv, routes.rou.xml")
-    dc.add_argument("--begin", type=float, default=None, help="counted window start, s (default: first count)")
-    dc.add_argument("--end", type=float, default=None, help="counted window end, s (default: last count)")
-    dc.add_argument("--warmup", type=float, default=900.0,
+    dc.add_argument("--begin", type=_finite, default=None, help="counted window start, s (default: first count)")
+    dc.add_argument("--end", type=_finite, default=None, help="counted window end, s (default: last count)")
+    dc.add_argument("--warmup", type=_finite, default=900.0,
                     help="warm-up before the first count, s, at the first interval's demand (default 900)")
-    dc.add_argument("--seed", type=int, default=1, help="seed of candidate routes, sampling and the fit run")
+    dc.add_argument("--seed", type=_seed, default=1, help="seed of candidate routes, sampling and the fit run")
     dc.add_argument("--candidates", type=int, default=None, help="random candidate trips (default 2000)")
     dc.add_argument("--force", action="store_true", help="replace a non-empty --out directory")
 
@@ -102,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("results", type=Path, help="directory written by mobility run/compare (with kinematics.parquet)")
     rv.add_argument("--fleet", required=True,
                     help="preset (china-city or 'china-city(nev_share=0.6)'), fleet TOML or scenario TOML")
-    rv.add_argument("--grid-factor", type=float, default=None,
+    rv.add_argument("--grid-factor", type=_finite, default=None,
                     help="scope-2 grid factor, kg CO2/kWh (default: the fleet file's, else each run's)")
     rv.add_argument("--scenario", default=None, help="the scenario the runs used (default: as recorded)")
     rv.add_argument("--out", type=Path, default=None, help="directory for junctions/network/runs .csv and .parquet")
@@ -110,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("controllers", help="list available controllers")
     z = sub.add_parser("zones", help="print the attribution zones of a scenario's network")
     z.add_argument("scenario")
+    for sp in sub.choices.values():
+        sp.add_argument("--debug", action="store_true",
+                        help="print the full traceback of a failed run or of an unexpected error")
     return p
 
 
@@ -117,7 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
+    except BrokenPipeError:  # `mobility zones corridor | head`: the reader is gone; stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
     except (MobilityError, SimulationError) as e:
+        if args.debug and getattr(e, "traceback", ""):
+            print(e.traceback.rstrip(), file=sys.stderr)
         print(f"mobility: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -133,15 +191,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         for name, desc in available().items():
             print(f"{name:<22} {desc}")
         return 0
+    from .experiment import check_out_dir
+
+    if getattr(args, "out", None) is not None:
+        check_out_dir(args.out)
     if args.command == "sweep":
         from .sweep import format_sweep, load_spec, run_sweep
 
         spec = load_spec(args.spec)
         out = args.out if args.out is not None else Path("results") / spec.name
+        check_out_dir(out)
         res = run_sweep(spec, out=out, jobs=args.jobs, executor=args.executor, scheduler=args.scheduler,
-                        progress=True, retry_failed=args.retry_failed)
+                        progress=True, retry_failed=args.retry_failed, force=args.force,
+                        run_timeout_s=args.run_timeout, wait=args.wait)
         print(format_sweep(res, spec.baseline))
         print(f"\n{len(res.runs)} runs; tables in {out} (runs in {out / 'runs'})")
+        _print_tracebacks(res, args.debug)
         return 0 if res.failed.empty else 1
     if args.command == "import-osm":
         import shlex
@@ -193,8 +258,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .metrics import ZoneMap
         from .network import SignalNetwork
 
+        from .errors import NetworkError
+
         sc = load_scenario(args.scenario)
-        zm = ZoneMap.build(SignalNetwork.load(sc.net_file), sc.zones, list(sc.junctions) or None)
+        net = SignalNetwork.load(sc.net_file)
+        if not net.junction_ids:
+            raise NetworkError(f"{sc.net_file}: no traffic light; expected a network with signalised junctions "
+                               "(tlLogic; netconvert --tls.guess adds them)")
+        zm = ZoneMap.build(net, sc.zones, list(sc.junctions) or None)
         print(zm.table().to_string(index=False))
         return 0
     sc = load_scenario(args.scenario)
@@ -211,14 +282,27 @@ def _dispatch(args: argparse.Namespace) -> int:
         specs = experiment.split_specs(args.controllers)
         res = experiment.compare(sc, specs, args.seeds, jobs=args.jobs, backend=args.backend,
                                  sumo_args=args.sumo_args, out=args.out, executor=args.executor,
-                                 scheduler=args.scheduler, progress=True)
+                                 scheduler=args.scheduler, progress=True, retry_failed=args.retry_failed,
+                                 force=args.force, run_timeout_s=args.run_timeout, wait=args.wait)
     print(experiment.format_comparison(res))
     if args.command == "compare" and args.out is not None:
         print(f"\nwrote the tables to {args.out} (runs in {args.out / 'runs'})")
     elif args.out is not None:
         written = res.write(args.out)
         print(f"\nwrote {', '.join(p.name for p in written)} to {args.out}")
+    _print_tracebacks(res, args.debug)
     return 0 if res.failed.empty else 1
+
+
+def _print_tracebacks(res: object, debug: bool) -> None:
+    """With ``--debug``: the full traceback of every failed run, on stderr."""
+    failed = res.failed  # type: ignore[attr-defined]
+    if not debug or failed.empty or "error_traceback" not in failed.columns:
+        return
+    for _, r in failed.iterrows():
+        tb = str(r.get("error_traceback") or "").rstrip()
+        if tb and tb != "nan":
+            print(f"--- {r['variant']} seed {r['seed']} (run {r['run_id']}):\n{tb}", file=sys.stderr)
 
 
 if __name__ == "__main__":

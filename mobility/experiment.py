@@ -20,12 +20,18 @@ place, so ``--out`` never holds a half-written file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import os
 import platform
+import re
+import shutil
+import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +42,7 @@ import pandas as pd
 
 from . import __version__
 from .controllers import Controller, make
-from .errors import MobilityError, SimulationError
+from .errors import MobilityError, NetworkError, SimulationError
 from .metrics import UNATTRIBUTED
 from .scenario import Scenario, load_scenario
 
@@ -58,65 +64,413 @@ class Results:
     #: see :class:`mobility.metrics.Kinematics`); written as Parquet only
     kinematics: pd.DataFrame = field(default_factory=pd.DataFrame)
 
-    def write(self, out: str | Path) -> list[Path]:
-        """Write CSV (for people) and Parquet (for machines) atomically into ``out``."""
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables :meth:`write` writes, by name."""
         tables = [("junctions", self.junctions), ("network", self.network), ("runs", self.runs)]
         if not self.corridor.empty:
             tables.append(("corridor", self.corridor))
         tables += [(f"timespace_{k}", v) for k, v in self.timespace.items()]
         if not self.kinematics.empty:
             tables.append(("kinematics", self.kinematics))
-        return write_tables(out, dict(tables), parquet_only=("timespace_trajectories", "kinematics"))
+        return dict(tables)
+
+    def files(self) -> list[str]:
+        """The file names :meth:`write` writes."""
+        return table_files(self.tables(), PARQUET_ONLY)
+
+    def write(self, out: str | Path, *, extra: Mapping[str, str] | None = None,
+              remove: Sequence[str] = ()) -> list[Path]:
+        """Write CSV (for people) and Parquet (for machines) into ``out`` as one unit
+        (:func:`write_tables`); ``extra``: more text files (name -> content) of the same unit;
+        ``remove``: files of an earlier unit this one replaces (removed when not rewritten)."""
+        return write_tables(out, self.tables(), parquet_only=PARQUET_ONLY, extra=extra, remove=remove)
 
     @property
     def failed(self) -> pd.DataFrame:
         return self.runs[self.runs["status"] != "ok"]
 
 
-def write_tables(out: str | Path, tables: Mapping[str, pd.DataFrame], parquet_only: Sequence[str] = ()) -> list[Path]:
+#: the large tables, written as Parquet only
+PARQUET_ONLY = ("timespace_trajectories", "kinematics")
+
+#: prefix of the staging directory a unit of result files is written into (see :func:`write_tables`)
+STAGING_PREFIX = ".staging-"
+_MANIFEST = "MANIFEST.json"
+
+
+def table_files(tables: Mapping[str, pd.DataFrame], parquet_only: Sequence[str] = ()) -> list[str]:
+    """``<name>.csv`` (not for names in ``parquet_only``) and ``<name>.parquet`` of every table."""
+    return [f"{name}.{ext}" for name in tables for ext in ("csv", "parquet")
+            if not (ext == "csv" and name in parquet_only)]
+
+
+def write_tables(out: str | Path, tables: Mapping[str, pd.DataFrame], parquet_only: Sequence[str] = (), *,
+                 extra: Mapping[str, str] | None = None, remove: Sequence[str] = ()) -> list[Path]:
     """Write each table as ``<name>.csv`` (for people; not for names in ``parquet_only``, the large
-    ones) and ``<name>.parquet`` (for machines) into ``out``, each through a temporary file renamed
-    into place: never a half-written file."""
+    ones) and ``<name>.parquet`` (for machines) into ``out``, with the text files ``extra``, as one unit.
+
+    Everything is first written into a staging directory ``out/.staging-<pid>-…``; a manifest
+    written last (atomically) lists the files; then each file is renamed into place and the files in
+    ``remove`` (an earlier unit's, when not rewritten) are deleted. A process killed before the
+    manifest leaves nothing visible (the staging directory is removed by the next writer); killed
+    after it, the next writer (or reader: :func:`finish_pending_writes`) completes the renames. So
+    ``out`` never holds a half-written file, nor, once finished, tables from two different units."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, df in tables.items():
-        for ext in ("csv", "parquet"):
-            if ext == "csv" and name in parquet_only:
-                continue
-            target = out / f"{name}.{ext}"
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{ext}.tmp", dir=out)
-            os.close(fd)
-            try:
+    finish_pending_writes(out)
+    stage = out / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    stage.mkdir()
+    names: list[str] = []
+    try:
+        for name, df in tables.items():
+            for ext in ("csv", "parquet"):
+                if ext == "csv" and name in parquet_only:
+                    continue
                 if ext == "csv":
-                    df.to_csv(tmp, index=False, float_format="%.6g")
+                    df.to_csv(stage / f"{name}.csv", index=False, float_format="%.6g")
                 else:
-                    df.to_parquet(tmp, index=False)
-                os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            written.append(target)
-    return written
+                    df.to_parquet(stage / f"{name}.parquet", index=False)
+                names.append(f"{name}.{ext}")
+        for fname, text in (extra or {}).items():
+            (stage / fname).write_text(text, encoding="utf-8")
+            names.append(fname)
+        manifest = {"files": names, "remove": [r for r in remove if r not in names and Path(r).name == r]}
+        (stage / f".{_MANIFEST}.tmp").write_text(json.dumps(manifest))
+        os.replace(stage / f".{_MANIFEST}.tmp", stage / _MANIFEST)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    _roll_forward(stage)
+    return [out / n for n in names]
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _roll_forward(stage: Path) -> None:
+    """Move a staged unit's files into place, delete the files it replaces, remove the staging dir."""
+    manifest = json.loads((stage / _MANIFEST).read_text())
+    for n in manifest["files"]:
+        if (stage / n).exists():
+            os.replace(stage / n, stage.parent / n)
+    for n in manifest["remove"]:
+        (stage.parent / n).unlink(missing_ok=True)
+    shutil.rmtree(stage, ignore_errors=True)
 
 
-def run_id(scenario_hash: str, controller: str, params: dict[str, Any], seed: int, sumo_args: str = "") -> str:
-    """Stable id of a run: same scenario content, controller, parameters, seed, extra SUMO options
-    and versions (SUMO and ``mobility``) give the same id.
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
-    ``scenario_hash`` is :meth:`Scenario.content_hash`, which covers the demand, so a scaled
-    scenario (:meth:`Scenario.scaled`) has its own id; ``params`` are all the controller's
-    parameters (:meth:`Controller.get_params`, defaults included)."""
+
+#: temporary files of earlier versions of :func:`write_tables` (``.<table>.<random>.<ext>.tmp``)
+_LEGACY_TMP = re.compile(r"^\.(?:[A-Za-z_]+\.[A-Za-z0-9_]+\.(?:csv|parquet)|sweep\.json\.\d+|"
+                         r"tonnage_spec\.[A-Za-z0-9_]+\.json)\.tmp$")
+
+
+def pending_writes(out: str | Path) -> list[Path]:
+    """Staging directories in ``out`` of writers still running (see :func:`write_tables`)."""
+    out = Path(out)
+    if not out.is_dir():
+        return []
+    return [d for d in out.glob(f"{STAGING_PREFIX}*") if d.is_dir() and _staging_pid(d) is not None
+            and _pid_alive(_staging_pid(d))]  # type: ignore[arg-type]
+
+
+def _staging_pid(d: Path) -> int | None:
+    head = d.name.removeprefix(STAGING_PREFIX).split("-")[0]
+    return int(head) if head.isdigit() else None
+
+
+def finish_pending_writes(out: str | Path) -> None:
+    """Complete or discard the units of result files that killed writers left in ``out``: a staging
+    directory with its manifest is rolled forward, one without is removed; temporary files of
+    earlier versions are removed. Staging directories of live processes are left alone."""
+    out = Path(out)
+    if not out.is_dir():
+        return
+    for d in sorted(out.glob(f"{STAGING_PREFIX}*")):
+        pid = _staging_pid(d)
+        if not d.is_dir() or pid is None or (pid != os.getpid() and _pid_alive(pid)):
+            continue
+        if (d / _MANIFEST).is_file():
+            try:
+                _roll_forward(d)
+                continue
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        shutil.rmtree(d, ignore_errors=True)
+    for f in out.iterdir():
+        if f.is_file() and _LEGACY_TMP.match(f.name):
+            f.unlink(missing_ok=True)
+
+
+def check_results_dir(d: str | Path) -> None:
+    """Raise a one-line :class:`MobilityError` when ``d``'s tables are being replaced or were left
+    half-replaced by a killed writer (a staging directory with its manifest, see :func:`write_tables`)."""
+    for st in Path(d).glob(f"{STAGING_PREFIX}*"):
+        if not (st / _MANIFEST).is_file():
+            continue
+        pid = _staging_pid(st)
+        if pid is not None and _pid_alive(pid):
+            raise MobilityError(f"{d}: its tables are being written by pid {pid}; wait for it to finish")
+        raise MobilityError(f"{d}: a write of its tables was interrupted ({st.name}); re-run the mobility command "
+                            "that wrote them to complete it")
+
+
+def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A Parquet table of a results directory; a damaged file is a one-line :class:`MobilityError`."""
+    try:
+        return pd.read_parquet(path, columns=list(columns) if columns is not None else None)
+    except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ValueError...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise MobilityError(f"{path}: unreadable ({first[:120]}); expected a Parquet table written by mobility, "
+                            "re-run the command that wrote it") from None
+
+
+#: seeds are handed to SUMO's ``--seed`` (a signed 32-bit integer): one rule everywhere
+SEED_LIMIT = 2**31
+#: at most this many seeds per arm (a count beyond it is a typo, not an experiment)
+MAX_SEEDS = 10_000
+
+
+def check_seed(seed: Any, where: str) -> int:
+    """``seed`` if it is an integer with 0 <= seed < 2**31, else a one-line :class:`MobilityError`
+    (``where``: the option or the file and field)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < SEED_LIMIT:
+        raise MobilityError(f"{where}: expected an integer 0 <= seed < 2**31, got {seed!r}")
+    return int(seed)
+
+
+@functools.lru_cache(maxsize=1)
+def _sumo_help() -> tuple[frozenset[str], frozenset[str]]:
+    """The option names ``sumo --help`` lists (``--end``, ``-e``...), and those of them that read
+    input files (``FILE`` options of its "Input Options" section)."""
+    import subprocess
+
+    from .sim import sumo_binary
+
+    try:
+        text = subprocess.run([sumo_binary(), "--help"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return frozenset(), frozenset()
+    names: set[str] = set()
+    inputs: set[str] = set()
+    section = ""
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            section = line
+        m = re.match(r"^\s{2}(?:(-\w), )?(--[\w.\-]+)(?: (\S+))?", line)
+        if m:
+            opts = {x for x in m.groups()[:2] if x}
+            names.update(opts)
+            if section == "Input Options:" and m.group(3) == "FILE":
+                inputs.update(opts)
+    return frozenset(names), frozenset(inputs)
+
+
+def sumo_options() -> frozenset[str]:
+    """The option names ``sumo --help`` lists (``--end``, ``-e``...)."""
+    return _sumo_help()[0]
+
+
+#: SUMO options mobility sets itself for every run (extra options may not repeat them; SUMO would refuse)
+OWN_SUMO_OPTIONS = {
+    "--begin": "the scenario's begin_s", "-b": "the scenario's begin_s", "--end": "the scenario's end_s",
+    "-e": "the scenario's end_s", "--step-length": "the scenario's step_length_s", "--seed": "--seed/--seeds",
+    "--net-file": "the scenario's network", "-n": "the scenario's network",
+    "--route-files": "the scenario's demand", "-r": "the scenario's demand",
+    "--configuration-file": "the scenario", "-c": "the scenario",
+}
+
+
+def check_sumo_args(sumo_args: Sequence[str] | str, where: str = "--sumo-args") -> list[str]:
+    """The extra SUMO options as a list; a one-line :class:`MobilityError` for unbalanced quotes or an
+    option SUMO does not know (checked against ``sumo --help`` before anything runs)."""
+    import shlex
+
+    if isinstance(sumo_args, str):
+        try:
+            args = shlex.split(sumo_args)
+        except ValueError as e:
+            raise MobilityError(f"{where}: {e} in {sumo_args!r}; expected SUMO options as on SUMO's command line") from None
+    else:
+        args = list(sumo_args)
+    known, inputs = _sumo_help()
+    for i, a in enumerate(args):
+        if a.startswith("-") and len(a) > 1 and not a[1].isdigit() and known:
+            name, eq, inline = a.partition("=")
+            if name not in known:
+                raise MobilityError(f"{where}: '{name}' is not a SUMO option; see `sumo --help` (SUMO {_sumo_version()})")
+            if name in OWN_SUMO_OPTIONS:
+                raise MobilityError(f"{where}: {name} is set by mobility from {OWN_SUMO_OPTIONS[name]}; change that "
+                                    "instead of passing it to SUMO")
+            value = inline if eq else (args[i + 1] if i + 1 < len(args) else "")
+            if name in inputs:
+                for f in (v for v in value.split(",") if v.strip()):
+                    if not Path(f).exists():
+                        raise MobilityError(f"{where}: {name} {f}: no such file; expected input files that exist")
+    return args
+
+
+def _sumo_version() -> str:
     from .sim import sumo_version
 
-    parts: list[Any] = [scenario_hash, controller, params, seed, sumo_version(), __version__]
+    return sumo_version()
+
+
+#: SUMO's vehicle classes (``vClass``), as sumolib lists them, plus ``ignoring``
+def _vehicle_classes() -> frozenset[str]:
+    from sumolib.net.lane import SUMO_VEHICLE_CLASSES
+
+    return frozenset(SUMO_VEHICLE_CLASSES) | {"ignoring"}
+
+
+def preflight(sc: Scenario, *, sumo_args: Sequence[str] | str = (), seeds: Sequence[int] = (),
+              where: str = "") -> None:
+    """Everything about a scenario that would fail (or silently mislead) only once SUMO runs,
+    checked before anything is simulated; each a one-line :class:`MobilityError`:
+
+    * the network has signalised junctions (traffic lights);
+    * every vehicle type's ``vclass`` is one of SUMO's vehicle classes;
+    * every flow has a route: its destination (through its ``via`` edges) is reachable from its origin
+      in the network's edge graph;
+    * the scenario's seed and ``seeds`` satisfy 0 <= seed < 2**31;
+    * ``sumo_args`` parse and name SUMO options (:func:`check_sumo_args`)."""
+    from .network import SignalNetwork
+
+    src = where or str(sc.source)
+    check_seed(sc.seed, f"{src}: field 'seed'")
+    for s in seeds:
+        check_seed(s, f"{src}: seed")
+    extra = check_sumo_args(sumo_args)
+    if sc.sumocfg is None and sc.additional_files and any(a.split("=")[0] in ("-a", "--additional-files")
+                                                          for a in extra):
+        raise MobilityError(f"--sumo-args: --additional-files: {src} lists its own additional files and SUMO takes "
+                            "the option once; add yours to the scenario's additional files instead")
+    classes = _vehicle_classes()
+    for i, v in enumerate(sc.vehicle_types):
+        if v.vclass not in classes:
+            raise MobilityError(f"{src}: field 'vehicle_types[{i}].vclass': vclass {v.vclass!r} is not a SUMO vehicle "
+                                f"class; expected one of passenger, bus, truck, delivery, motorcycle, bicycle, tram... "
+                                "(see SUMO's vClass list)")
+    net = SignalNetwork.load(sc.net_file)
+    if not net.junction_ids:
+        raise NetworkError(f"{sc.net_file}: no traffic light; expected a network with signalised junctions "
+                           "(tlLogic; netconvert --tls.guess adds them)")
+    import networkx as nx
+
+    for i, f in enumerate(sc.flows):
+        chain = [f.origin, *f.via, f.destination]
+        for a, b in zip(chain, chain[1:]):
+            if a in net.graph and b in net.graph and not nx.has_path(net.graph, a, b):
+                raise MobilityError(f"{src}: field 'flows[{i}]': no route from edge '{a}' to edge '{b}' in "
+                                    f"{Path(sc.net_file).name}; expected a destination reachable from the origin "
+                                    "(check from/to/via and the network's connections)")
+
+
+def check_out_dir(out: str | Path | None, what: str = "--out") -> None:
+    """Raise a one-line :class:`MobilityError` unless ``out`` is a directory this process can write,
+    or can be created (checked before anything is simulated; creates nothing)."""
+    if out is None:
+        return
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise MobilityError(f"{what} {p}: exists and is not a directory; expected an output directory")
+    probe = p
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise MobilityError(f"{what} {p}: {probe} is not a directory; expected an output directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise MobilityError(f"{what} {p}: {probe} is not writable; expected a directory you can write")
+
+
+def _file_hash(path: Path) -> str:
+    st = path.stat()
+    return _file_hash_cached(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _file_hash_cached(path: str, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def engine_hash() -> str:
+    """Hash of the ``mobility`` package's own Python sources (the simulation session, metrics,
+    actuator and built-in controllers): a checkout edited between two runs gives other run ids."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def _packages_distributions() -> Mapping[str, list[str]]:
+    from importlib.metadata import packages_distributions
+
+    return packages_distributions()
+
+
+def _installed_distribution(module_name: str, file: Path) -> str | None:
+    """``"dist==version"`` when ``file`` is installed (in a site-packages directory) by a distribution."""
+    if not any(part in ("site-packages", "dist-packages") for part in file.parts):
+        return None
+    from importlib.metadata import version
+
+    dists = _packages_distributions().get(module_name.partition(".")[0], [])
+    if not dists:
+        return None
+    try:
+        return f"{dists[0]}=={version(dists[0])}"
+    except Exception:  # noqa: BLE001 - metadata without a version: fall back to the source hash
+        return None
+
+
+def controller_code(cls: type) -> dict[str, Any]:
+    """What identifies a controller's code: its class (``module.QualName``) and, for every module of
+    its class hierarchy outside ``mobility``, the hash of the module's source file as it is on disk
+    now (or ``"dist==version"`` for a module installed from a distribution). ``mobility``'s own
+    modules are covered by :func:`engine_hash`."""
+    code: dict[str, str] = {}
+    for k in cls.__mro__:
+        mod = getattr(k, "__module__", "") or ""
+        if k is object or mod in code or mod == "builtins" or mod == "mobility" or mod.startswith("mobility."):
+            continue
+        module = sys.modules.get(mod)
+        file = getattr(module, "__file__", None)
+        if not file or not Path(file).is_file():
+            try:
+                code[mod] = hashlib.sha256(inspect.getsource(k).encode()).hexdigest()[:16]
+            except (OSError, TypeError):
+                code[mod] = "unknown"
+            continue
+        path = Path(file).resolve()
+        code[mod] = _installed_distribution(mod, path) or _file_hash(path)
+    return {"class": f"{cls.__module__}.{cls.__qualname__}", "code": code}
+
+
+def run_id(scenario_hash: str, controller: Controller, seed: int, sumo_args: str = "",
+           backend: str = "libsumo") -> str:
+    """Stable id of a run, from everything that determines its numbers: the scenario's content,
+    the controller's name, class, code (:func:`controller_code`) and all its parameters
+    (:meth:`Controller.get_params`, defaults included), the seed, the extra SUMO options, the backend,
+    and the versions (SUMO, ``mobility`` and the hash of ``mobility``'s sources, :func:`engine_hash`).
+
+    ``scenario_hash`` is :meth:`Scenario.content_hash`, which covers the demand, so a scaled
+    scenario (:meth:`Scenario.scaled`) has its own id. Editing a controller's file, or ``mobility``
+    itself, gives new ids, so a run store never returns the numbers of other code."""
+    from .sim import sumo_version
+
+    parts: list[Any] = [scenario_hash, controller.name, controller.get_params(), seed, sumo_version(), __version__,
+                        controller_code(type(controller)), backend, engine_hash()]
     if sumo_args.strip():
         parts.append(" ".join(sumo_args.split()))
     blob = json.dumps(parts, sort_keys=True, default=str)
@@ -145,6 +499,12 @@ def run(scenario: str | Path | Scenario, controller: str | Controller = "static"
     failure isolation). ``timespace``: record time–space diagram data along the corridor."""
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     ctrl = _controller(controller)
+    if seed is not None:
+        check_seed(seed, "--seed")
+    check_out_dir(out)
+    preflight(sc, sumo_args=sumo_args)
+    if backend not in ("libsumo", "traci"):
+        raise MobilityError(f"--backend: expected libsumo or traci, got {backend!r}")
     res = _run_one(sc, ctrl, sc.seed if seed is None else seed, backend, gui, sumo_args, raise_errors=True,
                    timespace=timespace, variant=ctrl.name)
     if out is not None:
@@ -163,12 +523,15 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     params = ctrl.get_params()
     shash = sc.content_hash()
     sargs = args_text(sumo_args)
-    rid = run_id(shash, ctrl.name, params, seed, sargs)
+    rid = run_id(shash, ctrl, seed, sargs, backend)
     info: dict[str, Any] = {
         "run_id": rid, "scenario": sc.name, "demand_scale": float(demand_scale), "controller": ctrl.name,
         "variant": variant or ctrl.name, "seed": seed,
         "scenario_hash": shash, "scenario_source": str(sc.source), "net_file": str(sc.net_file),
         "params": json.dumps(params, sort_keys=True, default=str),
+        "controller_class": controller_code(type(ctrl))["class"],
+        "controller_code": json.dumps(controller_code(type(ctrl))["code"], sort_keys=True),
+        "engine_hash": engine_hash(),
         "backend": backend, "sumo_args": sargs,
         "sumo_version": sumo_version(), "mobility_version": __version__,
         "python_version": platform.python_version(), "host": platform.node(),
@@ -179,7 +542,7 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
         "vehicle_mix": json.dumps([{"id": v.id, "share": v.share, "vclass": v.vclass,
                                     "emission_class": v.emission_class, "group": v.kinematic_group,
                                     "params": dict(v.params)} for v in sc.vehicle_types]),
-        "status": "ok", "error": "",
+        "status": "ok", "error": "", "error_traceback": "",
     }
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mobility-run-") as wd:
@@ -189,7 +552,8 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
         except (SimulationError, MobilityError) as e:
             if raise_errors:
                 raise
-            info.update(status="failed", error=str(e), wall_s=time.perf_counter() - t0)
+            info.update(status="failed", error=str(e), error_traceback=getattr(e, "traceback", "") or "",
+                        wall_s=time.perf_counter() - t0)
             return Results(pd.DataFrame(columns=KEYS), pd.DataFrame(columns=KEYS), pd.DataFrame([info]))
     info["wall_s"] = time.perf_counter() - t0
     info["sim_wall_s"] = output.stats["sim_wall_s"]
@@ -264,7 +628,8 @@ def split_specs(text: str) -> list[str]:
 def compare(scenario: str | Path | Scenario, controllers: Sequence[str], seeds: int | Sequence[int] = 1, *,
             out: str | Path | None = None, jobs: int | None = None, backend: str = "libsumo",
             sumo_args: Sequence[str] | str = (), executor: str = "local", scheduler: str | None = None,
-            progress: bool = False) -> Results:
+            progress: bool = False, retry_failed: bool = False, force: bool = False,
+            run_timeout_s: float | None = None, wait: bool = False) -> Results:
     """Run every controller over every seed: a sweep (:mod:`mobility.sweep`) of one scenario.
 
     A failing run is recorded as failed (with its error) and does not stop the others. Runs execute
@@ -272,11 +637,15 @@ def compare(scenario: str | Path | Scenario, controllers: Sequence[str], seeds: 
     ``scheduler``, or ``dask-local``). With ``out``, runs are kept in the run store
     ``out/runs/<run_id>/`` and the tables are written to ``out``: calling again with the same inputs
     reuses finished runs. For a scenario with a corridor, the first seed's run of each controller
-    also records time–space data (``timespace_*`` tables)."""
+    also records time–space data (``timespace_*`` tables). ``retry_failed``: re-run the runs the
+    store holds as failed; ``force``: re-run every run. ``run_timeout_s``: wall seconds after which a run
+    fails as timed out (default: :func:`mobility.sweep.default_run_timeout`; 0: no limit). ``out`` is
+    locked while in use; ``wait``: wait for another holder instead of failing."""
     from .sweep import SweepSpec, run_sweep
 
     spec = SweepSpec.for_compare(scenario, controllers, seeds, backend=backend, sumo_args=sumo_args)
-    return run_sweep(spec, out=out, jobs=jobs, executor=executor, scheduler=scheduler, progress=progress)
+    return run_sweep(spec, out=out, jobs=jobs, executor=executor, scheduler=scheduler, progress=progress,
+                     retry_failed=retry_failed, force=force, run_timeout_s=run_timeout_s, wait=wait)
 
 
 # ------------------------------------------------------------------------------------------
@@ -334,9 +703,35 @@ def network_summary(res: Results, baseline: str | None = None) -> pd.DataFrame:
     return m
 
 
+def flagged_runs(res: Results) -> pd.DataFrame:
+    """The ok runs flagged as gridlocked, by the rule of ``sweep`` and the report
+    (:func:`mobility.stats.excluded_runs`: teleports, or an insertion backlog above
+    :data:`mobility.stats.GRIDLOCK_BACKLOG_SHARE`), with the reason and the printed ``label``."""
+    from .stats import excluded_runs
+
+    cols = ["run_id", "label", "seed", "reason"]
+    if res.runs.empty:
+        return pd.DataFrame(columns=cols)
+    excl = excluded_runs(res.runs, res.network)
+    excl = excl[excl["reason"].str.startswith("gridlock: ")]
+    label = _labelled(res.runs).set_index("run_id")["controller"]
+    out = excl.assign(label=excl["run_id"].map(label), reason=excl["reason"].str.removeprefix("gridlock: "))
+    return out[cols].reset_index(drop=True)
+
+
+#: marks a % change computed from a gridlocked run in :func:`format_comparison`
+GRIDLOCK_MARK = "!"
+
+
 def format_comparison(res: Results) -> str:
-    """The per-junction table a planner reads, plus network totals."""
+    """The per-junction table a planner reads, plus network totals.
+
+    Gridlocked runs (:func:`flagged_runs`) are averaged in here, but never silently: their
+    controller's network line says ``GRIDLOCK k/n runs``, every % change computed from one (the
+    controller's or the baseline's) carries ``!``, and each flagged run is listed with its reason."""
     s = summary(res)
+    flagged = flagged_runs(res)
+    gl = set(flagged["label"])
     lines = []
     if not s.empty:
         controllers = list(s["controller"].cat.categories)
@@ -347,8 +742,9 @@ def format_comparison(res: Results) -> str:
         lines.append(hdr)
         lines.append("-" * len(hdr))
 
-        def pct(v: float) -> str:
-            return "" if not np.isfinite(v) else f"({v:+.0f}%)"
+        def pct(v: float, who: str) -> str:
+            mark = GRIDLOCK_MARK if who in gl or base in gl else ""
+            return "" if not np.isfinite(v) else f"({v:+.0f}%{mark})"
 
         for jid, g in s.groupby("junction_id", sort=False):
             jid = jid if len(jid) <= w - 2 else jid[: w - 3] + "…"
@@ -357,21 +753,26 @@ def format_comparison(res: Results) -> str:
                 first = r.controller == base
                 lines.append(
                     f"{jid:<{w}}{r.controller:<18}{r.vehicles:>7.0f}"
-                    f"{r.delay_s_per_veh:>7.1f} {r.los:<1} {'' if first else pct(r.delay_s_per_veh_pct):>7}"
-                    f"{r.stops_per_veh:>8.2f} {'' if first else pct(r.stops_per_veh_pct):>7}"
-                    f"{r.co2_kg:>9.2f} {'' if first else pct(r.co2_kg_pct):>7}{idle:>10.0f}%"
+                    f"{r.delay_s_per_veh:>7.1f} {r.los:<1} {'' if first else pct(r.delay_s_per_veh_pct, r.controller):>7}"
+                    f"{r.stops_per_veh:>8.2f} {'' if first else pct(r.stops_per_veh_pct, r.controller):>7}"
+                    f"{r.co2_kg:>9.2f} {'' if first else pct(r.co2_kg_pct, r.controller):>7}{idle:>10.0f}%"
                 )
                 jid = ""
     ns = network_summary(res)
     if not ns.empty:
         lines.append("")
         lines.append("Network total (all vehicles, junction zones + unattributed; mean over seeds):")
+        nbase = str(ns["controller"].iloc[0])
+        runs_of = _labelled(res.network).groupby("controller", sort=False)["run_id"].nunique()
         for _, r in ns.iterrows():
+            mark = GRIDLOCK_MARK if (r.controller in gl or nbase in gl) and r.controller != nbase else ""
+            k = int((flagged["label"] == r.controller).sum())
             lines.append(
                 f"  {r.controller:<18} vehicles {r.vehicles_seen:>7.0f}  delay {r.delay_s_per_veh:6.1f} s/veh"
-                f" {pct_str(r.delay_s_per_veh_pct)}  stops {r.stops_per_veh:5.2f}/veh {pct_str(r.stops_per_veh_pct)}"
-                f"  CO2 {r.co2_kg:8.1f} kg {pct_str(r.co2_kg_pct)}  teleports {r.teleports:.0f}"
-                f"  not inserted {r.insertion_backlog_veh:.0f}"
+                f" {pct_str(r.delay_s_per_veh_pct, mark)}  stops {r.stops_per_veh:5.2f}/veh"
+                f" {pct_str(r.stops_per_veh_pct, mark)}  CO2 {r.co2_kg:8.1f} kg {pct_str(r.co2_kg_pct, mark)}"
+                f"  teleports {r.teleports:.0f}  not inserted {r.insertion_backlog_veh:.0f}"
+                + (f"  GRIDLOCK {k}/{int(runs_of.get(r.controller, k))} runs" if k else "")
             )
     if not res.corridor.empty:
         c = _labelled(res.corridor)
@@ -385,11 +786,17 @@ def format_comparison(res: Results) -> str:
                 f"  travel {r.travel_time_s_mean:6.1f} s  delay {r.delay_s_per_veh:6.1f} s/veh"
                 f"  stops {r.stops_per_veh:5.2f}/veh  CO2 {r.co2_g_per_veh:6.0f} g/veh"
             )
+    if not flagged.empty:
+        lines.append("")
+        lines.append(f"{GRIDLOCK_MARK} = a % change computed from a GRIDLOCKED run (its own or the baseline's): not a valid "
+                     "comparison; `mobility sweep` and `report` leave such runs out of every mean")
+        for _, r in flagged.iterrows():
+            lines.append(f"GRIDLOCK {r['label']} seed {r['seed']}: {r['reason']}")
     failed = res.failed
     for _, r in failed.iterrows():
         lines.append(f"FAILED {r['controller']} seed {r['seed']}: {r['error']}")
     return "\n".join(lines)
 
 
-def pct_str(v: float) -> str:
-    return "      " if not np.isfinite(v) or v == 0 else f"({v:+.1f}%)"
+def pct_str(v: float, mark: str = "") -> str:
+    return " " * (8 + len(mark)) if not np.isfinite(v) or v == 0 else f"({v:+.1f}%{mark})"

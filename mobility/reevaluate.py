@@ -468,13 +468,23 @@ def load_results(results_dir: str | Path) -> dict[str, pd.DataFrame]:
     d = Path(results_dir)
     if not d.is_dir():
         raise MobilityError(f"{d}: no such results directory")
+    from .experiment import check_results_dir, read_table
+
+    check_results_dir(d)
     out = {}
     for name in ("kinematics", "runs", "junctions"):
         p = d / f"{name}.parquet"
         if not p.exists():
             hint = " (runs record kinematics since fleets were added; re-run with this version)" if name == "kinematics" else ""
             raise MobilityError(f"{p}: not found; expected the output of `mobility run/compare --out`{hint}")
-        out[name] = pd.read_parquet(p)
+        out[name] = read_table(p)
+    for name, cols in (("runs", ("run_id",)), ("junctions", ("run_id", "junction_id")),
+                       ("kinematics", ("run_id", "junction_id", "vtype", "veh_steps", "speed_mps_mean",
+                                       "accel_mps2_mean", "speed_bin"))):
+        missing = [c for c in cols if c not in out[name].columns]
+        if missing:
+            raise MobilityError(f"{d / (name + '.parquet')}: no column {missing[0]!r}; expected the {name} table "
+                                "written by `mobility run/compare --out`")
     if out["kinematics"].empty:
         raise MobilityError(f"{d / 'kinematics.parquet'}: empty; nothing to re-evaluate")
     return out

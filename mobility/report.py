@@ -74,17 +74,34 @@ def load_results(results: str | Path) -> dict[str, Any]:
     d = Path(results)
     if not d.is_dir():
         raise ReportError(f"{d}: no such directory; expected the --out directory of mobility run, compare or sweep")
+    from .experiment import check_results_dir, read_table
+
+    check_results_dir(d)
     t: dict[str, Any] = {}
     for name in ("junctions", "network", "runs"):
         f = d / f"{name}.parquet"
         if not f.exists():
             raise ReportError(f"{f}: missing; expected the tables written by mobility run, compare or sweep")
-        t[name] = with_arm_columns(pd.read_parquet(f))
+        t[name] = with_arm_columns(read_table(f))
     for name in ("corridor", "timespace_signals", "timespace_trajectories"):
         f = d / f"{name}.parquet"
-        t[name] = with_arm_columns(pd.read_parquet(f)) if f.exists() else pd.DataFrame()
+        t[name] = with_arm_columns(read_table(f)) if f.exists() else pd.DataFrame()
+    missing = [c for c in ("run_id", "controller", "status") if c not in t["runs"].columns]
+    if missing:
+        raise ReportError(f"{d / 'runs.parquet'}: no column {missing[0]!r}; expected the runs table written by "
+                          "mobility run, compare or sweep")
+    for name in ("junctions", "network"):
+        if not t[name].empty and "run_id" not in t[name].columns:
+            raise ReportError(f"{d / (name + '.parquet')}: no column 'run_id'; expected the {name} table written by "
+                              "mobility run, compare or sweep")
     spec = d / "sweep.json"
-    t["sweep"] = json.loads(spec.read_text()) if spec.exists() else {}
+    try:
+        t["sweep"] = json.loads(spec.read_text(encoding="utf-8")) if spec.exists() else {}
+    except (OSError, ValueError) as e:
+        raise ReportError(f"{spec}: unreadable ({str(e).splitlines()[0][:100]}); expected the JSON written by mobility "
+                          "sweep or compare, re-run it") from None
+    if not isinstance(t["sweep"], dict):
+        raise ReportError(f"{spec}: expected a JSON object written by mobility sweep or compare")
     if t["runs"].empty:
         raise ReportError(f"{d / 'runs.parquet'}: no runs to report")
     return t
@@ -176,7 +193,12 @@ def network_map(net_file: Path, junction_ids: Sequence[str], saved: dict[str, di
     (saved_pct, ci_includes_zero)``)."""
     import sumolib
 
-    net = sumolib.net.readNet(str(net_file), withInternal=False)
+    try:
+        net = sumolib.net.readNet(str(net_file), withInternal=False)
+    except Exception as e:  # noqa: BLE001 - sumolib raises SAX errors and assorted KeyErrors on bad files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ReportError(f"{net_file}: cannot read SUMO network ({first[:120]}); expected the .net.xml the runs "
+                          "used (runs.net_file)") from None
     xmin, ymin, xmax, ymax = net.getBoundary()
     dx, dy = max(xmax - xmin, 1.0), max(ymax - ymin, 1.0)
     width = 760.0

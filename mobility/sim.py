@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .controllers.base import Controller, JunctionObservation, Observation
-from .errors import MobilityError, SimulationError
+from .errors import MobilityError, SimulationError, controller_failure
 from .emissions import is_electric
 from .metrics import UNATTRIBUTED, Attribution, ZoneMap
 from .network import Phase, SignalNetwork
@@ -213,7 +213,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     except MobilityError:
         raise
     except Exception as e:
-        raise SimulationError(f"controller '{controller.name}' failed in reset(): {type(e).__name__}: {_first_line(e)}") from None
+        raise controller_failure(e, f"controller '{controller.name}' failed in reset()") from e
 
     from traci import constants as tc  # pure-python constants, shared by libsumo and traci
 
@@ -291,8 +291,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
             try:
                 actions = controller.act(observe(t))
             except Exception as e:
-                raise SimulationError(f"controller '{controller.name}' failed in act() at t={t:g}: "
-                                      f"{type(e).__name__}: {_first_line(e)}") from None
+                raise controller_failure(e, f"controller '{controller.name}' failed in act() at t={t:g}") from e
             actuator.apply(t, actions or {})
 
         decide(now)

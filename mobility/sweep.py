@@ -47,6 +47,8 @@ its error and does not stop the others. Gridlocked runs are flagged (:mod:`mobil
 from __future__ import annotations
 
 import concurrent.futures as cf
+import fcntl
+import dataclasses
 import itertools
 import json
 import math
@@ -59,9 +61,10 @@ import sys
 import threading
 import time
 import tomllib
+import traceback
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -70,8 +73,9 @@ import pandas as pd
 
 from . import __version__
 from .controllers import make, parse_spec
-from .errors import MobilityError, SimulationError
-from .experiment import KEYS, Results, _run_one, args_text, combine, run_id, variant_label
+from .errors import MobilityError, SimulationError, user_frame
+from .experiment import (KEYS, MAX_SEEDS, Results, _run_one, args_text, check_sumo_args, combine, run_id,
+                         variant_label)
 from .scenario import Scenario, load_scenario
 
 EXECUTORS = ("local", "dask", "dask-local")
@@ -116,6 +120,24 @@ class Task:
     backend: str = "libsumo"
     sumo_args: str = ""
     timespace: bool = False  # record time–space diagram data (corridor scenarios)
+    timeout_s: float | None = None  # wall seconds before the run's process is killed (None: no limit)
+
+
+#: default per-run timeout (``--run-timeout``): this many wall seconds per simulated second, plus
+#: :data:`RUN_TIMEOUT_BASE_S`; a 1-hour simulation gets 2 h 5 min, far beyond any healthy run on this
+#: code (the bundled corridor's 75 minutes simulate in well under a minute), short enough that a
+#: hanging controller does not stall a sweep for good
+RUN_TIMEOUT_PER_SIM_S = 2.0
+RUN_TIMEOUT_BASE_S = 300.0
+
+
+#: timeouts are capped here (30 days; beyond it the operating system's timers overflow)
+RUN_TIMEOUT_MAX_S = 30 * 86400.0
+
+
+def default_run_timeout(sc: Scenario) -> float:
+    """The default per-run timeout of ``sc``, wall seconds (see :data:`RUN_TIMEOUT_PER_SIM_S`)."""
+    return min(RUN_TIMEOUT_BASE_S + RUN_TIMEOUT_PER_SIM_S * max(sc.end_s - sc.begin_s, 0.0), RUN_TIMEOUT_MAX_S)
 
 
 @dataclass(frozen=True)
@@ -153,7 +175,7 @@ class SweepSpec:
                 for v in self.variants:
                     ctrl = make(v.controller, **v.params)
                     for seed in seeds:
-                        rid = run_id(shash, ctrl.name, ctrl.get_params(), seed, self.sumo_args)
+                        rid = run_id(shash, ctrl, seed, self.sumo_args, self.backend)
                         what = f"{sc.name} ×{scale:g} {v.label} seed {seed}"
                         if rid in seen:
                             raise SweepError(f"{where}'{seen[rid]}' and '{what}' are the same run (same scenario "
@@ -182,21 +204,28 @@ class SweepSpec:
                     seeds: int | Sequence[int] = 1, *, backend: str = "libsumo",
                     sumo_args: Sequence[str] | str = ()) -> SweepSpec:
         """The sweep behind :func:`mobility.experiment.compare`: one scenario, scale 1."""
-        from .network import SignalNetwork
+        from .experiment import check_seed, preflight
 
         sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         if not controllers:
             raise MobilityError("--controllers: expected at least one controller name")
         if isinstance(seeds, int):
-            if seeds < 1:
-                raise MobilityError(f"--seeds: expected at least one seed, got {seeds}")
+            if not 1 <= seeds <= MAX_SEEDS:
+                raise MobilityError(f"--seeds: expected a count of 1 to {MAX_SEEDS} seeds, got {seeds}")
             seed_spec: tuple[int, ...] | int = seeds
+            if sc.seed + seeds - 1 >= 2**31:
+                raise MobilityError(f"--seeds: a count of {seeds} from the scenario's seed {sc.seed} goes beyond 2**31 - 1; "
+                                    "expected integers 0 <= seed < 2**31")
+            run_seeds = [sc.seed + i for i in range(seeds)]
         else:
-            seed_spec = tuple(int(s) for s in seeds)
+            seed_spec = tuple(seeds)
             if not seed_spec:
                 raise MobilityError("--seeds: expected at least one seed")
+            for s in seed_spec:
+                check_seed(s, "--seeds: expected integers 0 <= seed < 2**31; seed")
             if len(set(seed_spec)) != len(seed_spec):
                 raise MobilityError(f"--seeds: seeds must be distinct, got {list(seed_spec)}")
+            run_seeds = list(seed_spec)
         variants = []
         for spec in controllers:
             name, params = parse_spec(spec)
@@ -205,7 +234,7 @@ class SweepSpec:
         _check_labels(variants, "--controllers")
         if backend not in ("libsumo", "traci"):
             raise MobilityError(f"--backend: expected libsumo or traci, got {backend!r}")
-        SignalNetwork.load(sc.net_file)  # fail fast on a bad network
+        preflight(sc, sumo_args=sumo_args, seeds=run_seeds)  # network, classes, routes, seeds, SUMO options
         return cls(name=sc.name, scenarios=(sc,), variants=tuple(variants), seeds=seed_spec,
                    backend=backend, sumo_args=args_text(sumo_args))
 
@@ -248,6 +277,9 @@ def load_spec(path: str | Path) -> SweepSpec:
         return v
 
     name = text("name", path.stem)
+    if not name.strip() or any(c in name for c in "/\\\0") or name.strip() in (".", ".."):
+        raise err("name", f"expected a name (the default output directory is results/<name>), not a path: got "
+                          f"{name!r}; use --out for another place")
     description = text("description", "")
     backend = text("backend", "libsumo")
     if backend not in ("libsumo", "traci"):
@@ -302,14 +334,14 @@ def load_spec(path: str | Path) -> SweepSpec:
     if isinstance(seeds, bool) or seeds is None:
         raise err("seeds", "missing; expected a list of integer seeds or a count")
     if isinstance(seeds, int):
-        if seeds < 1:
-            raise err("seeds", f"expected at least one seed, got {seeds}")
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise err("seeds", f"expected a count of 1 to {MAX_SEEDS} seeds, got {seeds}")
         seed_spec: tuple[int, ...] | int = seeds
     elif isinstance(seeds, list):
         if not seeds:
             raise err("seeds", "expected at least one seed, got an empty list")
-        if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-            raise err("seeds", f"expected non-negative integers, got {seeds!r}")
+        if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in seeds):
+            raise err("seeds", f"expected integers 0 <= seed < 2**31, got {seeds!r}")
         if len(set(seeds)) != len(seeds):
             raise err("seeds", f"seeds must be distinct, got {seeds!r}")
         seed_spec = tuple(seeds)
@@ -376,6 +408,20 @@ def load_spec(path: str | Path) -> SweepSpec:
                           baseline)
         except ValueError as e:
             raise err("baseline", str(e)) from None
+    from .experiment import preflight
+
+    try:
+        check_sumo_args(sumo_args, f"{path}: field 'sumo_args'")
+    except MobilityError as e:
+        raise SweepError(str(e)) from None
+    for i, sc in enumerate(scenarios):
+        try:
+            preflight(sc)
+        except MobilityError as e:
+            raise err(f"scenarios[{i}]", str(e)) from None
+        if isinstance(seed_spec, int) and sc.seed + seed_spec - 1 >= 2**31:
+            raise err("seeds", f"a count of {seed_spec} from scenario '{sc.name}''s seed {sc.seed} goes beyond "
+                               "2**31 - 1; expected integers 0 <= seed < 2**31")
     spec = SweepSpec(name=name, scenarios=tuple(scenarios), variants=tuple(variants), seeds=seed_spec,
                      demand_scales=tuple(float(s) for s in scales), baseline=baseline, backend=backend,
                      sumo_args=sumo_args, timespace=timespace, source=path, description=description)
@@ -387,13 +433,14 @@ def load_spec(path: str | Path) -> SweepSpec:
 # running one task (in a worker process)
 
 
-def failed_results(task: Task, error: str) -> Results:
-    """The record of a run that did not produce results."""
+def failed_results(task: Task, error: str, error_traceback: str = "") -> Results:
+    """The record of a run that did not produce results (``error_traceback``: the full traceback)."""
     info = {"run_id": task.run_id, "scenario": task.scenario.name, "demand_scale": task.demand_scale,
             "controller": task.variant.controller, "variant": task.variant.label, "seed": task.seed,
             "scenario_source": str(task.scenario.source), "net_file": str(task.scenario.net_file),
             "params": json.dumps(task.variant.params, sort_keys=True, default=str), "backend": task.backend,
-            "sumo_args": task.sumo_args, "mobility_version": __version__, "status": "failed", "error": error}
+            "sumo_args": task.sumo_args, "mobility_version": __version__, "status": "failed", "error": error,
+            "error_traceback": error_traceback}
     try:
         info["controller"] = make(task.variant.controller, **task.variant.params).name
     except MobilityError:
@@ -409,9 +456,11 @@ def execute_task(task: Task) -> Results:
         res = _run_one(task.scenario, ctrl, task.seed, task.backend, False, task.sumo_args,
                        timespace=task.timespace, variant=task.variant.label, demand_scale=task.demand_scale)
     except (MobilityError, SimulationError) as e:
-        return failed_results(task, str(e))
+        return failed_results(task, str(e), getattr(e, "traceback", "") or traceback.format_exc())
     except Exception as e:  # a bug or an unexpected SUMO error: fail this run only
-        return failed_results(task, f"{type(e).__name__}: {e}".splitlines()[0])
+        where = user_frame(e)
+        return failed_results(task, f"{type(e).__name__}: {e}".splitlines()[0] + (f" ({where})" if where else ""),
+                              traceback.format_exc())
     rid = str(res.runs["run_id"].iloc[0])
     if rid != task.run_id:
         return failed_results(task, f"the worker computed run id {rid}, the sweep {task.run_id}: the worker has "
@@ -447,8 +496,13 @@ def run_in_subprocess(task: Task) -> Results:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # e.g. user controller modules
     try:
-        proc = subprocess.run([sys.executable, "-c", _WORKER_CODE], input=pickle.dumps(task), capture_output=True,
-                              env=env, check=False)
+        # -P: the working directory is not put on the path (a traci.py there is never imported)
+        proc = subprocess.run([sys.executable, "-P", "-c", _WORKER_CODE], input=pickle.dumps(task), capture_output=True,
+                              env=env, check=False, timeout=task.timeout_s)
+    except subprocess.TimeoutExpired as e:  # subprocess.run has killed the process
+        tail = (e.stderr or b"").decode(errors="replace").strip().splitlines()[-60:]
+        return failed_results(task, f"timed out: the run took longer than {task.timeout_s:g} s (wall) and was "
+                                    "stopped; raise --run-timeout if it is just slow", "\n".join(tail))
     except OSError as e:
         return failed_results(task, f"cannot start the run's process: {e}")
     if proc.returncode == 0 and proc.stdout:
@@ -464,7 +518,8 @@ def run_in_subprocess(task: Task) -> Results:
             why = f"killed by signal {-proc.returncode}"
     else:
         why = f"exited with status {proc.returncode}"
-    return failed_results(task, f"the run's process {why}" + (f": {lines[-1].strip()}" if lines else ""))
+    return failed_results(task, f"the run's process {why}" + (f": {lines[-1].strip()}" if lines else ""),
+                          "\n".join(lines[-60:]))
 
 
 # ------------------------------------------------------------------------------------------
@@ -574,10 +629,36 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+#: the lock file of an output directory (kept: removing it would let two processes hold a lock each)
+LOCK_FILE = ".mobility.lock"
+
+
+@contextmanager
+def out_lock(root: Path, *, wait: bool = False, progress: bool = False) -> Iterator[None]:
+    """Hold ``root``'s lock (``fcntl.flock`` on ``root/.mobility.lock``, which records the holder's
+    pid) while writing it. Held by another process: a one-line :class:`SweepError` naming its pid,
+    or, with ``wait``, wait for it. The operating system releases the lock when a holder dies."""
+    root.mkdir(parents=True, exist_ok=True)
+    f = open(root / LOCK_FILE, "a+")
+    try:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            if not wait:
+                raise SweepError(f"{root}: in use by another mobility sweep or compare (pid {holder}); wait for it to "
+                                 "finish, pass --wait, or choose another --out") from None
+            if progress:
+                print(f"{root}: waiting for pid {holder} to finish with it", file=sys.stderr, flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
+    finally:
+        f.close()
 
 
 class RunStore:
@@ -600,17 +681,36 @@ class RunStore:
         except Exception:  # unreadable: treat as absent (it will be re-run and replaced)
             return None
 
+    def readable(self, rid: str) -> bool:
+        """Whether the run's tables are all there and readable (a truncated or damaged Parquet file
+        means the run is not finished: it is run again and replaced)."""
+        import pyarrow.parquet as pq
+
+        d = self.path(rid)
+        if not all((d / f"{name}.parquet").is_file() for name in ("junctions", "network", "runs")):
+            return False
+        try:
+            for f in d.glob("*.parquet"):
+                pq.read_metadata(f)
+        except Exception:  # noqa: BLE001 - ArrowInvalid, OSError...
+            return False
+        return True
+
     def finished(self, task: Task, retry_failed: bool = False) -> bool:
         st = self.status(task.run_id)
-        if st is None or (retry_failed and st != "ok"):
+        if st is None or (retry_failed and st != "ok") or not self.readable(task.run_id):
             return False
         if st == "ok" and task.timespace and not (self.path(task.run_id) / "timespace_signals.parquet").exists():
             return False  # stored by a sweep that did not record time–space data for it
         return True
 
     def prepare(self) -> None:
-        """Create the store; remove temporary directories left by killed sweeps."""
+        """Create the store; remove temporary directories left by killed sweeps and complete or
+        discard their unfinished final writes (:func:`mobility.experiment.finish_pending_writes`)."""
+        from .experiment import finish_pending_writes
+
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        finish_pending_writes(self.root)
         for d in self.runs_dir.glob(".*-*"):
             parts = d.name.split("-")
             if d.is_dir() and len(parts) >= 3 and parts[2].isdigit() and not _pid_alive(int(parts[2])):
@@ -712,40 +812,87 @@ class Progress:
 
 
 def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, jobs: int | None = None, executor: str = "local",
-              scheduler: str | None = None, progress: bool = False, retry_failed: bool = False) -> Results:
+              scheduler: str | None = None, progress: bool = False, retry_failed: bool = False,
+              force: bool = False, run_timeout_s: float | None = None, wait: bool = False) -> Results:
     """Run every task of ``spec`` not already in the store at ``out``; return the consolidated tables
-    (also written to ``out``). Nothing is written before the spec and the executor are validated."""
-    tasks = spec.tasks()
+    (also written to ``out``). Nothing is written before the spec and the executor are validated.
+    ``retry_failed``: re-run the runs the store holds as failed; ``force``: re-run every run.
+    ``run_timeout_s``: wall seconds after which a run fails as timed out (default
+    :func:`default_run_timeout` of its scenario; 0: no limit); the sweep goes on with the others.
+    ``out`` is locked while the sweep runs (:func:`out_lock`; ``wait``: wait for another holder
+    instead of failing); the tables and ``sweep.json`` are written as one unit
+    (:func:`mobility.experiment.write_tables`), and only files a previous sweep listed in its
+    ``sweep.json`` are ever deleted."""
+    if run_timeout_s is not None and not (math.isfinite(run_timeout_s) and run_timeout_s >= 0):
+        raise SweepError(f"--run-timeout: expected a number of seconds >= 0 (0: no limit), got {run_timeout_s!r}")
+    tasks = [dataclasses.replace(t, timeout_s=(default_run_timeout(t.scenario) if run_timeout_s is None
+                                               else min(run_timeout_s, RUN_TIMEOUT_MAX_S) or None))
+             for t in spec.tasks()]
+    from .experiment import check_out_dir
+
     store = RunStore(out) if out is not None else None
-    if store is not None and store.root.exists() and not store.root.is_dir():
-        raise SweepError(f"{store.root}: exists and is not a directory; expected an output directory")
-    pending = [t for t in tasks if store is None or not store.finished(t, retry_failed)]
+    check_out_dir(out)
+    estimate = [t for t in tasks if store is None or force or not store.finished(t, retry_failed)]
     n_jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     memory: dict[str, Results] = {}
-    with open_executor(executor, max(1, min(n_jobs, len(pending))) if n_jobs >= 1 else n_jobs, scheduler) as ex:
+    with open_executor(executor, max(1, min(n_jobs, len(estimate))) if n_jobs >= 1 else n_jobs, scheduler) as ex, \
+            (out_lock(store.root, wait=wait, progress=progress) if store is not None else nullcontext()):
         if store is not None:
             store.prepare()
-            _atomic_write_text(store.root / "sweep.json", json.dumps(spec.to_dict(), indent=2, default=str) + "\n")
+        pending = [t for t in tasks if store is None or force or not store.finished(t, retry_failed)]
         bar = Progress(len(tasks), len(tasks) - len(pending), enabled=progress)
-        try:
-            for task, res in ex.run(pending):
+
+        def execute(batch: Sequence[Task]) -> None:
+            for task, res in ex.run(batch):
                 if store is not None:
                     store.save(res)
                 else:
                     memory[task.run_id] = res
                 bar.update(bool((res.runs["status"] == "ok").all()))
+
+        try:
+            execute(pending)
+            parts, unreadable = _load_all(store, memory, tasks)
+            if unreadable:  # damaged after it was checked: run those again, once
+                execute(unreadable)
+                parts, unreadable = _load_all(store, memory, tasks)
         finally:
             bar.close()
-    parts = [store.load(t) if store is not None else memory[t.run_id] for t in tasks]
-    res = combine(parts)
-    if store is not None:
-        written = {p.name for p in res.write(store.root)}
-        for name in TABLES:  # consolidated tables of an earlier spec that this one does not produce
-            for ext in ("csv", "parquet"):
-                f = store.root / f"{name}.{ext}"
-                if f.name not in written and f.exists():
-                    f.unlink()
+        if unreadable:
+            raise SweepError(f"{store.path(unreadable[0].run_id)}: unreadable run tables even after re-running "  # type: ignore[union-attr]
+                             "the run; check the disk and remove that directory")
+        res = combine(parts)
+        if store is not None:
+            files = res.files()
+            previous = _previous_files(store.root)
+            record = {**spec.to_dict(), "files": [*files, "sweep.json"]}
+            res.write(store.root, extra={"sweep.json": json.dumps(record, indent=2, default=str) + "\n"},
+                      remove=[f for f in previous if f not in files])
     return res
+
+
+def _load_all(store: RunStore | None, memory: dict[str, Results],
+              tasks: Sequence[Task]) -> tuple[list[Results], list[Task]]:
+    """Every task's results, and the tasks whose stored tables cannot be read."""
+    if store is None:
+        return [memory[t.run_id] for t in tasks], []
+    parts, bad = [], []
+    for t in tasks:
+        try:
+            parts.append(store.load(t))
+        except Exception:  # noqa: BLE001 - pyarrow's errors for a damaged file are many
+            bad.append(t)
+    return parts, bad
+
+
+def _previous_files(root: Path) -> list[str]:
+    """The result files the last sweep or compare wrote into ``root`` (listed in its sweep.json):
+    the only files a new one may delete."""
+    try:
+        files = json.loads((root / "sweep.json").read_text(encoding="utf-8")).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [f for f in files if isinstance(f, str) and Path(f).name == f and f != "sweep.json"]
 
 
 def compare_results(a: Results | str | Path, b: Results | str | Path) -> list[str]:

@@ -44,8 +44,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from .emissions import GridFactor
-from .errors import ControllerError, ScenarioError
+from .errors import ControllerError, MobilityError, ScenarioError
 from .metrics import UNATTRIBUTED
 from .reevaluate import Fleet, _preset, _Table, parse_fleet_table, parse_grid, write_tables
 from .scenario import Scenario, VehicleType
@@ -161,10 +159,16 @@ def _seeds(value: Any, t: _Table, key: str, first: int = 1) -> tuple[int, ...]:
     if isinstance(value, bool):
         raise t.err(key, f"expected a count N or a list of integers, got {value!r}")
     if isinstance(value, int):
-        if value < 1:
-            raise t.err(key, f"expected at least 1 seed, got {value}")
+        if not 1 <= value <= 10_000:
+            raise t.err(key, f"expected a count of 1 to 10000 seeds, got {value}")
+        if first + value - 1 >= 2**31:
+            raise t.err(key, f"a count of {value} from seed {first} goes beyond 2**31 - 1; expected integers "
+                             "0 <= seed < 2**31")
         return tuple(range(first, first + value))
     if isinstance(value, list) and value and all(isinstance(x, int) and not isinstance(x, bool) for x in value):
+        bad = [x for x in value if not 0 <= x < 2**31]
+        if bad:
+            raise t.err(key, f"expected integers 0 <= seed < 2**31, got {bad[0]}")
         if len(set(value)) != len(value):
             raise t.err(key, "expected distinct seeds")
         return tuple(value)
@@ -267,6 +271,19 @@ def load_spec(path: str | Path, *, seeds: int | Sequence[int] | None = None) -> 
             scenarios[target] = load_scenario(target)
         sc = finish_scenario(scenarios[target].scaled(scale))
         periods.append(PeriodSpec(pname, sc, hours, scale, day_type, pdesc))
+    folders: dict[str, str] = {}
+    for i, p in enumerate(periods):
+        other = folders.setdefault(_safe(p.name), p.name)
+        if other != p.name:
+            raise t.err(f"periods[{i}].name", f"period names '{other}' and '{p.name}' would share the folder "
+                                              f"periods/{_safe(p.name)}; expected names that differ in letters or digits")
+    from .experiment import preflight
+
+    for i, p in enumerate(periods):
+        try:
+            preflight(p.scenario, seeds=seed_list)
+        except MobilityError as e:
+            raise t.err(f"periods[{i}].scenario", str(e)) from None
     total_h = sum(p.hours_per_year for p in periods)
     if total_h > MAX_HOURS_PER_YEAR + 1e-9:
         raise t.err("periods[*].hours_per_year",
@@ -342,20 +359,10 @@ class Tonnage:
 
     def write(self, out: str | Path) -> list[Path]:
         """``tonnage``, ``tonnage_periods``, ``tonnage_runs`` as CSV + Parquet and the resolved
-        spec as ``tonnage_spec.json``, each written atomically into ``out``."""
-        out = Path(out)
-        written = write_tables(out, {"tonnage": self.tonnage, "tonnage_periods": self.periods,
-                                     "tonnage_runs": self.runs})
-        target = out / "tonnage_spec.json"
-        fd, tmp = tempfile.mkstemp(prefix=".tonnage_spec.", suffix=".json.tmp", dir=out)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({**self.spec.to_dict(), "dropped_seeds": self.dropped_seeds}, f, indent=2, ensure_ascii=False)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return [*written, target]
+        spec as ``tonnage_spec.json``, written into ``out`` as one unit (:func:`write_tables`)."""
+        spec = json.dumps({**self.spec.to_dict(), "dropped_seeds": self.dropped_seeds}, indent=2, ensure_ascii=False)
+        return write_tables(out, {"tonnage": self.tonnage, "tonnage_periods": self.periods, "tonnage_runs": self.runs},
+                            extra={"tonnage_spec.json": spec})
 
 
 def _t_interval(x: np.ndarray) -> tuple[float, float, float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import math
 import re
 from importlib.metadata import entry_points
 from typing import Any
@@ -97,11 +98,27 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name, params
 
 
+def _non_finite(value: Any) -> float | None:
+    """The first NaN or infinite number in a parameter value (lists, tuples and dicts searched)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return value
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    for v in items:
+        bad = _non_finite(v)
+        if bad is not None:
+            return bad
+    return None
+
+
 def make(spec: str, **params: Any) -> Controller:
     """Instantiate a controller from a spec string (plus extra keyword parameters)."""
     name, spec_params = parse_spec(spec)
     cls = load_class(name)
     spec_params.update(params)
+    for key, value in spec_params.items():
+        bad = _non_finite(value)
+        if bad is not None:
+            raise ControllerError(f"controller '{name}': parameter '{key}': expected a finite number, got {bad!r}")
     try:
         return cls(**spec_params)
     except TypeError as e:
