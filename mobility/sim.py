@@ -275,17 +275,17 @@ class Departures:
         return any(is_electric(c) for c in self.type_class)
 
 
-def _batches(path: Path, columns: list[str]) -> Iterator[Any]:
-    """The FCD file one row group at a time, cut so that no time step is split between batches."""
+def _batches(path: Path, columns: list[str], rows: int = 1 << 16) -> Iterator[Any]:
+    """The FCD file in record batches of about ``rows`` rows (streamed: memory is bounded by the
+    batch), cut so that no time step is split between batches."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
     carry = None
-    for i in range(pf.num_row_groups):
-        table = pf.read_row_group(i, columns=columns)
+    for rb in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns):
+        table = pa.Table.from_batches([rb])
         if carry is not None and carry.num_rows:
-            table = pa.concat_tables([carry, table])
+            table = pa.concat_tables([carry, table]).combine_chunks()
         times = table.column("timestep_time").to_numpy()
         cut = int(np.searchsorted(times, times[-1], side="left")) if len(times) else 0
         carry = table.slice(cut)
@@ -651,6 +651,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     if loop.departures.any_electric and not electric:
         raise SimulationError(f"{scenario.source}: electric vehicle types ({', '.join(c for c in loop.departures.type_class if is_electric(c))}) "
                               "were not declared in the route or additional files; electricity was not recorded")
+    _release_freed_memory()  # SUMO's network and buffers, freed at close
     attribute_fcd(fcd, attribution, loop.departures, measure_from, loop.t_end, tracker, electric)
     fcd.unlink(missing_ok=True)
     wall = time.perf_counter() - t0
@@ -675,3 +676,14 @@ def _time_or(session: Session, default: float) -> float:
         return float(session.api.simulation.getTime())
     except Exception:  # noqa: BLE001 - the session may be gone
         return default
+
+
+def _release_freed_memory() -> None:
+    """Return memory freed by libsumo to the OS (glibc keeps it otherwise, and the attribution that
+    follows would add to it); a no-op elsewhere."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
