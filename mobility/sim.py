@@ -244,6 +244,11 @@ def fcd_args(path: Path, electric: bool) -> list[str]:
             "--fcd-output.skip-empty", "true"]
 
 
+#: SUMO options the run sets itself (for its samples)
+_OWN_OPTIONS = ("--fcd-output", "--fcd-output.attributes", "--person-fcd-output", "--fcd-output.skip-empty",
+                "--fcd-output.filter-edges.input-file", "--fcd-output.filter-shapes")
+
+
 @dataclass
 class Departures:
     """Constants of every vehicle that departed, read once at departure, in departure order: the
@@ -605,6 +610,10 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     """
     if isinstance(sumo_args, str):
         sumo_args = shlex.split(sumo_args)
+    taken = [a for a in (*scenario.sumo_args, *sumo_args) if a.split("=")[0] in _OWN_OPTIONS]
+    if taken:
+        raise MobilityError(f"SUMO option {taken[0]}: mobility writes SUMO's FCD output itself (its per-vehicle "
+                            "samples); drop the option from the SUMO arguments")
     net = prepare_network(scenario, controller, workdir, network)
     jids = list(scenario.junctions) or net.junction_ids
     zone_map = ZoneMap.build(net, scenario.zones, jids)

@@ -191,3 +191,14 @@ def test_the_arrival_step_estimate_on_short_trips(one_junction: Path, tmp_path: 
     co2 = sum(float(e.get("CO2_abs")) for e in ET.parse(trips).getroot().iter("emissions"))
     assert n["co2_kg"] == pytest.approx(co2 / 1e6, rel=0.01)
     assert n["delay_s"] == pytest.approx(sum(float(t.get("timeLoss")) for t in tinfo), rel=0.01)
+
+
+def test_an_fcd_output_in_the_sumo_arguments_is_refused_with_the_reason(tmp_path: Path) -> None:
+    from mobility.controllers import make
+    from mobility.errors import MobilityError
+    from mobility.scenario import load_scenario
+    from mobility.sim import simulate
+
+    sc = load_scenario("corridor").replace(end_s=60.0)
+    with pytest.raises(MobilityError, match="SUMO option --fcd-output: mobility writes SUMO's FCD output itself"):
+        simulate(sc, make("static"), 1, tmp_path, sumo_args="--fcd-output mine.xml")
