@@ -64,7 +64,7 @@ class RunOutput:
     """What one simulation produced, before provenance is added."""
 
     junctions: pd.DataFrame  # one row per junction + unattributed
-    network: dict[str, float]
+    network: dict[str, Any]  # network totals (floats) and vehicle_classes (text)
     stats: dict[str, Any] = field(default_factory=dict)
     corridor: pd.DataFrame = field(default_factory=pd.DataFrame)  # per direction, if the scenario has a corridor
     timespace: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -261,6 +261,7 @@ class Departures:
     type_ids: dict[str, int] = field(default_factory=dict)
     type_class: list[str] = field(default_factory=list)
     type_max_speed: list[float] = field(default_factory=list)
+    type_vclass: list[str] = field(default_factory=list)
 
     def record(self, api: Any, ids: Sequence[str]) -> None:
         for v in ids:
@@ -270,10 +271,19 @@ class Departures:
                 ti = self.type_ids[vt] = len(self.type_ids)
                 self.type_class.append(api.vehicletype.getEmissionClass(vt))
                 self.type_max_speed.append(api.vehicletype.getMaxSpeed(vt))
+                self.type_vclass.append(api.vehicletype.getVehicleClass(vt))
             self.index[v] = len(self.vtype)
             self.vtype.append(ti)
             self.speed_factor.append(api.vehicle.getSpeedFactor(v))
             self.max_speed.append(self.type_max_speed[ti])
+
+    def vehicle_classes(self) -> str:
+        """``vclass=count,…`` of the vehicles that departed, most frequent first."""
+        counts = np.bincount(np.asarray(self.vtype, dtype=np.int64), minlength=len(self.type_vclass))
+        by_class: dict[str, int] = {}
+        for vclass, c in zip(self.type_vclass, counts):
+            by_class[vclass] = by_class.get(vclass, 0) + int(c)
+        return ",".join(f"{k}={v}" for k, v in sorted(by_class.items(), key=lambda kv: (-kv[1], kv[0])) if v)
 
     @property
     def any_electric(self) -> bool:
@@ -331,7 +341,8 @@ def attribute_fcd(path: Path, attribution: Attribution, departures: Departures, 
         try:
             return departures.index[v]
         except KeyError:
-            raise SimulationError(f"{path.name}: vehicle '{v}' has samples but was never reported as departed") from None
+            raise SimulationError(f"{path.name}: vehicle '{v}' has samples but was never reported as "
+                                  "departed") from None
 
     if not path.exists():
         raise SimulationError(f"{path}: SUMO wrote no vehicle samples (is --fcd-output overridden by the "
@@ -395,7 +406,8 @@ class ObservationBuilder:
 
     def __init__(self, net: SignalNetwork, jids: Sequence[str], actuator: Actuator, detector_of: Mapping[str, str],
                  begin_s: float, live: bool = True) -> None:
-        self.net, self.jids, self.actuator, self.detector_of, self.begin_s = net, list(jids), actuator, detector_of, begin_s
+        self.net, self.jids, self.actuator = net, list(jids), actuator
+        self.detector_of, self.begin_s = detector_of, begin_s
         self.live = live
 
     def subscribe(self, api: Any) -> None:
@@ -658,15 +670,18 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
         bar.close()
         session.close()  # SUMO closes (completes) the FCD file
     if loop.departures.any_electric and not electric:
-        raise SimulationError(f"{scenario.source}: electric vehicle types ({', '.join(c for c in loop.departures.type_class if is_electric(c))}) "
-                              "were not declared in the route or additional files; electricity was not recorded")
+        electric_classes = ", ".join(c for c in loop.departures.type_class if is_electric(c))
+        raise SimulationError(f"{scenario.source}: electric vehicle classes ({electric_classes}) were not found in "
+                              "the route or additional files before the run, so electricity was not recorded; "
+                              "declare their vTypes in a route or additional file of the scenario")
     _release_freed_memory()  # SUMO's network and buffers, freed at close
     attribute_fcd(fcd, attribution, loop.departures, measure_from, loop.t_end, tracker, electric)
     fcd.unlink(missing_ok=True)
     wall = time.perf_counter() - t0
     totals = attribution.network_totals()
     totals.update(vehicles_arrived=loop.arrived_in_window, vehicles_running_at_end=loop.running,
-                  insertion_backlog_veh=loop.backlog, teleports=loop.teleports)
+                  insertion_backlog_veh=loop.backlog, teleports=loop.teleports,
+                  vehicle_classes=loop.departures.vehicle_classes())
     out = RunOutput(attribution.junction_table(), totals, {"sim_wall_s": wall, "backend": session.backend})
     dep = loop.departures
     out.kinematics = attribution.kinematics.table([*zone_map.junction_ids, UNATTRIBUTED], list(dep.type_ids),

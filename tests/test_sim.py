@@ -169,6 +169,7 @@ def test_no_end_runs_until_the_network_is_empty_and_conserves(tmp_path: Path) ->
     assert n["vehicles_running_at_end"] == 0 and n["insertion_backlog_veh"] == 0
     assert n["vehicles_arrived"] == n["vehicles_seen"] == len(tinfo) >= 80  # all 50 + 34 of the flows, to the end
     assert max(float(t.get("arrival")) for t in tinfo) > 300  # the run went on after the demand stopped
+    assert n["vehicle_classes"] == f"passenger={len(tinfo)}"  # what the sums count
     co2 = sum(float(e.get("CO2_abs")) for e in ET.parse(trips).getroot().iter("emissions"))
     assert n["co2_kg"] == pytest.approx(co2 / 1e6, rel=0.005)
     assert n["delay_s"] == pytest.approx(sum(float(t.get("timeLoss")) for t in tinfo), rel=0.01)
