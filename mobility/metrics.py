@@ -283,10 +283,12 @@ class Attribution:
         self.prev_accel = np.zeros(capacity)
         self.last_t = np.full(capacity, np.nan)  # time of the vehicle's last row (s); NaN: none yet
         self.last = np.zeros((capacity, 5))  # last step's time loss increment and CO2/fuel/NOx/electricity rates
+        self.depart_allowed = np.full(capacity, np.nan)  # SUMO's allowed speed at departure (m/s), if known
         self.vehicles_seen = 0
 
     _STATE = (("prev_speed", np.nan), ("speed_factor", 1.0), ("max_speed", np.inf), ("prev_code", -1),
-              ("seen", False), ("vtype", 0), ("prev_accel", 0.0), ("last_t", np.nan), ("last", 0.0))
+              ("seen", False), ("vtype", 0), ("prev_accel", 0.0), ("last_t", np.nan), ("last", 0.0),
+              ("depart_allowed", np.nan))
 
     def _grow(self, need: int) -> None:
         have = len(self.prev_speed)
@@ -299,11 +301,12 @@ class Attribution:
 
     def new_slot_state(self, slots: np.ndarray, speed_factor: np.ndarray | None = None,
                        max_speed: np.ndarray | None = None, vtype: np.ndarray | None = None,
-                       depart_speed: np.ndarray | None = None) -> None:
+                       depart_speed: np.ndarray | None = None, depart_allowed: np.ndarray | None = None) -> None:
         """Reset state for slots just given to newly departed vehicles, with their speed factor,
         maximum speed (m/s), vehicle type index and speed at insertion (m/s) if known. With the
         insertion speed, the first observed step's acceleration (and a stop right after insertion)
-        is known; without it the first step counts as cruising."""
+        is known; without it the first step counts as cruising. ``depart_allowed``: SUMO's allowed
+        speed for the vehicle on its departure lane (m/s; see :meth:`add_rows`)."""
         self._grow(int(slots.max()) + 1 if len(slots) else 0)
         self.prev_speed[slots] = np.nan if depart_speed is None else depart_speed
         self.last[slots] = 0.0
@@ -314,6 +317,7 @@ class Attribution:
         self.vtype[slots] = 0 if vtype is None else vtype
         self.prev_accel[slots] = 0.0
         self.last_t[slots] = np.nan
+        self.depart_allowed[slots] = np.nan if depart_allowed is None else depart_allowed
 
     def step_loss(self, slots: np.ndarray, lane: np.ndarray, speed: np.ndarray) -> np.ndarray:
         """Time lost in this step (s), SUMO's timeLoss formula: ``dt * (1 - v / v_max)`` with
@@ -392,6 +396,8 @@ class Attribution:
         gap = ~insertion & (t - prev_t > 1.5 * dt)
         prev_speed[gap] = np.nan
         prev_code[gap] = -1
+        if insertion.any():
+            self._cap_desired_speed(veh[insertion], lane[insertion])
         accel = np.where(insertion, 0.0, np.nan_to_num((speed - prev_speed) / dt))
         stop = ~insertion & (speed < HALT_SPEED) & (prev_speed >= HALT_SPEED)
         v_max = np.minimum(self.zones.lane_speed[lane] * self.speed_factor[veh], self.max_speed[veh])
@@ -414,6 +420,16 @@ class Attribution:
             self._accumulate(veh[m], step, code[m], prev_code[m], speed[m], accel[m], stop[m], dloss[m], co2[m],
                              fuel[m], nox[m], elec[m])
         return counted, dloss, stop
+
+    def _cap_desired_speed(self, veh: np.ndarray, lane: np.ndarray) -> None:
+        """A vehicle whose allowed speed at departure is below its speed factor × its lane's limit is
+        capped by its type (SUMO's ``desiredMaxSpeed``, e.g. bicycles' 20 km/h, or a low
+        ``maxSpeed``): that cap is its maximum speed for the time loss from then on."""
+        allowed = self.depart_allowed[veh]
+        lane_limit = self.speed_factor[veh] * self.zones.lane_speed[lane]
+        capped = np.isfinite(allowed) & (allowed < lane_limit - 1e-6)
+        v = veh[capped]
+        self.max_speed[v] = np.minimum(self.max_speed[v], allowed[capped])
 
     def _accumulate(self, veh: np.ndarray, step: np.ndarray, code: np.ndarray, prev_code: np.ndarray,
                     speed: np.ndarray, accel: np.ndarray, stop: np.ndarray, dloss: np.ndarray, co2: np.ndarray,

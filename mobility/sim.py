@@ -257,6 +257,7 @@ class Departures:
     index: dict[str, int] = field(default_factory=dict)
     speed_factor: list[float] = field(default_factory=list)
     max_speed: list[float] = field(default_factory=list)
+    allowed_speed: list[float] = field(default_factory=list)  # on the departure lane (m/s)
     vtype: list[int] = field(default_factory=list)
     type_ids: dict[str, int] = field(default_factory=dict)
     type_class: list[str] = field(default_factory=list)
@@ -276,6 +277,7 @@ class Departures:
             self.vtype.append(ti)
             self.speed_factor.append(api.vehicle.getSpeedFactor(v))
             self.max_speed.append(self.type_max_speed[ti])
+            self.allowed_speed.append(api.vehicle.getAllowedSpeed(v))
 
     def vehicle_classes(self) -> str:
         """``vclass=count,…`` of the vehicles that departed, most frequent first."""
@@ -329,7 +331,8 @@ def attribute_fcd(path: Path, attribution: Attribution, departures: Departures, 
     n = len(departures.vtype)
     attribution.new_slot_state(np.arange(n), np.asarray(departures.speed_factor, dtype=float),
                                np.asarray(departures.max_speed, dtype=float),
-                               np.asarray(departures.vtype, dtype=np.int64))
+                               np.asarray(departures.vtype, dtype=np.int64),
+                               depart_allowed=np.asarray(departures.allowed_speed, dtype=float))
     lane_index = attribution.zones.lane_index
     off = lane_index[""]
     if tracker is not None:

@@ -203,3 +203,24 @@ def test_an_fcd_output_in_the_sumo_arguments_is_refused_with_the_reason(tmp_path
     sc = load_scenario("corridor").replace(end_s=60.0)
     with pytest.raises(MobilityError, match="SUMO option --fcd-output: mobility writes SUMO's FCD output itself"):
         simulate(sc, make("static"), 1, tmp_path, sumo_args="--fcd-output mine.xml")
+
+
+@pytest.mark.sumo
+def test_bicycles_lose_time_against_their_own_desired_speed(tmp_path: Path) -> None:
+    """Bicycles ride at their type's desired maximum speed (20 km/h), well below the 50 km/h limit:
+    SUMO's timeLoss measures them against that, and so must the delay (it was +30 % on the Berlin
+    model before). The network total names both classes."""
+    from mobility import run
+    from mobility.scenario import ROOT
+
+    routes = ROUTES.replace('<vType id="c" sigma="0.5"/>', '<vType id="c" sigma="0.5"/>\n  <vType id="b" vClass="bicycle"/>')
+    routes = routes.replace("</routes>", '  <flow id="bike" type="b" begin="0" end="300" vehsPerHour="300" from="W_J1" '
+                                         'to="J6_E" departSpeed="max"/>\n</routes>')
+    sc = _no_end_case(tmp_path, ROOT / "networks" / "corridor" / "corridor.net.xml", routes)
+    trips = tmp_path / "trips.xml"
+    n = run(sc, "static", seed=1, sumo_args=["--tripinfo-output", str(trips)]).network.iloc[0]
+    tinfo = list(ET.parse(trips).getroot().iter("tripinfo"))
+    bikes = [t for t in tinfo if t.get("id").startswith("bike")]
+    assert len(bikes) >= 20 and n["vehicles_arrived"] == len(tinfo)
+    assert n["vehicle_classes"] == f"passenger={len(tinfo) - len(bikes)},bicycle={len(bikes)}"
+    assert n["delay_s"] == pytest.approx(sum(float(t.get("timeLoss")) for t in tinfo), rel=0.01)
