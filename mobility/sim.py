@@ -1,19 +1,33 @@
 """The SUMO session: the only module that imports libsumo or traci.
 
-One simulation per process (libsumo is a process-wide singleton). Vehicle data arrive through
-per-vehicle variable subscriptions (set once, when a vehicle departs) and are read once per step into
-numpy arrays; lane and signal data for controllers come through lane and traffic-light
-subscriptions. No per-vehicle getter calls in the step loop.
+One simulation per process (libsumo is a process-wide singleton). A run has four parts:
+
+* the **session** (:class:`Session`, the :class:`SumoSession` protocol): start, step, stop, and the
+  signal port the actuator writes to;
+* the **observation builder** (:func:`junction_observation`, :class:`ObservationBuilder`): what a
+  controller sees, from lane / signal / detector subscriptions (``mobility.check`` can build the same
+  observations from synthetic readings);
+* the **step loop** (:func:`step_loop`): steps SUMO, lets the controller act, and records each
+  departing vehicle's constants once (speed factor, type); no per-vehicle work in a step;
+* the **attribution reader** (:func:`attribute_fcd`): per-vehicle samples never pass through Python
+  objects. SUMO writes them itself, in C++, as FCD output in Parquet restricted to the attributes the
+  metrics need (lane, position, speed, CO2, fuel, NOx, electricity when the fleet has electric
+  classes); after the run they are read one row group (~1 M vehicle-steps) at a time and attributed
+  vectorised, so memory is bounded by the row group, not by the run's length. See
+  ``docs/data-path.md`` for the measured alternatives.
 """
 
 from __future__ import annotations
 
+import gzip
+import re
 import shlex
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TextIO
 
 import numpy as np
 import pandas as pd
@@ -50,7 +64,7 @@ class RunOutput:
     """What one simulation produced, before provenance is added."""
 
     junctions: pd.DataFrame  # one row per junction + unattributed
-    network: dict[str, float]
+    network: dict[str, Any]  # network totals (floats) and vehicle_classes (text)
     stats: dict[str, Any] = field(default_factory=dict)
     corridor: pd.DataFrame = field(default_factory=pd.DataFrame)  # per direction, if the scenario has a corridor
     timespace: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -86,8 +100,23 @@ def sumo_command(scenario: Scenario, seed: int, workdir: Path, *, gui: bool = Fa
     return cmd
 
 
+class SumoSession(Protocol):
+    """What the step loop and the actuator need of a running simulation."""
+
+    api: Any  # the libsumo or traci module (subscriptions, simulation queries)
+
+    def start(self, cmd: list[str]) -> None: ...
+    def close(self) -> None: ...
+    def step(self) -> float: ...  # advance one step; the new simulation time (s)
+    def set_state(self, tls: str, state: str) -> None: ...
+    def get_state(self, tls: str) -> str: ...
+    def set_program(self, tls: str, program_id: str, kind: str, phases: list[Phase],
+                    params: Mapping[str, str], phase_index: int, remaining_s: float | None) -> None: ...
+
+
 class Session:
-    """A running SUMO simulation (libsumo by default, TraCI on request, sumo-gui via TraCI)."""
+    """A running SUMO simulation (libsumo by default, TraCI on request, sumo-gui via TraCI);
+    implements :class:`SumoSession`."""
 
     def __init__(self, backend: str = "libsumo", gui: bool = False) -> None:
         if backend not in BACKENDS:
@@ -114,6 +143,10 @@ class Session:
             except Exception:  # noqa: BLE001 - closing a failed session must not mask the error
                 pass
             self.api = None
+
+    def step(self) -> float:
+        self.api.simulationStep()
+        return self.api.simulation.getTime()
 
     # -- SignalPort for the actuator -----------------------------------------------------
     def set_state(self, tls: str, state: str) -> None:
@@ -179,35 +212,445 @@ def place_detectors(controller: Controller, net: SignalNetwork, jids: Sequence[s
     return loops
 
 
-def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Path, *,
-             network: SignalNetwork | None = None, backend: str = "libsumo", gui: bool = False,
-             sumo_args: Sequence[str] | str = (), timespace: bool = False) -> RunOutput:
-    """Run one simulation of ``scenario`` under ``controller`` and return per-junction metrics.
 
-    Raises :class:`SimulationError` (with the time and the cause) if SUMO or the controller fails.
-    """
-    if isinstance(sumo_args, str):
-        sumo_args = shlex.split(sumo_args)
-    net = network or SignalNetwork.load(scenario.net_file)
-    jids = list(scenario.junctions) or net.junction_ids
-    zone_map = ZoneMap.build(net, scenario.zones, jids)
-    dt = scenario.step_length_s
-    attribution = Attribution(zone_map, dt, grid_kg_co2_per_kwh=scenario.grid.kg_co2_per_kwh)
-    type_index: dict[str, int] = {}
-    type_class: list[str] = []
-    type_electric: list[bool] = []
-    tracker = None
-    if scenario.corridor:
-        from .corridor import CorridorMap, CorridorTracker, signal_rows
+# ------------------------------------------------------------------------------------------------
+# per-vehicle samples: SUMO's FCD output as Parquet
 
-        cmap = CorridorMap.build(net, scenario.corridor, zone_map.lane_index, str(scenario.source))
-        tracker = CorridorTracker(cmap, dt, trajectories=timespace)
-    signal_log: list[tuple] = []
+#: FCD attributes the attribution needs (plus ``electricity`` when the fleet has electric classes)
+FCD_ATTRIBUTES = ("lane", "pos", "speed", "CO2", "fuel", "NOx")
+_EMISSION_CLASS = re.compile(rb'emissionClass\s*=\s*["\']([^"\']+)["\']')
+
+
+def fleet_has_electric(scenario: Scenario, sumo_args: Sequence[str] = ()) -> bool:
+    """Whether any vehicle type of the scenario may report electricity: a declared type with an
+    electric class, or an ``emissionClass`` in its route / additional files (scanned as bytes;
+    unreadable files count as "may")."""
+    if any(is_electric(v.emission_class) for v in scenario.vehicle_types):
+        return True
+    args = [*scenario.sumo_args, *sumo_args]
+    if any(is_electric(a) for a in args):  # e.g. --default.emissions / a vType given on the command line
+        return True
+    for path in (*scenario.route_files, *scenario.additional_files):
+        try:
+            opener = gzip.open if str(path).endswith(".gz") else open
+            with opener(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return True
+        if any(is_electric(m.decode("utf-8", "replace")) for m in set(_EMISSION_CLASS.findall(data))):
+            return True
+    return False
+
+
+def fcd_args(path: Path, electric: bool) -> list[str]:
+    """SUMO options that write the per-vehicle samples to ``path`` (Parquet). Persons and containers
+    go to no file (they are not vehicles)."""
+    attrs = [*FCD_ATTRIBUTES, *(["electricity"] if electric else [])]
+    return ["--fcd-output", str(path), "--fcd-output.attributes", ",".join(attrs), "--person-fcd-output", "NUL",
+            "--fcd-output.skip-empty", "true"]
+
+
+#: SUMO options the run sets itself (for its samples)
+_OWN_OPTIONS = ("--fcd-output", "--fcd-output.attributes", "--person-fcd-output", "--fcd-output.skip-empty",
+                "--fcd-output.filter-edges.input-file", "--fcd-output.filter-shapes")
+
+
+@dataclass
+class Departures:
+    """Constants of every vehicle that departed, read once at departure, in departure order: the
+    vehicle's index is its position here."""
+
+    index: dict[str, int] = field(default_factory=dict)
+    speed_factor: list[float] = field(default_factory=list)
+    max_speed: list[float] = field(default_factory=list)
+    allowed_speed: list[float] = field(default_factory=list)  # on the departure lane (m/s)
+    vtype: list[int] = field(default_factory=list)
+    type_ids: dict[str, int] = field(default_factory=dict)
+    type_class: list[str] = field(default_factory=list)
+    type_max_speed: list[float] = field(default_factory=list)
+    type_vclass: list[str] = field(default_factory=list)
+
+    def record(self, api: Any, ids: Sequence[str]) -> None:
+        for v in ids:
+            vt = api.vehicle.getTypeID(v)
+            ti = self.type_ids.get(vt)
+            if ti is None:
+                ti = self.type_ids[vt] = len(self.type_ids)
+                self.type_class.append(api.vehicletype.getEmissionClass(vt))
+                self.type_max_speed.append(api.vehicletype.getMaxSpeed(vt))
+                self.type_vclass.append(api.vehicletype.getVehicleClass(vt))
+            self.index[v] = len(self.vtype)
+            self.vtype.append(ti)
+            self.speed_factor.append(api.vehicle.getSpeedFactor(v))
+            self.max_speed.append(self.type_max_speed[ti])
+            self.allowed_speed.append(api.vehicle.getAllowedSpeed(v))
+
+    def vehicle_classes(self) -> str:
+        """``vclass=count,…`` of the vehicles that departed, most frequent first."""
+        counts = np.bincount(np.asarray(self.vtype, dtype=np.int64), minlength=len(self.type_vclass))
+        by_class: dict[str, int] = {}
+        for vclass, c in zip(self.type_vclass, counts):
+            by_class[vclass] = by_class.get(vclass, 0) + int(c)
+        return ",".join(f"{k}={v}" for k, v in sorted(by_class.items(), key=lambda kv: (-kv[1], kv[0])) if v)
+
+    @property
+    def any_electric(self) -> bool:
+        return any(is_electric(c) for c in self.type_class)
+
+
+def _batches(path: Path, columns: list[str], rows: int = 1 << 16) -> Iterator[Any]:
+    """The FCD file in record batches of about ``rows`` rows (streamed: memory is bounded by the
+    batch), cut so that no time step is split between batches."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    carry = None
+    for rb in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns):
+        table = pa.Table.from_batches([rb])
+        if carry is not None and carry.num_rows:
+            table = pa.concat_tables([carry, table]).combine_chunks()
+        times = table.column("timestep_time").to_numpy()
+        cut = int(np.searchsorted(times, times[-1], side="left")) if len(times) else 0
+        carry = table.slice(cut)
+        yield table.slice(0, cut)
+    if carry is not None and carry.num_rows:
+        yield carry
+
+
+def _codes(column: Any, lookup: Callable[[str], int]) -> np.ndarray:
+    """Integer codes of a string column: dictionary-encoded by pyarrow, each distinct value looked up once."""
+    import pyarrow.compute as pc
+
+    enc = pc.dictionary_encode(column).combine_chunks()
+    table = np.fromiter((lookup(x) for x in enc.dictionary.to_pylist()), np.int64, len(enc.dictionary))
+    return table[enc.indices.to_numpy(zero_copy_only=False)]
+
+
+def attribute_fcd(path: Path, attribution: Attribution, departures: Departures, measure_from: float,
+                  t_end: float, tracker: Any = None, electric: bool = False) -> np.ndarray:
+    """Attribute every vehicle-step of the FCD file at ``path`` (see :meth:`Attribution.add_rows`),
+    feed the corridor ``tracker`` step by step if given, and account for the vehicles that left the
+    network before ``t_end`` (s). Returns the indices of the vehicles that left.
+
+    Times are those of the step loop: SUMO's FCD row for the step from ``t`` to ``t + dt`` is the
+    state libsumo reports at ``t + dt`` (and SUMO writes no row for the step starting at its end)."""
+    n = len(departures.vtype)
+    attribution.new_slot_state(np.arange(n), np.asarray(departures.speed_factor, dtype=float),
+                               np.asarray(departures.max_speed, dtype=float),
+                               np.asarray(departures.vtype, dtype=np.int64),
+                               depart_allowed=np.asarray(departures.allowed_speed, dtype=float))
+    lane_index = attribution.zones.lane_index
+    off = lane_index[""]
+    if tracker is not None:
+        tracker.grow(n)
+    cols = ["timestep_time", "vehicle_id", "vehicle_lane", "vehicle_pos", "vehicle_speed", "vehicle_CO2",
+            "vehicle_fuel", "vehicle_NOx", *(["vehicle_electricity"] if electric else [])]
+
+    def vehicle(v: str) -> int:
+        try:
+            return departures.index[v]
+        except KeyError:
+            raise SimulationError(f"{path.name}: vehicle '{v}' has samples but was never reported as "
+                                  "departed") from None
+
+    if not path.exists():
+        raise SimulationError(f"{path}: SUMO wrote no vehicle samples (is --fcd-output overridden by the "
+                              "configuration or the SUMO arguments?)")
+    for batch in _batches(path, cols):
+        if batch.column("vehicle_id").null_count:  # a step with no vehicle
+            import pyarrow.compute as pc
+
+            batch = batch.filter(pc.is_valid(batch.column("vehicle_id")))
+        if not batch.num_rows:
+            continue
+        f64 = lambda name: batch.column(name).to_numpy().astype(np.float64)  # noqa: E731
+        t = f64("timestep_time") + attribution.dt  # SUMO labels a step by its start, libsumo's clock by its end
+        veh = _codes(batch.column("vehicle_id"), vehicle)
+        lane = _codes(batch.column("vehicle_lane"), lambda x: lane_index.get(x, off))
+        pos, speed = f64("vehicle_pos"), f64("vehicle_speed")
+        co2, fuel, nox = f64("vehicle_CO2"), f64("vehicle_fuel"), f64("vehicle_NOx")
+        elec = f64("vehicle_electricity") if electric else np.zeros(len(t))
+        counted, dloss, stop = attribution.add_rows(veh, t, lane, pos, speed, co2, fuel, nox, elec, measure_from)
+        if tracker is not None:
+            idx = np.flatnonzero(counted)
+            cuts = np.flatnonzero(np.diff(t[idx])) + 1
+            for rows in np.split(idx, cuts):
+                if len(rows):
+                    tracker.step(float(t[rows[0]]), veh[rows], lane[rows], pos[rows], speed[rows], dloss[rows],
+                                 stop[rows], co2[rows])
+    gone = attribution.arrive_rows(t_end, measure_from)
+    if tracker is not None:
+        tracker.arrive(gone)
+    return gone
+
+
+# ------------------------------------------------------------------------------------------------
+# observations
+
+
+def junction_observation(net: SignalNetwork, jid: str, t: float, actuator: Actuator, queue: np.ndarray,
+                         count: np.ndarray, speed: np.ndarray, out_count: np.ndarray, out_queue: np.ndarray,
+                         gap: np.ndarray, program_phase: Callable[[], tuple[int, float]]) -> JunctionObservation:
+    """One junction's observation from its lane readings (incoming lanes: halted vehicles, vehicles,
+    mean speed in m/s; outgoing lanes: vehicles, halted), detector gaps (s) and the signal status:
+    the actuator's when it controls the junction, else SUMO's program phase and time in it
+    (``program_phase()`` → (phase index, s))."""
+    j = net.junctions[jid]
+    greens = j.green_phases
+    status = actuator.phase_status(jid, t)
+    if status is not None:
+        green, in_phase = status
+        phase = greens[green] if green is not None else -1
+    else:
+        phase, in_phase = program_phase()
+        green = greens.index(phase) if phase in greens else None
+    return JunctionObservation(jid, j.incoming_lanes, queue, count, speed, phase, green, in_phase,
+                               j.outgoing_lanes, out_count, out_queue, gap)
+
+
+class ObservationBuilder:
+    """Builds controllers' observations from SUMO's lane, signal and detector subscriptions
+    (:meth:`subscribe` once, :meth:`build` at each decision). Not ``live`` (a controller that acts
+    once, at the start): no subscriptions, empty lanes."""
+
+    def __init__(self, net: SignalNetwork, jids: Sequence[str], actuator: Actuator, detector_of: Mapping[str, str],
+                 begin_s: float, live: bool = True) -> None:
+        self.net, self.jids, self.actuator = net, list(jids), actuator
+        self.detector_of, self.begin_s = detector_of, begin_s
+        self.live = live
+
+    def subscribe(self, api: Any) -> None:
+        from traci import constants as tc
+
+        if not self.live:
+            return
+        lanes = dict.fromkeys(lane for j in self.jids for lane in (*self.net.junctions[j].incoming_lanes,
+                                                                     *self.net.junctions[j].outgoing_lanes))
+        for lane in lanes:
+            api.lane.subscribe(lane, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER, tc.LAST_STEP_VEHICLE_NUMBER,
+                                      tc.LAST_STEP_MEAN_SPEED])
+        for j in self.jids:
+            api.trafficlight.subscribe(j, [tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION])
+        for det in self.detector_of.values():
+            api.inductionloop.subscribe(det, [tc.LAST_STEP_TIME_SINCE_DETECTION])
+
+    def build(self, api: Any, t: float) -> Observation:
+        from traci import constants as tc
+
+        net = self.net
+        lane_res = api.lane.getAllSubscriptionResults() if self.live else {}
+        tl_res = api.trafficlight.getAllSubscriptionResults() if self.live else {}
+        det_res = api.inductionloop.getAllSubscriptionResults() if self.detector_of and self.live else {}
+        obs: dict[str, JunctionObservation] = {}
+        for j in self.jids:
+            lanes, outs = net.junctions[j].incoming_lanes, net.junctions[j].outgoing_lanes
+            rows = [lane_res.get(lane, {}) for lane in lanes]
+            q = np.array([r.get(tc.LAST_STEP_VEHICLE_HALTING_NUMBER, 0) for r in rows], dtype=float)
+            c = np.array([r.get(tc.LAST_STEP_VEHICLE_NUMBER, 0) for r in rows], dtype=float)
+            v = np.array([r.get(tc.LAST_STEP_MEAN_SPEED, net.lanes[lane].speed) for r, lane in zip(rows, lanes)])
+            orow = [lane_res.get(lane, {}) for lane in outs]
+            oc = np.array([r.get(tc.LAST_STEP_VEHICLE_NUMBER, 0) for r in orow], dtype=float)
+            oq = np.array([r.get(tc.LAST_STEP_VEHICLE_HALTING_NUMBER, 0) for r in orow], dtype=float)
+            gap = np.array([det_res.get(self.detector_of[lane], {}).get(tc.LAST_STEP_TIME_SINCE_DETECTION, np.inf)
+                            for lane in lanes] if self.detector_of else [], dtype=float)
+            gap[gap > t - self.begin_s + 1e-6] = np.inf  # no vehicle yet (SUMO reports 3600 s + t)
+            tr = tl_res.get(j, {})
+            obs[j] = junction_observation(net, j, t, self.actuator, q, c, v, oc, oq, gap,
+                                          lambda tr=tr: (int(tr.get(tc.TL_CURRENT_PHASE, 0)),
+                                                         float(tr.get(tc.TL_SPENT_DURATION, 0.0))))
+        return Observation(t, obs)
+
+
+# ------------------------------------------------------------------------------------------------
+# progress
+
+
+class Progress:
+    """One status line on a terminal (simulated time, vehicles, ETA), rewritten at most every
+    ``interval_s`` of wall time; silent when the stream is not a terminal."""
+
+    def __init__(self, begin_s: float, end_s: float | None, stream: TextIO | None = None,
+                 interval_s: float = 0.5, enabled: bool | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        if enabled is None:  # a single run in the main process, on a terminal (not a pool worker)
+            import multiprocessing
+
+            enabled = _isatty(self.stream) and _isatty(sys.stdout) and multiprocessing.parent_process() is None
+        self.enabled = enabled
+        self.begin_s, self.end_s, self.interval_s = begin_s, end_s, interval_s
+        self.t0 = time.perf_counter()
+        self.next_wall = self.t0 + interval_s
+        self.shown = False
+
+    def due(self) -> bool:
+        """Cheap check for the step loop: is an update due?"""
+        return self.enabled and time.perf_counter() >= self.next_wall
+
+    def update(self, now_s: float, vehicles: int) -> None:
+        wall = time.perf_counter()
+        self.next_wall = wall + self.interval_s
+        self.stream.write("\r" + self.line(now_s, vehicles, wall - self.t0) + "\x1b[K")
+        self.stream.flush()
+        self.shown = True
+
+    def line(self, now_s: float, vehicles: int, elapsed_s: float) -> str:
+        text = f"simulated {_clock(now_s)}"
+        if self.end_s is not None:
+            done = (now_s - self.begin_s) / max(self.end_s - self.begin_s, 1e-9)
+            text += f" of {_clock(self.end_s)} ({100 * done:.0f} %)"
+            if 0 < done < 1:
+                text += f", ETA {_clock(elapsed_s * (1 - done) / done)}"
+        return text + f", {vehicles} vehicles on the road, {elapsed_s:.0f} s elapsed"
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+# ------------------------------------------------------------------------------------------------
+# the step loop
+
+
+@dataclass
+class LoopResult:
+    """What the step loop saw (the per-vehicle samples are in the FCD file)."""
+
+    t_end: float
+    departures: Departures
+    teleports: int = 0
+    arrived_in_window: int = 0
+    backlog: int = 0
+    running: int = 0
+    at_cap: bool = False  # a run with no end stopped by the safety cap before the network was empty
+    signal_log: list[tuple] = field(default_factory=list)
+
+
+def step_loop(session: SumoSession, controller: Controller, actuator: Actuator, builder: ObservationBuilder,
+              begin_s: float, end_s: float | None, measure_from: float, *, stop_s: float | None = None,
+              cmap: Any = None,
+              record_signals: bool = False, progress: Progress | None = None) -> LoopResult:
+    """Step SUMO from ``begin_s`` to ``end_s`` (None: until no vehicle is on the road or waiting to
+    be inserted, SUMO's own rule, but never past ``stop_s``, the safety cap), letting the controller
+    act every ``decision_interval_s``.
+    Per step: one simulation subscription (departed ids, arrival and teleport counts); per
+    departing vehicle, once: its constants (:class:`Departures`)."""
+    from traci import constants as tc
+
+    api = session.api
+    api.simulation.subscribe([tc.VAR_DEPARTED_VEHICLES_IDS, tc.VAR_ARRIVED_VEHICLES_NUMBER,
+                              tc.VAR_TELEPORT_STARTING_VEHICLES_NUMBER])
+    builder.subscribe(api)
+    signals_of: list[str] = []
+    if record_signals and cmap is not None:
+        signals_of = list(dict.fromkeys(cmap.junctions))
+        for j in signals_of:
+            api.trafficlight.subscribe(j, [*([tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION] if builder.live else []),
+                                           tc.TL_RED_YELLOW_GREEN_STATE])
+    out = LoopResult(begin_s, Departures())
     signal_last: dict[tuple[str, int], str] = {}
+    interval = controller.decision_interval_s
+
+    def decide(t: float) -> None:
+        try:
+            actions = controller.act(builder.build(api, t))
+        except Exception as e:
+            raise controller_failure(e, f"controller '{controller.name}' failed in act() at t={t:g}") from e
+        actuator.apply(t, actions or {})
+
+    now = begin_s
+    decide(now)
+    next_decision = now + interval if interval is not None else np.inf
+
+    def running(t: float) -> bool:  # the one end condition
+        if end_s is None:
+            if stop_s is not None and t >= stop_s - 1e-9:
+                return False  # the cap: flagged (LoopResult.at_cap)
+            return t <= begin_s or api.simulation.getMinExpectedNumber() > 0
+        return t < end_s - 1e-9
+
+    while running(now):
+        now = session.step()
+        res = api.simulation.getSubscriptionResults()
+        departed = res[tc.VAR_DEPARTED_VEHICLES_IDS]
+        if departed:
+            out.departures.record(api, departed)
+        if now > measure_from + 1e-9:
+            out.arrived_in_window += res[tc.VAR_ARRIVED_VEHICLES_NUMBER]
+        out.teleports += res[tc.VAR_TELEPORT_STARTING_VEHICLES_NUMBER]
+        if signals_of:
+            from .corridor import signal_rows
+
+            tl = api.trafficlight.getAllSubscriptionResults()
+            states = {j: tl[j][tc.TL_RED_YELLOW_GREEN_STATE] for j in signals_of if j in tl}
+            out.signal_log.extend(signal_rows(cmap, now, states, signal_last))
+        actuator.tick(now)
+        if now >= next_decision - 1e-9:
+            decide(now)
+            next_decision += interval  # type: ignore[operator]
+        if progress is not None and progress.due():
+            progress.update(now, api.vehicle.getIDCount())
+    out.t_end = now
+    out.backlog = len(api.simulation.getPendingVehicles())
+    out.running = api.vehicle.getIDCount()
+    out.at_cap = end_s is None and api.simulation.getMinExpectedNumber() > 0  # stopped by the cap
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# one run
+
+
+def prepare_network(scenario: Scenario, controller: Controller, workdir: Path,
+                    network: SignalNetwork | None = None) -> SignalNetwork:
+    """The signal network, with the demand estimate attached if the controller needs it (computed
+    before the run, from the scenario's routes)."""
+    net = network or SignalNetwork.load(scenario.net_file)
     if controller.needs_demand:
         from .demand import estimate_demand
 
         net = net.with_demand(estimate_demand(scenario, net, workdir))
+    return net
+
+
+def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Path, *,
+             network: SignalNetwork | None = None, backend: str = "libsumo", gui: bool = False,
+             sumo_args: Sequence[str] | str = (), timespace: bool = False,
+             progress: bool | None = None) -> RunOutput:
+    """Run one simulation of ``scenario`` under ``controller`` and return per-junction metrics.
+
+    ``progress``: a status line on stderr (None: only when stderr and stdout are terminals).
+    Raises :class:`SimulationError` (with the time and the cause) if SUMO or the controller fails.
+    """
+    if isinstance(sumo_args, str):
+        sumo_args = shlex.split(sumo_args)
+    taken = [a for a in (*scenario.sumo_args, *sumo_args) if a.split("=")[0] in _OWN_OPTIONS]
+    if taken:
+        raise MobilityError(f"SUMO option {taken[0]}: mobility writes SUMO's FCD output itself (its per-vehicle "
+                            "samples); drop the option from the SUMO arguments")
+    net = prepare_network(scenario, controller, workdir, network)
+    jids = list(scenario.junctions) or net.junction_ids
+    zone_map = ZoneMap.build(net, scenario.zones, jids)
+    dt = scenario.step_length_s
+    attribution = Attribution(zone_map, dt, grid_kg_co2_per_kwh=scenario.grid.kg_co2_per_kwh)
+    tracker = cmap = None
+    if scenario.corridor:
+        from .corridor import CorridorMap, CorridorTracker
+
+        cmap = CorridorMap.build(net, scenario.corridor, zone_map.lane_index, str(scenario.source))
+        tracker = CorridorTracker(cmap, dt, trajectories=timespace)
     try:
         controller.reset(net, seed)
     except MobilityError:
@@ -215,195 +658,70 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     except Exception as e:
         raise controller_failure(e, f"controller '{controller.name}' failed in reset()") from e
 
-    from traci import constants as tc  # pure-python constants, shared by libsumo and traci
-
+    electric = fleet_has_electric(scenario, sumo_args)
+    fcd = workdir / "mobility_samples.parquet"
     session = Session(backend, gui)
-    cmd = sumo_command(scenario, seed, workdir, gui=gui, extra_args=sumo_args)
+    cmd = sumo_command(scenario, seed, workdir, gui=gui, extra_args=[*sumo_args, *fcd_args(fcd, electric)])
     detector_of = place_detectors(controller, net, jids, scenario, workdir, cmd)  # lane -> loop id
+    measure_from = scenario.measure_begin_s
+    bar = Progress(scenario.begin_s, scenario.end_s, enabled=progress)
     session.start(cmd)
-    api = session.api
     t0 = time.perf_counter()
     now = scenario.begin_s
     try:
         actuator = Actuator(net, jids, controller.safety(), session, controller.name)
-        # SUMO's cumulative timeLoss is not subscribed: it is the costliest variable to fetch. Each
-        # step's loss is computed with SUMO's own formula (Attribution.step_loss) from the speed
-        # factor and maximum speed read once per vehicle, at departure.
-        vars_ = [tc.VAR_LANE_ID, tc.VAR_LANEPOSITION, tc.VAR_SPEED,
-                 tc.VAR_CO2EMISSION, tc.VAR_FUELCONSUMPTION, tc.VAR_NOXEMISSION]
-        LANE, POS, SPEED, CO2, FUEL, NOX = vars_
-        ELEC = tc.VAR_ELECTRICITYCONSUMPTION
-        elec_vars = [*vars_, ELEC]  # subscribed only for electric vehicles
-        any_electric = False
-        api.simulation.subscribe([tc.VAR_DEPARTED_VEHICLES_IDS, tc.VAR_ARRIVED_VEHICLES_IDS,
-                                  tc.VAR_TELEPORT_STARTING_VEHICLES_NUMBER])
-        observing = controller.decision_interval_s is not None
-        lanes_of = {j: net.junctions[j].incoming_lanes for j in jids}
-        outs_of = {j: net.junctions[j].outgoing_lanes for j in jids}
-        if observing:
-            for lane in dict.fromkeys(lane for j in jids for lane in (*lanes_of[j], *outs_of[j])):
-                api.lane.subscribe(lane, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER, tc.LAST_STEP_VEHICLE_NUMBER,
-                                          tc.LAST_STEP_MEAN_SPEED])
-        tl_vars = {j: [tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION] if observing else [] for j in jids}
-        record_signals = tracker is not None and timespace
-        if record_signals:
-            for j in scenario.corridor:
-                tl_vars[j] = [*tl_vars.get(j, []), tc.TL_RED_YELLOW_GREEN_STATE]
-        for j, tvars in tl_vars.items():
-            if tvars:
-                api.trafficlight.subscribe(j, tvars)
-        if observing:
-            for det in detector_of.values():
-                api.inductionloop.subscribe(det, [tc.LAST_STEP_TIME_SINCE_DETECTION])
-
-        def observe(t: float) -> Observation:
-            lane_res = api.lane.getAllSubscriptionResults() if observing else {}
-            tl_res = api.trafficlight.getAllSubscriptionResults() if observing else {}
-            det_res = api.inductionloop.getAllSubscriptionResults() if detector_of else {}
-            obs: dict[str, JunctionObservation] = {}
-            for j in jids:
-                lanes = lanes_of[j]
-                rows = [lane_res.get(lane, {}) for lane in lanes]
-                q = np.array([r.get(tc.LAST_STEP_VEHICLE_HALTING_NUMBER, 0) for r in rows], dtype=float)
-                c = np.array([r.get(tc.LAST_STEP_VEHICLE_NUMBER, 0) for r in rows], dtype=float)
-                v = np.array([r.get(tc.LAST_STEP_MEAN_SPEED, net.lanes[lane].speed) for r, lane in zip(rows, lanes)])
-                status = actuator.phase_status(j, t)
-                greens = net.junctions[j].green_phases
-                if status is not None:
-                    green, in_phase = status
-                    phase = greens[green] if green is not None else -1
-                else:
-                    tr = tl_res.get(j, {})
-                    phase = int(tr.get(tc.TL_CURRENT_PHASE, 0))
-                    in_phase = float(tr.get(tc.TL_SPENT_DURATION, 0.0))
-                    green = greens.index(phase) if phase in greens else None
-                outs = outs_of[j]
-                orow = [lane_res.get(lane, {}) for lane in outs]
-                oc = np.array([r.get(tc.LAST_STEP_VEHICLE_NUMBER, 0) for r in orow], dtype=float)
-                oq = np.array([r.get(tc.LAST_STEP_VEHICLE_HALTING_NUMBER, 0) for r in orow], dtype=float)
-                gap = np.array([det_res.get(detector_of[lane], {}).get(tc.LAST_STEP_TIME_SINCE_DETECTION, np.inf)
-                                for lane in lanes] if detector_of else [], dtype=float)
-                gap[gap > t - scenario.begin_s + 1e-6] = np.inf  # no vehicle yet (SUMO reports 3600 s + t)
-                obs[j] = JunctionObservation(j, lanes, q, c, v, phase, green, in_phase, outs, oc, oq, gap)
-            return Observation(t, obs)
-
-        def decide(t: float) -> None:
-            try:
-                actions = controller.act(observe(t))
-            except Exception as e:
-                raise controller_failure(e, f"controller '{controller.name}' failed in act() at t={t:g}") from e
-            actuator.apply(t, actions or {})
-
-        decide(now)
-        next_decision = now + controller.decision_interval_s if observing else np.inf
-
-        lane_index = zone_map.lane_index
-        off_lane = lane_index[""]
-        slot_of: dict[str, int] = {}
-        free: list[int] = []
-        next_slot = 0
-        teleports = 0
-        measure_from = scenario.measure_begin_s
-        arrived_total = 0
-
-        def _done(t: float) -> bool:
-            """The end time is reached, or (with no end time) the network is empty: no vehicle running,
-            pending or still to be loaded. SUMO's own rule; ``stop_s`` caps a run with no end."""
-            if t >= scenario.stop_s - 1e-9:
-                return True
-            return scenario.until_empty and api.simulation.getMinExpectedNumber() == 0
-
-        while not _done(now):
-            api.simulationStep()
-            now = api.simulation.getTime()
-            sim_res = api.simulation.getSubscriptionResults()
-            res = api.vehicle.getAllSubscriptionResults()
-            n = len(res)
-            if n:
-                ids = res.keys()
-                vals = list(res.values())
-                slots = np.fromiter((slot_of[v] for v in ids), np.int64, n)
-                lane = np.fromiter((lane_index.get(d[LANE], off_lane) for d in vals), np.int64, n)
-                pos = np.fromiter((d[POS] for d in vals), float, n)
-                speed = np.fromiter((d[SPEED] for d in vals), float, n)
-                co2 = np.fromiter((d[CO2] for d in vals), float, n)
-                fuel = np.fromiter((d[FUEL] for d in vals), float, n)
-                nox = np.fromiter((d[NOX] for d in vals), float, n)
-                elec = np.fromiter((d.get(ELEC, 0.0) for d in vals), float, n) if any_electric else np.zeros(n)
-                hidden = lane == off_lane  # teleporting: SUMO reports invalid values
-                if hidden.any():
-                    for a in (speed, co2, fuel, nox, elec):
-                        a[hidden] = 0.0
-                    pos[hidden] = 0.0
-                dloss = np.where(hidden, 0.0, attribution.step_loss(slots, lane, speed))
-                stop = attribution.add_step(slots, lane, pos, speed, dloss, co2, fuel, nox, now > measure_from + 1e-9,
-                                            elec)
-                if tracker is not None:
-                    tracker.step(now, slots, lane, pos, speed, dloss, stop, co2)
-            arrived = sim_res[tc.VAR_ARRIVED_VEHICLES_IDS]
-            if arrived:
-                gone = [slot_of.pop(v) for v in arrived]
-                in_window = now > measure_from + 1e-9
-                attribution.arrive(np.asarray(gone, dtype=np.int64), in_window)
-                if tracker is not None:
-                    tracker.arrive(np.asarray(gone, dtype=np.int64))
-                arrived_total += len(gone) * in_window
-                free.extend(gone)
-            departed = sim_res[tc.VAR_DEPARTED_VEHICLES_IDS]
-            if departed:
-                new, factors, maxima, types, speeds = [], [], [], [], []
-                for v in departed:
-                    if free:
-                        s = free.pop()
-                    else:
-                        s, next_slot = next_slot, next_slot + 1
-                    slot_of[v] = s
-                    new.append(s)
-                    vt = api.vehicle.getTypeID(v)  # once per vehicle, at departure
-                    ti = type_index.get(vt)
-                    if ti is None:
-                        ti = type_index[vt] = len(type_index)
-                        type_class.append(api.vehicletype.getEmissionClass(vt))
-                        type_electric.append(is_electric(type_class[-1]))
-                    types.append(ti)
-                    any_electric |= type_electric[ti]
-                    api.vehicle.subscribe(v, elec_vars if type_electric[ti] else vars_)
-                    factors.append(api.vehicle.getSpeedFactor(v))
-                    maxima.append(api.vehicle.getMaxSpeed(v))
-                    speeds.append(api.vehicle.getSpeed(v))  # insertion speed: the first step's acceleration
-                attribution.new_slot_state(np.asarray(new, dtype=np.int64), np.asarray(factors), np.asarray(maxima),
-                                           np.asarray(types, dtype=np.int64), np.asarray(speeds))
-                if tracker is not None:
-                    tracker.reset_slots(np.asarray(new, dtype=np.int64))
-            if record_signals:
-                states = {j: r[tc.TL_RED_YELLOW_GREEN_STATE] for j, r in api.trafficlight.getAllSubscriptionResults().items()
-                          if tc.TL_RED_YELLOW_GREEN_STATE in r}
-                signal_log.extend(signal_rows(cmap, now, states, signal_last))
-            teleports += sim_res[tc.VAR_TELEPORT_STARTING_VEHICLES_NUMBER]
-            actuator.tick(now)
-            if now >= next_decision - 1e-9:
-                decide(now)
-                next_decision += controller.decision_interval_s  # type: ignore[operator]
-        backlog = len(api.simulation.getPendingVehicles())
-        running = api.vehicle.getIDCount()
-        at_cap = scenario.until_empty and api.simulation.getMinExpectedNumber() > 0  # stopped by the cap
+        builder = ObservationBuilder(net, jids, actuator, detector_of, scenario.begin_s,
+                                     live=controller.decision_interval_s is not None)
+        loop = step_loop(session, controller, actuator, builder, scenario.begin_s, scenario.end_s, measure_from,
+                         stop_s=scenario.stop_s, cmap=cmap, record_signals=tracker is not None and timespace, progress=bar)
+        now = loop.t_end
     except SimulationError:
         raise
     except Exception as e:  # libsumo.TraCIException, FatalTraCIError, traci errors
+        now = _time_or(session, now)
         raise SimulationError(f"SUMO failed at t={now:g}: {_first_line(e)}") from None
     finally:
-        session.close()
+        bar.close()
+        session.close()  # SUMO closes (completes) the FCD file
+    if loop.departures.any_electric and not electric:
+        electric_classes = ", ".join(c for c in loop.departures.type_class if is_electric(c))
+        raise SimulationError(f"{scenario.source}: electric vehicle classes ({electric_classes}) were not found in "
+                              "the route or additional files before the run, so electricity was not recorded; "
+                              "declare their vTypes in a route or additional file of the scenario")
+    _release_freed_memory()  # SUMO's network and buffers, freed at close
+    attribute_fcd(fcd, attribution, loop.departures, measure_from, loop.t_end, tracker, electric)
+    fcd.unlink(missing_ok=True)
     wall = time.perf_counter() - t0
     totals = attribution.network_totals()
-    totals.update(vehicles_arrived=arrived_total, vehicles_running_at_end=running,
-                  insertion_backlog_veh=backlog, teleports=teleports, sim_end_s=now, stopped_at_cap=float(at_cap))
+    totals.update(vehicles_arrived=loop.arrived_in_window, vehicles_running_at_end=loop.running,
+                  insertion_backlog_veh=loop.backlog, teleports=loop.teleports, sim_end_s=loop.t_end,
+                  stopped_at_cap=float(loop.at_cap), vehicle_classes=loop.departures.vehicle_classes())
     out = RunOutput(attribution.junction_table(), totals, {"sim_wall_s": wall, "backend": session.backend})
-    out.kinematics = attribution.kinematics.table([*zone_map.junction_ids, UNATTRIBUTED], list(type_index),
-                                                  type_class)
+    dep = loop.departures
+    out.kinematics = attribution.kinematics.table([*zone_map.junction_ids, UNATTRIBUTED], list(dep.type_ids),
+                                                  dep.type_class)
     if tracker is not None:
         out.corridor = tracker.table(measure_from)
         if timespace:
             out.timespace = {
-                "signals": pd.DataFrame(signal_log, columns=["time_s", "junction_id", "direction", "distance_m", "state"]),
+                "signals": pd.DataFrame(loop.signal_log, columns=["time_s", "junction_id", "direction", "distance_m", "state"]),
                 "trajectories": tracker.trajectories()}
     return out
+
+
+def _time_or(session: Session, default: float) -> float:
+    try:
+        return float(session.api.simulation.getTime())
+    except Exception:  # noqa: BLE001 - the session may be gone
+        return default
+
+
+def _release_freed_memory() -> None:
+    """Return memory freed by libsumo to the OS (glibc keeps it otherwise, and the attribution that
+    follows would add to it); a no-op elsewhere."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
