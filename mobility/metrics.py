@@ -351,7 +351,7 @@ class Attribution:
 
     def add_rows(self, veh: np.ndarray, t: np.ndarray, lane: np.ndarray, pos: np.ndarray, speed: np.ndarray,
                  co2: np.ndarray, fuel: np.ndarray, nox: np.ndarray, elec: np.ndarray,
-                 measure_from: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 measure_from: float, scheduled: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Many steps at once. Rows in time order (every vehicle at most once per time ``t`` in s),
         ``veh`` a vehicle index set up with :meth:`new_slot_state`, ``lane`` indices of the
         ZoneMap (its ``""`` entry: off the network, e.g. teleporting), ``pos`` m from the lane
@@ -362,6 +362,11 @@ class Attribution:
         acceleration is measured from and is otherwise not counted (SUMO's emission device and
         tripinfo count from the first move). A vehicle missing for more than one step (it was
         teleported) restarts without a previous sample. Rows with ``t > measure_from`` are summed.
+
+        ``scheduled`` (optional, per row): the vehicle is at a scheduled stop (a bus or tram stop,
+        a parking stop, a ``<stop>`` of its route). As in SUMO's tripinfo ``timeLoss``, such a step
+        loses no time, and halting there is not a stop (the halt is planned, not caused by traffic);
+        its emissions (idling) are counted as usual.
 
         Returns per row: whether it was counted as a step (not an insertion), its time loss (s)
         and whether the vehicle stopped in it."""
@@ -399,9 +404,10 @@ class Attribution:
         if insertion.any():
             self._cap_desired_speed(veh[insertion], lane[insertion])
         accel = np.where(insertion, 0.0, np.nan_to_num((speed - prev_speed) / dt))
-        stop = ~insertion & (speed < HALT_SPEED) & (prev_speed >= HALT_SPEED)
+        planned = np.zeros(n, dtype=bool) if scheduled is None else scheduled
+        stop = ~insertion & ~planned & (speed < HALT_SPEED) & (prev_speed >= HALT_SPEED)
         v_max = np.minimum(self.zones.lane_speed[lane] * self.speed_factor[veh], self.max_speed[veh])
-        dloss = np.where(hidden | insertion, 0.0, dt * (1.0 - speed / v_max))
+        dloss = np.where(hidden | insertion | planned, 0.0, dt * (1.0 - speed / v_max))
         # state: each vehicle's last row in this batch
         last = np.ones(n, dtype=bool)
         last[:-1] = vs[1:] != vs[:-1]

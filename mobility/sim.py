@@ -326,11 +326,44 @@ def _codes(column: Any, lookup: Callable[[str], int]) -> np.ndarray:
     return table[enc.indices.to_numpy(zero_copy_only=False)]
 
 
+def _scheduled_mask(stops: Sequence[tuple[int, float, float]]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``f(veh, t)``: whether vehicle ``veh`` (index) is at a scheduled stop at time ``t`` (s,
+    libsumo's clock: from the step the stop began, up to the step it ended), vectorised over rows.
+    Stops of one vehicle never overlap; they are found by one ``searchsorted`` on a (vehicle,
+    time in ms) key."""
+    if not stops:
+        return lambda veh, t: np.zeros(len(veh), dtype=bool)
+    who = np.array([v for v, _, _ in stops], dtype=np.int64)
+    start = np.array([b for _, b, _ in stops], dtype=float)
+    end = np.array([e for _, _, e in stops], dtype=float)
+
+    def key(v: np.ndarray, t: np.ndarray) -> np.ndarray:
+        ms = np.rint(np.clip(np.nan_to_num(t, neginf=0.0), 0.0, 2.0 ** 36) * 1000.0).astype(np.int64)
+        return (v << 37) | ms
+
+    k = key(who, start)
+    order = np.argsort(k, kind="stable")
+    k, who, end = k[order], who[order], end[order]
+
+    def mask(veh: np.ndarray, t: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(k, key(veh, t), side="right") - 1  # the vehicle's last stop begun by t
+        out = np.zeros(len(veh), dtype=bool)
+        ok = i >= 0
+        out[ok] = (who[i[ok]] == veh[ok]) & (t[ok] < end[i[ok]] - 1e-9)
+        return out
+
+    return mask
+
+
 def attribute_fcd(path: Path, attribution: Attribution, departures: Departures, measure_from: float,
-                  t_end: float, tracker: Any = None, electric: bool = False) -> np.ndarray:
+                  t_end: float, tracker: Any = None, electric: bool = False,
+                  stops: Sequence[tuple[str, float, float]] = ()) -> np.ndarray:
     """Attribute every vehicle-step of the FCD file at ``path`` (see :meth:`Attribution.add_rows`),
     feed the corridor ``tracker`` step by step if given, and account for the vehicles that left the
     network before ``t_end`` (s). Returns the indices of the vehicles that left.
+
+    ``stops``: scheduled stops (vehicle id, begin, end in s) from the step loop; steps spent there
+    lose no time and are no stop (SUMO's timeLoss rule, see :meth:`Attribution.add_rows`).
 
     Times are those of the step loop: SUMO's FCD row for the step from ``t`` to ``t + dt`` is the
     state libsumo reports at ``t + dt`` (and SUMO writes no row for the step starting at its end)."""
@@ -353,6 +386,7 @@ def attribute_fcd(path: Path, attribution: Attribution, departures: Departures, 
             raise SimulationError(f"{path.name}: vehicle '{v}' has samples but was never reported as "
                                   "departed") from None
 
+    at_stop = _scheduled_mask([(departures.index[v], b, e) for v, b, e in stops if v in departures.index])
     if not path.exists():
         raise SimulationError(f"{path}: SUMO wrote no vehicle samples (is --fcd-output overridden by the "
                               "configuration or the SUMO arguments?)")
@@ -370,7 +404,8 @@ def attribute_fcd(path: Path, attribution: Attribution, departures: Departures, 
         pos, speed = f64("vehicle_pos"), f64("vehicle_speed")
         co2, fuel, nox = f64("vehicle_CO2"), f64("vehicle_fuel"), f64("vehicle_NOx")
         elec = f64("vehicle_electricity") if electric else np.zeros(len(t))
-        counted, dloss, stop = attribution.add_rows(veh, t, lane, pos, speed, co2, fuel, nox, elec, measure_from)
+        counted, dloss, stop = attribution.add_rows(veh, t, lane, pos, speed, co2, fuel, nox, elec, measure_from,
+                                                    scheduled=at_stop(veh, t))
         if tracker is not None:
             idx = np.flatnonzero(counted)
             cuts = np.flatnonzero(np.diff(t[idx])) + 1
@@ -536,6 +571,9 @@ class LoopResult:
     running: int = 0
     at_cap: bool = False  # a run with no end stopped by the safety cap before the network was empty
     signal_log: list[tuple] = field(default_factory=list)
+    #: scheduled stops: vehicle id, time the stop began, time it ended (s, libsumo's clock; inf: still
+    #: stopped at the end), from SUMO's stop-starting/ending events (no per-vehicle call per step)
+    stops: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 def step_loop(session: SumoSession, controller: Controller, actuator: Actuator, builder: ObservationBuilder,
@@ -551,7 +589,9 @@ def step_loop(session: SumoSession, controller: Controller, actuator: Actuator, 
 
     api = session.api
     api.simulation.subscribe([tc.VAR_DEPARTED_VEHICLES_IDS, tc.VAR_ARRIVED_VEHICLES_NUMBER,
-                              tc.VAR_TELEPORT_STARTING_VEHICLES_NUMBER])
+                              tc.VAR_TELEPORT_STARTING_VEHICLES_NUMBER, tc.VAR_STOP_STARTING_VEHICLES_IDS,
+                              tc.VAR_STOP_ENDING_VEHICLES_IDS])
+    stopped_since: dict[str, float] = {}
     builder.subscribe(api)
     signals_of: list[str] = []
     if record_signals and cmap is not None:
@@ -587,6 +627,10 @@ def step_loop(session: SumoSession, controller: Controller, actuator: Actuator, 
         departed = res[tc.VAR_DEPARTED_VEHICLES_IDS]
         if departed:
             out.departures.record(api, departed)
+        for v in res[tc.VAR_STOP_ENDING_VEHICLES_IDS]:
+            out.stops.append((v, stopped_since.pop(v, -np.inf), now))
+        for v in res[tc.VAR_STOP_STARTING_VEHICLES_IDS]:
+            stopped_since[v] = now
         if now > measure_from + 1e-9:
             out.arrived_in_window += res[tc.VAR_ARRIVED_VEHICLES_NUMBER]
         out.teleports += res[tc.VAR_TELEPORT_STARTING_VEHICLES_NUMBER]
@@ -603,6 +647,7 @@ def step_loop(session: SumoSession, controller: Controller, actuator: Actuator, 
         if progress is not None and progress.due():
             progress.update(now, api.vehicle.getIDCount())
     out.t_end = now
+    out.stops.extend((v, t0, np.inf) for v, t0 in stopped_since.items())
     out.backlog = len(api.simulation.getPendingVehicles())
     out.running = api.vehicle.getIDCount()
     out.at_cap = end_s is None and api.simulation.getMinExpectedNumber() > 0  # stopped by the cap
@@ -689,7 +734,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                               "the route or additional files before the run, so electricity was not recorded; "
                               "declare their vTypes in a route or additional file of the scenario")
     _release_freed_memory()  # SUMO's network and buffers, freed at close
-    attribute_fcd(fcd, attribution, loop.departures, measure_from, loop.t_end, tracker, electric)
+    attribute_fcd(fcd, attribution, loop.departures, measure_from, loop.t_end, tracker, electric, loop.stops)
     fcd.unlink(missing_ok=True)
     wall = time.perf_counter() - t0
     totals = attribution.network_totals()

@@ -224,3 +224,30 @@ def test_bicycles_lose_time_against_their_own_desired_speed(tmp_path: Path) -> N
     assert len(bikes) >= 20 and n["vehicles_arrived"] == len(tinfo)
     assert n["vehicle_classes"] == f"passenger={len(tinfo) - len(bikes)},bicycle={len(bikes)}"
     assert n["delay_s"] == pytest.approx(sum(float(t.get("timeLoss")) for t in tinfo), rel=0.01)
+
+
+@pytest.mark.sumo
+def test_scheduled_stops_lose_no_time_and_are_no_stops(tmp_path: Path) -> None:
+    """A bus dwelling 60 s at a stop inside J3's approach zone: SUMO's timeLoss leaves the dwell out,
+    and so must the delay (counted, it would add about 60 s per bus); the planned halt is not a stop.
+    Emissions while dwelling (idling) are still counted: CO2 is conserved against SUMO."""
+    from mobility import run
+    from mobility.scenario import ROOT
+
+    bus = ('  <vType id="bus" vClass="bus"/>\n'
+           '  <flow id="line" type="bus" begin="0" end="300" period="60" from="W_J1" to="J6_E" departSpeed="max">\n'
+           '    <stop lane="J2_J3_0" endPos="200" duration="60"/>\n  </flow>\n</routes>')
+    sc = _no_end_case(tmp_path, ROOT / "networks" / "corridor" / "corridor.net.xml",
+                      ROUTES.replace("</routes>", bus))
+    trips = tmp_path / "trips.xml"
+    res = run(sc, "static", seed=1, sumo_args=["--tripinfo-output", str(trips),
+                                                "--device.emissions.probability", "1"])
+    n = res.network.iloc[0]
+    tinfo = list(ET.parse(trips).getroot().iter("tripinfo"))
+    buses = [t for t in tinfo if t.get("id").startswith("line")]
+    assert len(buses) == 5 and all(float(t.get("stopTime")) >= 60 for t in buses)
+    time_loss = sum(float(t.get("timeLoss")) for t in tinfo)
+    assert n["delay_s"] == pytest.approx(time_loss, rel=0.01)
+    assert n["delay_s"] < time_loss + 0.5 * 60 * len(buses)  # the dwell (300 s) is not in the delay
+    co2 = sum(float(t.find("emissions").get("CO2_abs")) for t in tinfo) / 1e6
+    assert n["co2_kg"] == pytest.approx(co2, rel=0.005)
