@@ -388,6 +388,11 @@ def check_out_dir(out: str | Path | None, what: str = "--out") -> None:
         raise MobilityError(f"{what} {p}: {probe} is not a directory; expected an output directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise MobilityError(f"{what} {p}: {probe} is not writable; expected a directory you can write")
+    try:  # os.access says yes to root everywhere: a read-only file system or /proc only shows on trying
+        os.rmdir(tempfile.mkdtemp(prefix=".mobility-probe-", dir=probe))
+    except OSError as e:
+        raise MobilityError(f"{what} {p}: cannot create files in {probe} ({e.strerror}); expected a directory you "
+                            "can write") from None
 
 
 def _file_hash(path: Path) -> str:
