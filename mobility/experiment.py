@@ -335,8 +335,8 @@ def preflight(sc: Scenario, *, sumo_args: Sequence[str] | str = (), seeds: Seque
 
     * the network has signalised junctions (traffic lights);
     * every vehicle type's ``vclass`` is one of SUMO's vehicle classes;
-    * every flow has a route: its destination (through its ``via`` edges) is reachable from its origin
-      in the network's edge graph;
+    * every flow with demand has a route: its destination (through its ``via`` edges) is reachable
+      from its origin in the network's edge graph;
     * the scenario's seed and ``seeds`` satisfy 0 <= seed < 2**31;
     * ``sumo_args`` parse and name SUMO options (:func:`check_sumo_args`)."""
     from .network import SignalNetwork
@@ -363,6 +363,8 @@ def preflight(sc: Scenario, *, sumo_args: Sequence[str] | str = (), seeds: Seque
     import networkx as nx
 
     for i, f in enumerate(sc.flows):
+        if not any(v > 0 for v in f.vph):
+            continue  # no vehicles: SUMO never routes it
         chain = [f.origin, *f.via, f.destination]
         for a, b in zip(chain, chain[1:]):
             if a in net.graph and b in net.graph and not nx.has_path(net.graph, a, b):
