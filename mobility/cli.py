@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import NoReturn
 
@@ -181,6 +182,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mobility: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # the file system refused (permissions, a full disk...): say which file
+        if args.debug:
+            traceback.print_exc()
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"mobility: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug: one line, the traceback with --debug
+        if args.debug:
+            traceback.print_exc()
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"mobility: internal error: {type(e).__name__}: {first} (a bug; --debug prints the traceback, "
+              "please report it)", file=sys.stderr)
+        return 3
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -335,8 +335,8 @@ def preflight(sc: Scenario, *, sumo_args: Sequence[str] | str = (), seeds: Seque
 
     * the network has signalised junctions (traffic lights);
     * every vehicle type's ``vclass`` is one of SUMO's vehicle classes;
-    * every flow has a route: its destination (through its ``via`` edges) is reachable from its origin
-      in the network's edge graph;
+    * every flow with demand has a route: its destination (through its ``via`` edges) is reachable
+      from its origin in the network's edge graph;
     * the scenario's seed and ``seeds`` satisfy 0 <= seed < 2**31;
     * ``sumo_args`` parse and name SUMO options (:func:`check_sumo_args`)."""
     from .network import SignalNetwork
@@ -363,6 +363,8 @@ def preflight(sc: Scenario, *, sumo_args: Sequence[str] | str = (), seeds: Seque
     import networkx as nx
 
     for i, f in enumerate(sc.flows):
+        if not any(v > 0 for v in f.vph):
+            continue  # no vehicles: SUMO never routes it
         chain = [f.origin, *f.via, f.destination]
         for a, b in zip(chain, chain[1:]):
             if a in net.graph and b in net.graph and not nx.has_path(net.graph, a, b):
@@ -388,6 +390,11 @@ def check_out_dir(out: str | Path | None, what: str = "--out") -> None:
         raise MobilityError(f"{what} {p}: {probe} is not a directory; expected an output directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise MobilityError(f"{what} {p}: {probe} is not writable; expected a directory you can write")
+    try:  # os.access says yes to root everywhere: a read-only file system or /proc only shows on trying
+        os.rmdir(tempfile.mkdtemp(prefix=".mobility-probe-", dir=probe))
+    except OSError as e:
+        raise MobilityError(f"{what} {p}: cannot create files in {probe} ({e.strerror}); expected a directory you "
+                            "can write") from None
 
 
 def _file_hash(path: Path) -> str:

@@ -72,6 +72,24 @@ def tonnage(t: Path, body: str = TONNAGE) -> str:
     return str(write(t / "year.toml", body.replace("SC", "sc.toml")))
 
 
+BROKEN = "def f(:\n"
+
+PICKY = """from mobility.controllers import Controller
+
+
+class Picky(Controller):
+    name = "picky"
+    description = "refuses odd k"
+
+    def __init__(self, k=2):
+        if k % 2:
+            raise ValueError("k must be even")
+        super().__init__(k=k)
+
+    def act(self, observation):
+        return {}
+"""
+
 NOT_UTF8 = b'name = "caf\xe9"\nnetwork = "x.net.xml"\n'
 
 
@@ -194,6 +212,12 @@ CASES: dict[str, Case] = {
     "run: infinite parameter": (lambda t: ["run", scenario(t), "--controller", "sumo-actuated(max_gap_s=1e999)",
                                            "--out", "OUT"],
                                 "controller 'sumo-actuated': parameter 'max_gap_s': expected a finite number, got inf"),
+    "run: controller module with a syntax error": (
+        lambda t: ["run", scenario(t), "--controller", write(t / "broken_ctrl.py", BROKEN).stem + ":C", "--out", "OUT"],
+        "controller 'broken_ctrl:C': cannot load 'broken_ctrl:C': SyntaxError"),
+    "run: controller constructor raises": (
+        lambda t: ["run", scenario(t), "--controller", write(t / "picky_ctrl.py", PICKY).stem + ":Picky(k=3)", "--out", "OUT"],
+        "controller 'picky_ctrl:Picky': bad parameters: ValueError: k must be even"),
     "run: bad parameter syntax": (lambda t: ["run", scenario(t), "--controller", "static(x=)", "--out", "OUT"],
                                   "controller spec 'static(x=)': parameters must be param=literal"),
     "run: unknown parameter": (lambda t: ["run", scenario(t), "--controller", "max-pressure(min_gren_s=5)", "--out", "OUT"],
@@ -204,6 +228,10 @@ CASES: dict[str, Case] = {
                              "afile: exists and is not a directory"),
     "run: --out under a file": (lambda t: ["run", scenario(t), "--out", str(write(t / "afile", "x") / "out")],
                                 "is not a directory; expected an output directory"),
+    "run: --out cannot be created": (lambda t: ["run", scenario(t), "--out", "/proc/mobility-out"],
+                                     "expected a directory you can write"),
+    "compare: --out not writable": (lambda t: ["compare", scenario(t), "--out", "/proc/1/mobility-out"],
+                                    "expected a directory you can write"),
     "run: missing network": (lambda t: ["run", scenario(t, net=str(t / "gone.net.xml")), "--out", "OUT"],
                              "gone.net.xml"),
     "run: network is not a network": (lambda t: ["run", scenario(t, net=str(write(t / "n.net.xml", "not xml"))),
@@ -417,7 +445,9 @@ def _check(argv: list[str], expected: str, tmp_path: Path, capsys: pytest.Captur
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))  # user controller modules written by a case
     make_args, expected = CASES[case]
     _check(make_args(tmp_path), expected, tmp_path, capsys)
 

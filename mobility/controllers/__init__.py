@@ -60,6 +60,12 @@ def load_class(name: str) -> type[Controller]:
         cls = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:
         raise ControllerError(f"controller '{name}': cannot load '{target}': {e}") from None
+    except Exception as e:  # the module itself fails: a syntax error, an exception at import time
+        from ..errors import user_frame
+
+        where = user_frame(e)
+        raise ControllerError(f"controller '{name}': cannot load '{target}': {type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''}{f' ({where})' if where else ''}") from None
     if not (isinstance(cls, type) and issubclass(cls, Controller)):
         raise ControllerError(f"controller '{name}': '{target}' is not a mobility.controllers.Controller subclass")
     return cls
@@ -123,3 +129,8 @@ def make(spec: str, **params: Any) -> Controller:
         return cls(**spec_params)
     except TypeError as e:
         raise ControllerError(f"controller '{name}': bad parameters: {e}") from None
+    except ControllerError:
+        raise
+    except Exception as e:  # a third-party constructor's own check (ValueError...)
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise ControllerError(f"controller '{name}': bad parameters: {type(e).__name__}: {first}") from None
