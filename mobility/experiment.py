@@ -194,6 +194,7 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
             args = [*(shlex.split(sumo_args) if isinstance(sumo_args, str) else sumo_args), *extra]
             output = simulate(sc, ctrl, seed, Path(wd), backend=backend, gui=gui, sumo_args=args,
                               timespace=timespace)
+            recovered = _event_recovery(sc, Path(wd))
         except (SimulationError, MobilityError) as e:
             if raise_errors:
                 raise
@@ -216,6 +217,8 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     junctions = output.junctions
     for i, k in enumerate(KEYS):
         junctions.insert(i, k, info[k])
+    if recovered is not None:  # recovery after each scenario event (mobility.events)
+        junctions = junctions.join(recovered, on="junction_id")
     # treated: the controller runs the junction (all, unless deployed at some: @(...))
     treated = getattr(ctrl, "treated", None)
     junctions["treated"] = (junctions["junction_id"] != UNATTRIBUTED) & (
@@ -239,6 +242,18 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
             table.insert(i, k, info[k])
         timespace[name] = table
     return Results(junctions, network, pd.DataFrame([info]), corridor, timespace, kin)
+
+
+def _event_recovery(sc: Scenario, wd: Path) -> pd.DataFrame | None:
+    """Per junction, the recovery time after each event of the scenario (None: no events)."""
+    if not (sc.incidents or sc.surges):
+        return None
+    from .events import recovery_columns
+    from .network import SignalNetwork
+    from .scenario import EVENTS_EDGEDATA
+
+    net = SignalNetwork.load(sc.net_file)
+    return recovery_columns(sc, wd / EVENTS_EDGEDATA, net, list(sc.junctions) or net.junction_ids)
 
 
 def combine(parts: Sequence[Results]) -> Results:

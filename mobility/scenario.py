@@ -755,19 +755,27 @@ def redirect_outputs(s: Scenario, workdir: Path,
     return args, tuple(adds)
 
 
+#: the per-minute edgeData output of a run with events (in its work folder)
+EVENTS_EDGEDATA = "mobility_events_edges.xml"
+
+
 def write_events(s: Scenario, workdir: Path) -> Path | None:
-    """The incidents as SUMO rerouters in ``workdir / "mobility_events.add.xml"`` (None: no incidents).
+    """The incidents as SUMO rerouters in ``workdir / "mobility_events.add.xml"``, plus a per-minute
+    edgeData output (:data:`EVENTS_EDGEDATA`) for recovery times (None: no events).
 
     A closed lane: ``closingLaneReroute`` (the lane's permissions are removed from ``begin_s`` to
     ``begin_s + duration_s``; vehicles already on it drive off, no vehicle enters it). A closed edge:
     ``closingReroute``; vehicles on the edge and the edges up to two junctions upstream are rerouted
     around it. SUMO applies the closing at the interval's bounds itself: no Python work per step."""
-    if not s.incidents:
+    if not s.incidents and not s.surges:
         return None
     import sumolib
 
     net = sumolib.net.readNet(str(s.net_file))
     root = ET.Element("additional")
+    # per-edge waiting time per minute, for the recovery time after each event (mobility.events)
+    ET.SubElement(root, "edgeData", id="mobility_events", file=str(workdir / EVENTS_EDGEDATA), period="60",
+                  begin=repr(s.begin_s), excludeEmpty="true")
     for i, inc in enumerate(s.incidents):
         edge_id = inc.edge or inc.lane.rsplit("_", 1)[0]
         if inc.lane:

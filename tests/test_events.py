@@ -7,6 +7,8 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from mobility import experiment
@@ -103,3 +105,33 @@ def test_an_incident_closes_the_lane_for_exactly_its_duration(tmp_path: Path) ->
     assert entered(closed, begin + dur, begin + dur + 60)  # reopened at the end
     plain = _on_lane(tmp_path, load_scenario(_scenario(tmp_path, "")), lane)
     assert len(entered(plain, begin, begin + dur)) > 10  # the test can fail: the lane is used then
+
+
+def test_recovery_time_definition() -> None:
+    """Pure logic on a per-minute waiting series (veh·s per minute)."""
+    from mobility.events import recovery
+
+    idx = [60.0 * k for k in range(30)]
+    w = pd.Series([100.0] * 10 + [900.0] * 8 + [400.0, 300.0, 200.0] + [150.0] * 9, index=idx)
+    # event 600..1080 s; pre level 100 → back when W <= 1.1*100 + 60 = 170: minute 21 (1260 s)
+    assert recovery(w, 600.0, 1080.0) == (1260.0 - 1080.0, True)
+    assert recovery(w.where(w.index < 1080, 900.0), 600.0, 1080.0)[1] is False  # never back
+    rt, ok = recovery(w, 0.0, 300.0)  # no whole minute before the event
+    assert np.isnan(rt) and ok is None
+    quiet = pd.Series([100.0] * 30, index=idx)
+    assert recovery(quiet, 600.0, 1080.0) == (0.0, True)  # unaffected: back in the first minute
+
+
+def test_a_run_with_events_reports_recovery_per_junction(tmp_path: Path) -> None:
+    sc = load_scenario(_scenario(tmp_path, '[[incidents]]\nlane = "J2_J3_bay_1"\nbegin_s = 600\nduration_s = 300\n'
+                                           '[[surges]]\nfrom = "W_J1"\nfactor = 2.5\nbegin_s = 900\nduration_s = 300\n',
+                                 end_s=1800))
+    a = experiment.run(sc, "static", 1).junctions.set_index("junction_id")
+    for col in ("incident0_recovery_s", "incident0_recovered", "surge0_recovery_s", "surge0_recovered"):
+        assert col in a.columns
+    rows = a.drop(index="(unattributed)")
+    assert rows["incident0_recovered"].notna().all()
+    done = rows[rows["surge0_recovered"].astype(bool)]
+    assert ((done["surge0_recovery_s"] >= 0) & (done["surge0_recovery_s"] % 60 == 0)).all()  # 60 s minutes from 0
+    b = experiment.run(sc, "static", 1).junctions.set_index("junction_id")  # reproducible
+    pd.testing.assert_series_equal(a["surge0_recovery_s"], b["surge0_recovery_s"])
