@@ -189,6 +189,8 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mobility-run-") as wd:
         try:
+            if getattr(getattr(ctrl, "deployment", None), "worst", None) is not None:
+                ctrl.static_delay = _static_delay(sc, backend)  # type: ignore[attr-defined]
             # options a controller's modifiers need (e.g. +glosa's device); its name is in the run id
             extra = list(getattr(ctrl, "sumo_options", list)())
             args = [*(shlex.split(sumo_args) if isinstance(sumo_args, str) else sumo_args), *extra]
@@ -242,6 +244,22 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
             table.insert(i, k, info[k])
         timespace[name] = table
     return Results(junctions, network, pd.DataFrame([info]), corridor, timespace, kin)
+
+
+_STATIC_DELAY: dict[str, dict[str, float]] = {}
+
+
+def _static_delay(sc: Scenario, backend: str) -> dict[str, float]:
+    """Delay (s/veh) per junction of ``sc`` under ``static`` with the scenario's own seed (for
+    ``@(worst=...)`` deployments; cached per process by scenario content)."""
+    key = sc.content_hash()
+    if key not in _STATIC_DELAY:
+        from .controllers.static import Static
+
+        res = _run_one(sc, Static(), sc.seed, backend, False, (), raise_errors=True)
+        j = res.junctions[res.junctions["junction_id"] != UNATTRIBUTED]
+        _STATIC_DELAY[key] = dict(zip(j["junction_id"], j["delay_s_per_veh"].astype(float)))
+    return _STATIC_DELAY[key]
 
 
 def _event_recovery(sc: Scenario, wd: Path) -> pd.DataFrame | None:

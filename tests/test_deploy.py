@@ -41,7 +41,8 @@ def test_specs_split_and_parse_with_parentheses() -> None:
     ("max-pressure+foo(x=1)", "unknown modifier '\\+foo'"),
     ("max-pressure+glosa(share=2)", "glosa share"),
     ("max-pressure+glosa(share=0.5)@(J2)", "comes right after the controller"),
-    ("max-pressure@(worst=0.5)", "not implemented yet"),
+    ("max-pressure@(worst=0)", "worst: expected a number in"),
+    ("max-pressure@(worst=0.5, deploy_seed=1)", "or worst=<0..1> alone"),
     ("nope@(J2)", "unknown controller 'nope'"),
 ])
 def test_bad_deployment_specs_are_one_line_errors(spec: str, msg: str) -> None:
@@ -97,3 +98,25 @@ def test_untreated_junctions_keep_their_program_state_for_state(tmp_path: Path) 
                             "(unattributed)": False}
     text = experiment.format_comparison(res)
     assert "treated (2 junctions: J2, J4)" in text and "untreated (4 junctions)" in text
+
+
+def test_worst_treats_the_junctions_with_the_highest_static_delay() -> None:
+    net = SignalNetwork.load(load_scenario("corridor").net_file)
+    c = make("max-pressure@(worst=0.34)")
+    with pytest.raises(ControllerError, match="needs the static run's delay"):
+        c.reset(net, 1)
+    c.static_delay = {"J1": 10.0, "J2": 30.0, "J3": float("nan"), "J4": 25.0, "J5": 5.0, "J6": 30.0}
+    c.reset(net, 1)
+    assert c.treated == ("J2", "J6")  # 0.34 x 5 ranked junctions -> 2 (NaN: no vehicles, not ranked)
+
+
+def test_worst_uses_a_static_run_of_the_same_scenario() -> None:
+    sc = load_scenario("corridor").replace(warmup_s=0.0).with_window(0, 600)
+    static = experiment.run(sc, "static", 7)  # any run seed: the ranking uses the scenario's seed
+    res = experiment.run(sc, "max-pressure@(worst=0.5)", 7)
+    base = experiment.run(sc, "static", sc.seed).junctions
+    base = base[base["junction_id"] != "(unattributed)"].sort_values(["delay_s_per_veh", "junction_id"],
+                                                                     ascending=[False, True])
+    treated = res.junctions.loc[res.junctions["treated"], "junction_id"]
+    assert sorted(treated) == sorted(base["junction_id"][:3])
+    assert static.junctions["treated"].tolist() == [True] * 6 + [False]  # a whole-network controller

@@ -12,6 +12,11 @@ A controller spec may carry, after the controller and its parameters:
     ``@(share=0.57, deploy_seed=3)``). The draw does **not** depend on the run seed: every seed of a
     comparison treats the same junctions, so seeds pair honestly (seed-to-seed differences are
     traffic, not a different deployment);
+  - ``max-pressure@(worst=0.57)``: that share (rounded half up) of the junctions with the highest delay
+    (s/veh) under ``static`` — from a static run of the same scenario (as simulated: window and demand
+    scale included) with the **scenario's own seed**, whatever the run seed, so again every seed
+    treats the same junctions. The run makes that static run first (cached per process; one extra
+    run per worker process and scenario in a sweep);
 * **modifiers** ``+NAME(...)``, in any number, after the deployment:
 
   - ``+glosa(share=0.5, range_m=100)``: equip that share of vehicles with SUMO's GLOSA device
@@ -97,6 +102,8 @@ class Deployment:
     junctions: tuple[str, ...] | None = None
     share: float | None = None
     deploy_seed: int = 0
+    #: the share of junctions with the highest static delay (needs :attr:`Deployed.static_delay`)
+    worst: float | None = None
 
     @staticmethod
     def parse(text: str, where: str) -> Deployment:
@@ -111,13 +118,15 @@ class Deployment:
                 raise ControllerError(f"{where}: deployment @({body}): a junction is listed twice")
             return Deployment(junctions=ids)
         kw = _kwargs(body, where)
-        if "worst" in kw:
-            raise ControllerError(f"{where}: @(worst=...) (the junctions with the highest static delay) is not "
-                                  "implemented yet; use @(share=...) or a list of junction ids")
+        if set(kw) == {"worst"}:
+            worst = kw["worst"]
+            if isinstance(worst, bool) or not isinstance(worst, (int, float)) or not (0 < worst <= 1):
+                raise ControllerError(f"{where}: deployment worst: expected a number in (0, 1], got {worst!r}")
+            return Deployment(worst=float(worst))
         unknown = set(kw) - {"share", "deploy_seed"}
         if unknown or "share" not in kw:
             raise ControllerError(f"{where}: deployment @({body}): expected share=<0..1> and optionally "
-                                  f"deploy_seed=<int>, got {', '.join(sorted(kw))}")
+                                  f"deploy_seed=<int>, or worst=<0..1> alone, got {', '.join(sorted(kw))}")
         share, dseed = kw["share"], kw.get("deploy_seed", 0)
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not (0 < share <= 1):
             raise ControllerError(f"{where}: deployment share: expected a number in (0, 1], got {share!r}")
@@ -131,10 +140,30 @@ class Deployment:
         if self.share is not None:
             seed = f",deploy_seed={self.deploy_seed}" if self.deploy_seed else ""
             return f"@(share={self.share:g}{seed})"
+        if self.worst is not None:
+            return f"@(worst={self.worst:g})"
         return ""
 
-    def select(self, junction_ids: list[str], where: str, net_name: str) -> tuple[str, ...]:
-        """The treated junctions among the network's signalised ``junction_ids`` (sorted for shares)."""
+    @staticmethod
+    def _count(share: float, n: int, where: str) -> int:
+        k = int(math.floor(share * n + 0.5))
+        if k < 1:
+            raise ControllerError(f"{where}: a share of {share:g} of {n} signalised junctions rounds to none; "
+                                  "give a larger share or the junction ids")
+        return k
+
+    def select(self, junction_ids: list[str], where: str, net_name: str,
+               static_delay: Mapping[str, float] | None = None) -> tuple[str, ...]:
+        """The treated junctions among the network's signalised ``junction_ids`` (sorted for shares);
+        ``static_delay``: delay (s/veh) per junction under ``static``, for ``worst``."""
+        if self.worst is not None:
+            if static_delay is None:
+                raise ControllerError(f"{where}: @(worst=...) needs the static run's delay per junction; "
+                                      "run it through mobility.experiment (run, compare, sweep)")
+            ranked = [j for j in junction_ids if j in static_delay and math.isfinite(static_delay[j])]
+            ranked.sort(key=lambda j: (-static_delay[j], j))
+            k = self._count(self.worst, len(ranked), where)
+            return tuple(sorted(ranked[:k]))
         if self.junctions is not None:
             known = set(junction_ids)
             for j in self.junctions:
@@ -144,10 +173,7 @@ class Deployment:
             return self.junctions
         if self.share is not None:
             ids = sorted(junction_ids)
-            k = int(math.floor(self.share * len(ids) + 0.5))
-            if k < 1:
-                raise ControllerError(f"{where}: share={self.share:g} of {len(ids)} signalised junctions rounds "
-                                      "to none; give a larger share or the junction ids")
+            k = self._count(self.share, len(ids), where)
             rng = np.random.default_rng(self.deploy_seed)
             return tuple(sorted(str(x) for x in rng.choice(ids, size=k, replace=False)))
         return tuple(junction_ids)
@@ -219,6 +245,9 @@ class Deployed(Controller):
         self.needs_demand = inner.needs_demand
         #: the treated junctions, after :meth:`reset`
         self.treated: tuple[str, ...] | None = None
+        #: for ``@(worst=...)``: delay (s/veh) per junction of the scenario under ``static``, set by
+        #: the run (:func:`mobility.experiment._run_one`) before :meth:`reset`
+        self.static_delay: dict[str, float] | None = None
 
     def safety(self) -> Safety:
         return self.inner.safety()
@@ -232,7 +261,7 @@ class Deployed(Controller):
 
     def reset(self, network: Any, seed: int) -> None:
         self.treated = self.deployment.select(list(network.junction_ids), f"controller '{self.name}'",
-                                              network.path.name)
+                                              network.path.name, self.static_delay)
         self._set = frozenset(self.treated)
         self.inner.reset(network, seed)
 
