@@ -135,3 +135,11 @@ def test_a_run_with_events_reports_recovery_per_junction(tmp_path: Path) -> None
     assert ((done["surge0_recovery_s"] >= 0) & (done["surge0_recovery_s"] % 60 == 0)).all()  # 60 s minutes from 0
     b = experiment.run(sc, "static", 1).junctions.set_index("junction_id")  # reproducible
     pd.testing.assert_series_equal(a["surge0_recovery_s"], b["surge0_recovery_s"])
+
+
+def test_the_bundled_events_scenario_loads() -> None:
+    sc = load_scenario(ROOT / "scenarios" / "corridor-events.toml")
+    assert [(s.begin_s, s.end_s, s.factor) for s in sc.surges] == [(1500.0, 2100.0, 2.0)]
+    assert [(i.lane, i.begin_s, i.end_s) for i in sc.incidents] == [("J2_J3_bay_1", 2700.0, 3300.0)]
+    plain = load_scenario("corridor")
+    assert sc.flows == plain.flows and sc.content_hash() != plain.content_hash()
