@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -485,10 +486,14 @@ def run_id(scenario_hash: str, controller: Controller, seed: int, sumo_args: str
 
 
 def variant_label(name: str, given: dict[str, Any]) -> str:
-    """``max-pressure(min_green_s=5)``: a controller name with the parameters given for it."""
+    """``max-pressure(min_green_s=5)``: a controller name with the parameters given for it (before a
+    deployment or modifiers: ``max-pressure(min_green_s=5)@(J2,J4)``)."""
     if not given:
         return name
-    return f"{name}({', '.join(f'{k}={v!r}' for k, v in given.items())})"
+    from .controllers.deploy import split_top
+
+    base, *rest = split_top(name, "@+")
+    return f"{base[1]}({', '.join(f'{k}={v!r}' for k, v in given.items())})" + "".join(s + p for s, p in rest)
 
 
 def args_text(sumo_args: Sequence[str] | str) -> str:
@@ -554,8 +559,14 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mobility-run-") as wd:
         try:
-            output = simulate(sc, ctrl, seed, Path(wd), backend=backend, gui=gui, sumo_args=sumo_args,
+            if getattr(getattr(ctrl, "deployment", None), "worst", None) is not None:
+                ctrl.static_delay = _static_delay(sc, backend)  # type: ignore[attr-defined]
+            # options a controller's modifiers need (e.g. +glosa's device); its name is in the run id
+            extra = list(getattr(ctrl, "sumo_options", list)())
+            args = [*(shlex.split(sumo_args) if isinstance(sumo_args, str) else sumo_args), *extra]
+            output = simulate(sc, ctrl, seed, Path(wd), backend=backend, gui=gui, sumo_args=args,
                               timespace=timespace)
+            recovered = _event_recovery(sc, Path(wd))
         except (SimulationError, MobilityError) as e:
             if raise_errors:
                 raise
@@ -579,6 +590,12 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     junctions = output.junctions
     for i, k in enumerate(KEYS):
         junctions.insert(i, k, info[k])
+    if recovered is not None:  # recovery after each scenario event (mobility.events)
+        junctions = junctions.join(recovered, on="junction_id")
+    # treated: the controller runs the junction (all, unless deployed at some: @(...))
+    treated = getattr(ctrl, "treated", None)
+    junctions["treated"] = (junctions["junction_id"] != UNATTRIBUTED) & (
+        junctions["junction_id"].isin(treated) if treated is not None else True)
     net = dict(output.network)
     seen = max(net["vehicles_seen"], 1)
     net["delay_s_per_veh"] = net["delay_s"] / seen
@@ -600,6 +617,34 @@ def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     return Results(junctions, network, pd.DataFrame([info]), corridor, timespace, kin)
 
 
+_STATIC_DELAY: dict[str, dict[str, float]] = {}
+
+
+def _static_delay(sc: Scenario, backend: str) -> dict[str, float]:
+    """Delay (s/veh) per junction of ``sc`` under ``static`` with the scenario's own seed (for
+    ``@(worst=...)`` deployments; cached per process by scenario content)."""
+    key = sc.content_hash()
+    if key not in _STATIC_DELAY:
+        from .controllers.static import Static
+
+        res = _run_one(sc, Static(), sc.seed, backend, False, (), raise_errors=True)
+        j = res.junctions[res.junctions["junction_id"] != UNATTRIBUTED]
+        _STATIC_DELAY[key] = dict(zip(j["junction_id"], j["delay_s_per_veh"].astype(float)))
+    return _STATIC_DELAY[key]
+
+
+def _event_recovery(sc: Scenario, wd: Path) -> pd.DataFrame | None:
+    """Per junction, the recovery time after each event of the scenario (None: no events)."""
+    if not (sc.incidents or sc.surges):
+        return None
+    from .events import recovery_columns
+    from .network import SignalNetwork
+    from .scenario import EVENTS_EDGEDATA
+
+    net = SignalNetwork.load(sc.net_file)
+    return recovery_columns(sc, wd / EVENTS_EDGEDATA, net, list(sc.junctions) or net.junction_ids)
+
+
 def combine(parts: Sequence[Results]) -> Results:
     """Concatenate the tables of several runs (in the given order)."""
 
@@ -617,7 +662,7 @@ def combine(parts: Sequence[Results]) -> Results:
 
 
 def split_specs(text: str) -> list[str]:
-    """Split ``"a,b(x=1, y=2),c"`` at top-level commas."""
+    """Split ``"a,b(x=1, y=2),c@(J1,J2)"`` at top-level commas (not inside parentheses)."""
     out, depth, cur = [], 0, ""
     for ch in text:
         depth += ch == "("
@@ -730,6 +775,41 @@ def flagged_runs(res: Results) -> pd.DataFrame:
 GRIDLOCK_MARK = "!"
 
 
+def deployment_summary(res: Results) -> pd.DataFrame:
+    """For each partial deployment (a controller whose ``treated`` column is true at some junctions
+    only, ``NAME@(...)``): every controller's totals over that deployment's treated junctions and
+    over its untreated ones — delay (s/veh) and stops (/veh) over the vehicles the zones served, CO2
+    (kg) summed — mean over seeds, with % change against the first controller. Empty when no run is a
+    partial deployment."""
+    j = res.junctions
+    if j.empty or "treated" not in j.columns:
+        return pd.DataFrame()
+    j = _labelled(j[j["junction_id"] != UNATTRIBUTED])
+    order = list(dict.fromkeys(j["controller"]))
+    rows = []
+    for dep in order:
+        d = j[j["controller"] == dep]
+        treated = sorted(set(d.loc[d["treated"].astype(bool), "junction_id"]))
+        if not treated or len(treated) == d["junction_id"].nunique():
+            continue
+        untreated = sorted(set(d["junction_id"]) - set(treated))
+        for group, ids in (("treated", treated), ("untreated", untreated)):
+            g = j[j["junction_id"].isin(ids)]
+            per_run = g.groupby(["controller", "run_id"], sort=False)[["vehicles", "delay_s", "stops", "co2_kg"]].sum()
+            per_run["delay_s_per_veh"] = per_run["delay_s"] / per_run["vehicles"].where(per_run["vehicles"] > 0)
+            per_run["stops_per_veh"] = per_run["stops"] / per_run["vehicles"].where(per_run["vehicles"] > 0)
+            m = per_run.groupby(level="controller", sort=False)[["delay_s_per_veh", "stops_per_veh", "co2_kg"]].mean()
+            m = m.reindex(order)
+            for c in order:
+                row = {"deployment": dep, "group": group, "junctions": len(ids), "junction_ids": ", ".join(ids),
+                       "controller": c, **m.loc[c].to_dict()}
+                for k in ("delay_s_per_veh", "stops_per_veh", "co2_kg"):
+                    b = m.loc[order[0], k]
+                    row[f"{k}_pct"] = 100.0 * (row[k] - b) / b if b else np.nan
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def format_comparison(res: Results) -> str:
     """The per-junction table a planner reads, plus network totals.
 
@@ -793,6 +873,17 @@ def format_comparison(res: Results) -> str:
                 f"  travel {r.travel_time_s_mean:6.1f} s  delay {r.delay_s_per_veh:6.1f} s/veh"
                 f"  stops {r.stops_per_veh:5.2f}/veh  CO2 {r.co2_g_per_veh:6.0f} g/veh"
             )
+    ds = deployment_summary(res)
+    if not ds.empty:
+        lines.append("")
+        lines.append("Treated and untreated junctions of each partial deployment (zone totals, mean over seeds):")
+        for (dep, group, n, ids), g in ds.groupby(["deployment", "group", "junctions", "junction_ids"], sort=False):
+            what = f"{group} ({n} junctions: {ids})" if group == "treated" else f"{group} ({n} junctions)"
+            lines.append(f"  {dep}: {what}")
+            for _, r in g.iterrows():
+                lines.append(f"    {r.controller:<26} delay {r.delay_s_per_veh:6.1f} s/veh {pct_str(r.delay_s_per_veh_pct)}"
+                             f"  stops {r.stops_per_veh:5.2f}/veh {pct_str(r.stops_per_veh_pct)}"
+                             f"  CO2 {r.co2_kg:8.2f} kg {pct_str(r.co2_kg_pct)}")
     if not flagged.empty:
         lines.append("")
         lines.append(f"{GRIDLOCK_MARK} = a % change computed from a GRIDLOCKED run (its own or the baseline's): not a valid "

@@ -103,6 +103,43 @@ class Flow:
 
 
 @dataclass(frozen=True)
+class Incident:
+    """A lane (``lane``) or a whole edge (``edge``) closed to all vehicles from ``begin_s`` for
+    ``duration_s`` seconds (a SUMO rerouter with ``closingLaneReroute``/``closingReroute`` in an
+    additional file written into the run's work folder: vehicles on the upstream edges are rerouted
+    around a closed edge; vehicles already on a closed lane drive off it, no vehicle enters it)."""
+
+    begin_s: float
+    duration_s: float
+    lane: str = ""
+    edge: str = ""
+
+    @property
+    def end_s(self) -> float:
+        return self.begin_s + self.duration_s
+
+
+@dataclass(frozen=True)
+class Surge:
+    """Demand × ``factor`` from ``begin_s`` for ``duration_s`` seconds, for the flows from edge
+    ``origin`` and/or to edge ``destination`` (empty: any; both empty: every flow). Applied when the
+    routes are written: each flow's period is split at the surge's bounds."""
+
+    begin_s: float
+    duration_s: float
+    factor: float
+    origin: str = ""
+    destination: str = ""
+
+    @property
+    def end_s(self) -> float:
+        return self.begin_s + self.duration_s
+
+    def applies(self, fl: Flow) -> bool:
+        return (not self.origin or fl.origin == self.origin) and (not self.destination or fl.destination == self.destination)
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A fully resolved scenario (paths absolute, times in seconds).
 
@@ -132,6 +169,8 @@ class Scenario:
     grid: GridFactor = field(default_factory=GridFactor)  # scope-2 factor (kg CO2/kWh) with source
     fleet: str = ""  # the fleet preset and its parameters, if the vehicle types came from one
     cap_s: float = UNTIL_EMPTY_CAP_S  # with no end_s: the longest run, simulated s after begin_s
+    incidents: tuple[Incident, ...] = ()  # lanes/edges closed during the run ([[incidents]])
+    surges: tuple[Surge, ...] = ()  # demand surges during the run ([[surges]])
 
     @property
     def measure_begin_s(self) -> float:
@@ -215,6 +254,9 @@ class Scenario:
             d.pop(key, None)
         if self.end_s is not None:  # the cap only matters without an end: hashes of fixed windows unchanged
             d.pop("cap_s", None)
+        for key in ("incidents", "surges"):  # no events: hashes of scenarios without them unchanged
+            if not d.get(key):
+                d.pop(key, None)
         h.update(json.dumps(d, sort_keys=True).encode())
         files = [self.net_file, *self.route_files, *self.additional_files]
         if self.sumocfg is not None:
@@ -389,6 +431,7 @@ def from_toml(path: Path) -> Scenario:
 
         counted_periods, counted_flows = scenario_demand(path, counts, net_file, begin, end)
         periods, flows = list(counted_periods), list(counted_flows)
+    incidents, surges = _events(f, begin, end)
     f.finish()
 
     scenario = Scenario(
@@ -396,9 +439,41 @@ def from_toml(path: Path) -> Scenario:
         step_length_s=step, seed=seed, zones=zones, periods=tuple(periods),
         vehicle_types=tuple(vtypes), flows=tuple(flows), junctions=junctions, corridor=corridor,
         sumo_args=sumo_args, description=description, grid=grid, fleet=fleet_desc,
+        incidents=incidents, surges=surges,
     )
     _check_ids(scenario)
     return scenario
+
+
+def _events(f: Fields, begin: float, end: float) -> tuple[tuple[Incident, ...], tuple[Surge, ...]]:
+    """``[[incidents]]`` (lane or edge, begin_s, duration_s) and ``[[surges]]`` (factor, begin_s,
+    duration_s, optional from/to edges), inside the run's window."""
+
+    def window(t: Fields) -> tuple[float, float]:
+        b = t.number("begin_s", minimum=begin, what="a time in seconds within the run")
+        d = t.number("duration_s", minimum=0.0, strict=True, what="a duration in seconds")
+        if b >= end:
+            raise t.err("begin_s", f"expected a time before the run's end_s={end:g}, got {b:g}")
+        return b, d
+
+    incidents = []
+    for t in f.tables("incidents", what="a list of [[incidents]] tables (lane or edge, begin_s, duration_s)"):
+        b, d = window(t)
+        lane = t.get("lane", str, "", what="a lane id")
+        edge = t.get("edge", str, "", what="an edge id")
+        if bool(lane) == bool(edge):
+            raise t.err("lane", "expected exactly one of lane = \"LANE_ID\" or edge = \"EDGE_ID\"")
+        t.finish()
+        incidents.append(Incident(b, d, lane, edge))
+    surges = []
+    for t in f.tables("surges", what="a list of [[surges]] tables (factor, begin_s, duration_s, from, to)"):
+        b, d = window(t)
+        k = t.number("factor", minimum=0.0, what="a demand multiplier")
+        origin = t.get("from", str, "", what="an origin edge id of [[flows]]")
+        dest = t.get("to", str, "", what="a destination edge id of [[flows]]")
+        t.finish()
+        surges.append(Surge(b, d, k, origin, dest))
+    return tuple(incidents), tuple(surges)
 
 
 def _vehicle_types(path: Path, f: Fields) -> tuple[list[VehicleType], str]:
@@ -480,6 +555,15 @@ def _check_ids(s: Scenario) -> None:
         for key, e in (("from", fl.origin), ("to", fl.destination), *(("via", v) for v in fl.via)):
             if not net.has_edge(e):
                 raise ScenarioError(f"{s.source}: field 'flows[{i}].{key}': edge '{e}' is not in {s.net_file.name}")
+    for i, inc in enumerate(s.incidents):
+        if inc.edge and not net.has_edge(inc.edge):
+            raise ScenarioError(f"{s.source}: field 'incidents[{i}].edge': edge '{inc.edge}' is not in {s.net_file.name}")
+        if inc.lane and inc.lane not in net.lanes:
+            raise ScenarioError(f"{s.source}: field 'incidents[{i}].lane': lane '{inc.lane}' is not in {s.net_file.name}")
+    for i, su in enumerate(s.surges):
+        if not any(su.applies(fl) for fl in s.flows):
+            raise ScenarioError(f"{s.source}: field 'surges[{i}]': no [[flows]] from '{su.origin or '*'}' "
+                                f"to '{su.destination or '*'}'")
     for field_name, ids in (("junctions", s.junctions), ("corridor", s.corridor)):
         for j in ids:
             if j not in net.junction_ids:
@@ -667,7 +751,53 @@ def redirect_outputs(s: Scenario, workdir: Path,
         adds.append(copy)
     if targets:
         out_dir.mkdir(parents=True, exist_ok=True)
+    events = write_events(s, workdir)
+    if events is not None:
+        adds.append(events)
     return args, tuple(adds)
+
+
+#: the per-minute edgeData output of a run with events (in its work folder)
+EVENTS_EDGEDATA = "mobility_events_edges.xml"
+
+
+def write_events(s: Scenario, workdir: Path) -> Path | None:
+    """The incidents as SUMO rerouters in ``workdir / "mobility_events.add.xml"``, plus a per-minute
+    edgeData output (:data:`EVENTS_EDGEDATA`) for recovery times (None: no events).
+
+    A closed lane: ``closingLaneReroute`` (the lane's permissions are removed from ``begin_s`` to
+    ``begin_s + duration_s``; vehicles already on it drive off, no vehicle enters it). A closed edge:
+    ``closingReroute``; vehicles on the edge and the edges up to two junctions upstream are rerouted
+    around it. SUMO applies the closing at the interval's bounds itself: no Python work per step."""
+    if not s.incidents and not s.surges:
+        return None
+    import sumolib
+
+    net = sumolib.net.readNet(str(s.net_file))
+    root = ET.Element("additional")
+    # per-edge waiting time per minute, for the recovery time after each event (mobility.events)
+    ET.SubElement(root, "edgeData", id="mobility_events", file=str(workdir / EVENTS_EDGEDATA), period="60",
+                  begin=repr(s.begin_s), excludeEmpty="true")
+    for i, inc in enumerate(s.incidents):
+        edge_id = inc.edge or inc.lane.rsplit("_", 1)[0]
+        if inc.lane:
+            edge_id = net.getLane(inc.lane).getEdge().getID()
+        triggers = {edge_id}
+        frontier = {edge_id}
+        for _ in range(2):
+            frontier = {e.getID() for f in frontier for e in net.getEdge(f).getIncoming()} - triggers
+            triggers |= frontier
+        r = ET.SubElement(root, "rerouter", id=f"mobility_incident_{i}", edges=" ".join(sorted(triggers)))
+        iv = ET.SubElement(r, "interval", begin=repr(inc.begin_s), end=repr(inc.end_s))
+        if inc.lane:
+            ET.SubElement(iv, "closingLaneReroute", id=inc.lane, disallow="all")
+        else:
+            ET.SubElement(iv, "closingReroute", id=inc.edge, disallow="all")
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "mobility_events.add.xml"
+    ET.indent(root)
+    path.write_bytes(ET.tostring(root, xml_declaration=True, encoding="utf-8"))
+    return path
 
 
 # --------------------------------------------------------------------------------------------
@@ -686,15 +816,25 @@ def write_routes(s: Scenario, out: Path) -> Path:
         ET.SubElement(dist, "vType", attrs)
     flows = []
     for i, fl in enumerate(s.flows):
+        surges = [su for su in s.surges if su.applies(fl)]
         for p, vph in zip(s.periods, fl.vph):
-            if vph <= 0:
-                continue
-            attrs = {"id": f"f{i}_{p.name}", "type": "mix", "begin": repr(p.begin_s), "end": repr(p.end_s),
-                     "from": fl.origin, "to": fl.destination, "period": f"exp({vph / 3600.0!r})",
-                     "departLane": "best", "departSpeed": "max", "departPos": "base"}
-            if fl.via:
-                attrs["via"] = " ".join(fl.via)
-            flows.append((p.begin_s, i, attrs))
+            # a surge splits the period at its bounds (ids unchanged for periods no surge touches)
+            cuts = sorted({p.begin_s, p.end_s, *(t for su in surges for t in (su.begin_s, su.end_s)
+                                                 if p.begin_s < t < p.end_s)})
+            for k, (b, e) in enumerate(zip(cuts, cuts[1:])):
+                rate = vph
+                for su in surges:
+                    if su.begin_s <= b and e <= su.end_s:
+                        rate *= su.factor
+                if rate <= 0:
+                    continue
+                fid = f"f{i}_{p.name}" if len(cuts) == 2 else f"f{i}_{p.name}_{k}"
+                attrs = {"id": fid, "type": "mix", "begin": repr(b), "end": repr(e),
+                         "from": fl.origin, "to": fl.destination, "period": f"exp({rate / 3600.0!r})",
+                         "departLane": "best", "departSpeed": "max", "departPos": "base"}
+                if fl.via:
+                    attrs["via"] = " ".join(fl.via)
+                flows.append((b, i, attrs))
     for _, _, attrs in sorted(flows, key=lambda x: (x[0], x[1])):
         ET.SubElement(root, "flow", attrs)
     ET.indent(root)

@@ -86,7 +86,15 @@ _SPEC = re.compile(r"^\s*([^()\s]+)\s*(?:\((.*)\))?\s*$", re.S)
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"name(a=1, b='x')"`` → ``("name", {"a": 1, "b": "x"})``."""
+    """``"name(a=1, b='x')"`` → ``("name", {"a": 1, "b": "x"})``. A deployment or modifiers stay with
+    the name: ``"max-pressure(min_green_s=5)@(J2,J4)+glosa(share=0.5)"`` →
+    ``("max-pressure@(J2,J4)+glosa(share=0.5)", {"min_green_s": 5})`` (see :mod:`.deploy`)."""
+    from .deploy import split_top
+
+    parts = split_top(spec, "@+")
+    if len(parts) > 1:
+        name, params = parse_spec(parts[0][1])
+        return name + "".join(sep + part.strip() for sep, part in parts[1:]), params
     m = _SPEC.match(spec)
     if not m:
         raise ControllerError(f"controller spec '{spec}': expected NAME or NAME(param=value, ...)")
@@ -117,7 +125,12 @@ def _non_finite(value: Any) -> float | None:
 
 
 def make(spec: str, **params: Any) -> Controller:
-    """Instantiate a controller from a spec string (plus extra keyword parameters)."""
+    """Instantiate a controller from a spec string (plus extra keyword parameters); a spec with a
+    deployment ``@(...)`` or modifiers ``+glosa(...)`` gives a :class:`.deploy.Deployed` wrapper."""
+    from .deploy import build, is_composite
+
+    if is_composite(spec):
+        return build(spec, make, **params)
     name, spec_params = parse_spec(spec)
     cls = load_class(name)
     spec_params.update(params)
