@@ -57,10 +57,22 @@ class MaxPressure(Controller):
     max_red_s: a lane holding vehicles that no green has served for this long (s) is served next
         (by the stage of highest pressure among those serving it), default 120; ``None``: never (pure
         max-pressure).
-    spillback_guard: a movement whose outgoing lane is at least this full (vehicles × 7.5 m over
-        the lane's length) adds no pressure: serving it cannot move anyone and lets vehicles block
-        the junction box (the capacity-aware variant of Gregoire et al., 2015), default None (off).
-
+    spillback_guard: a movement whose outgoing lane is full (see :meth:`full_exits`: at least this
+        fraction of its 7.5 m slots taken, one vehicle standing) adds no pressure: serving it cannot
+        move anyone (the capacity-aware variant of Gregoire et al., 2015), default 0.9; ``None``: off.
+    normalize: pressure from storage-relative readings (vehicles / 7.5 m slots of the lane, after
+        Kouvelas et al., 2014) instead of vehicle counts, default False. A queue that fills an 11 m
+        lane before a junction weighs as much as one that fills a 200 m lane (on real networks the
+        lanes in front of many stop lines are short pieces of a longer approach).
+    maximal_stages: never choose a stage whose green links are contained in another stage's or
+        repeat an earlier stage's (intermediate phases of real programs), default True.
+    cyclic: serve stages in program order (the cyclic variant of Le et al., 2015): the current stage
+        is held while it has positive pressure within ``switch_margin`` of the largest, then the next
+        stage in order with positive pressure is served. Every stage with demand is reached within
+        one round of maximum greens. Default False.
+    switch_margin: the current stage is kept unless another's pressure exceeds it by more than this
+        (vehicles, or storage fractions with ``normalize``), default 0: the switching cost.
+    yellow_s, all_red_s: the transition the actuator inserts at each change (s), default 3 and 2.
     Ties (including "no vehicles anywhere") keep the current green.
     """
 
@@ -70,12 +82,13 @@ class MaxPressure(Controller):
     def __init__(self, decision_interval_s: float = 5.0, min_green_s: float = 5.0, max_green_s: float = 90.0,
                  include_permissive: bool = True, upstream: str = "count", downstream: str = "queue",
                  max_red_s: float | None = 120.0, spillback_guard: float | None = 0.9, normalize: bool = False,
-                 maximal_stages: bool = True, cyclic: bool = False, switch_margin: float = 0.0) -> None:
+                 maximal_stages: bool = True, cyclic: bool = False, switch_margin: float = 0.0,
+                 yellow_s: float = 3.0, all_red_s: float = 2.0) -> None:
         super().__init__(decision_interval_s=decision_interval_s, min_green_s=min_green_s,
                          max_green_s=max_green_s, include_permissive=include_permissive, upstream=upstream,
                          downstream=downstream, max_red_s=max_red_s, spillback_guard=spillback_guard,
                          normalize=normalize, maximal_stages=maximal_stages, cyclic=cyclic,
-                         switch_margin=switch_margin)
+                         switch_margin=switch_margin, yellow_s=yellow_s, all_red_s=all_red_s)
         g = spillback_guard
         if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 < g <= 1):
             raise self._param_error("spillback_guard", "None or a fraction in (0, 1]", g)
@@ -90,9 +103,10 @@ class MaxPressure(Controller):
         for b in ("include_permissive", "normalize", "maximal_stages", "cyclic"):
             if not isinstance(self._params[b], bool):
                 raise self._param_error(b, "True or False", self._params[b])
-        m = switch_margin
-        if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < float("inf"):
-            raise self._param_error("switch_margin", "a number >= 0", m)
+        for p in ("switch_margin", "yellow_s", "all_red_s"):
+            m = self._params[p]
+            if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < float("inf"):
+                raise self._param_error(p, "a number >= 0", m)
         for p in ("upstream", "downstream"):
             if self._params[p] not in ("count", "queue"):
                 raise self._param_error(p, "'count' or 'queue'", self._params[p])
@@ -108,7 +122,8 @@ class MaxPressure(Controller):
         self._eligible: dict[str, np.ndarray] = {}
 
     def safety(self) -> Safety:
-        return Safety(min_green_s=float(self._params["min_green_s"]), max_green_s=float(self._params["max_green_s"]))
+        return Safety(yellow_s=float(self._params["yellow_s"]), all_red_s=float(self._params["all_red_s"]),
+                      min_green_s=float(self._params["min_green_s"]), max_green_s=float(self._params["max_green_s"]))
 
     def reset(self, network: Any, seed: int) -> None:
         """Build, per junction, the stage × lane weight matrices of the pressure sum."""
