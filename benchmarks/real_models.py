@@ -130,6 +130,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared", help="the shared data folder (default ../shared)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "real_models")
+    ap.add_argument("--table-only", action="store_true", help="print the table of the finished runs; run nothing")
     args = ap.parse_args()
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -144,13 +145,13 @@ def main() -> None:
     tasks = [(config(args.shared, m), m, c, s) for s in range(1, args.seeds + 1) for m in models
              for c in split_specs(args.controllers)]
     missing = [t[0] for t in tasks if not t[0].exists()]
-    if missing:
+    if missing and not args.table_only:
         sys.exit(f"real_models.py: {missing[0]} not found (give --shared, the folder holding scenarios/)")
     args.out.mkdir(parents=True, exist_ok=True)
     partial = args.out / "real_models.partial.csv"
     done = pd.read_csv(partial, keep_default_na=False) if partial.exists() else pd.DataFrame()
     have = set(zip(done.get("model", []), done.get("controller", []), done.get("seed", [])))
-    todo = [t for t in tasks if (t[1], t[2], t[3]) not in have]
+    todo = [] if args.table_only else [t for t in tasks if (t[1], t[2], t[3]) not in have]
     rows = done.to_dict("records") if len(done) else []
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
         for row in pool.map(one, *zip(*todo)) if todo else []:

@@ -40,23 +40,23 @@ def _obs(net: SignalNetwork, green: int | None, count: dict[str, float] | None =
 def test_a_lane_feeding_several_links_counts_once(corridor: SignalNetwork) -> None:
     """J1's stages: 0 protected lefts, 1 eastbound lead, 2 throughs, 3 side streets. The northern side
     street is one lane with three links (right 'G', through 'G', left 'g')."""
-    c = MaxPressure()
+    c = MaxPressure(normalize=False)
     c.reset(corridor, seed=1)
     o = _obs(corridor, 2, count={"N1_J1_0": 6.0})
     assert c.pressures(o) == pytest.approx([0, 0, 0, 6.0])
-    strict = MaxPressure(include_permissive=False)
+    strict = MaxPressure(normalize=False, include_permissive=False)
     strict.reset(corridor, seed=1)
     assert strict.pressures(o) == pytest.approx([0, 0, 0, 4.0])  # the permissive left's third left out
     # its exits: J1_W_0 (right), J1_S1_0 (through), J1_J2_1 (left): a standing queue on one costs 1/3 each
     o = _obs(corridor, 2, count={"N1_J1_0": 6.0}, out_queue={"J1_S1_0": 3.0})
     assert c.pressures(o)[3] == pytest.approx(6.0 - 3.0 / 3)
-    upstream_queue = MaxPressure(upstream="queue")
+    upstream_queue = MaxPressure(normalize=False, upstream="queue")
     upstream_queue.reset(corridor, seed=1)
     assert upstream_queue.pressures(_obs(corridor, 2, count={"N1_J1_0": 6.0}, queue={"N1_J1_0": 2.0}))[3] == 2.0
 
 
 def test_serves_the_largest_pressure_ties_keep_the_current_green(corridor: SignalNetwork) -> None:
-    c = MaxPressure()
+    c = MaxPressure(normalize=False)
     c.reset(corridor, seed=1)
 
     def act(o: JunctionObservation, t: float = 0.0) -> int:
@@ -82,9 +82,9 @@ def test_spillback_guard_ignores_movements_into_a_full_lane(corridor: SignalNetw
     n = cap + 30.0  # more waiting upstream than the exit holds: the through link's own pressure is positive
     o = _obs(corridor, 2, count={"N1_J1_0": n}, out_queue={"J1_S1_0": cap})
     o.out_count_veh[k] = cap
-    plain = MaxPressure(spillback_guard=None, downstream="count")
+    plain = MaxPressure(normalize=False, spillback_guard=None, downstream="count")
     plain.reset(corridor, seed=1)
-    guarded = MaxPressure(downstream="count")
+    guarded = MaxPressure(normalize=False, downstream="count")
     guarded.reset(corridor, seed=1)
     assert guarded.get_params()["spillback_guard"] == 0.9
     assert plain.pressures(o)[3] == pytest.approx(n - cap / 3)
@@ -95,6 +95,16 @@ def test_spillback_guard_ignores_movements_into_a_full_lane(corridor: SignalNetw
     o.out_queue_veh[k] = o.out_count_veh[k] = np.ceil(0.5 * cap)  # half full, standing: no effect
     assert not guarded.full_exits(o)[k]
     assert guarded.pressures(o)[3] == pytest.approx(n - np.ceil(0.5 * cap) / 3)
+
+
+def test_normalized_pressure_reads_lanes_as_shares_of_their_storage(corridor: SignalNetwork) -> None:
+    """Default normalize=True: the north side street (one lane, three links) holding 6 vehicles
+    weighs 6 / its 7.5 m slots; a full short lane weighs as much as a full long one."""
+    c = MaxPressure()
+    c.reset(corridor, seed=1)
+    slots = np.floor(corridor.lane_length("N1_J1_0") / 7.5)
+    assert c.pressures(_obs(corridor, 2, count={"N1_J1_0": 6.0}))[3] == pytest.approx(6.0 / slots)
+    assert c.pressures(_obs(corridor, 2, count={"N1_J1_0": slots}))[3] == pytest.approx(1.0)
 
 
 def test_stages_contained_in_another_are_not_chosen() -> None:
@@ -113,9 +123,9 @@ def test_stages_contained_in_another_are_not_chosen() -> None:
 def test_cyclic_serves_stages_in_program_order(corridor: SignalNetwork) -> None:
     """cyclic=True: when the current stage loses, the next stage in program order with pressure is
     served, not the one with the largest pressure."""
-    c = MaxPressure(cyclic=True, maximal_stages=False)
+    c = MaxPressure(normalize=False, cyclic=True, maximal_stages=False)
     c.reset(corridor, seed=1)
-    plain = MaxPressure(maximal_stages=False)
+    plain = MaxPressure(normalize=False, maximal_stages=False)
     plain.reset(corridor, seed=1)
     # stage 0 (protected lefts) has a little pressure, stage 3 (side streets) the most; stage 2 is showing, empty
     o = _obs(corridor, 2, count={"N1_J1_0": 6.0, "W_J1_bay_2": 1.0})
@@ -133,7 +143,7 @@ def test_a_starved_lane_is_served_after_max_red(corridor: SignalNetwork) -> None
     """Throughs keep the pressure; one vehicle waits in the westbound left bay (served by stage 0 only)."""
     busy = {"W_J1_bay_0": 8.0, "W_J1_bay_1": 8.0, "J2_J1_bay_0": 8.0, "J2_J1_bay_1": 8.0, "J2_J1_bay_2": 1.0}
     for max_red, expected in ((120.0, 0), (None, 2)):
-        c = MaxPressure(max_red_s=max_red)
+        c = MaxPressure(normalize=False, max_red_s=max_red)
         c.reset(corridor, seed=1)
         picks = [c.act(Observation(t, {"J1": _obs(corridor, 2, count=busy)}))["J1"].index for t in (0.0, 60.0, 115.0, 120.0)]
         assert picks == [2, 2, 2, expected]
@@ -201,10 +211,11 @@ def test_capacity_aware_does_not_feed_a_blocked_exit(tmp_path: Path) -> None:
     """Two signals 45 m apart (conftest.build_two_junctions); max-pressure drives A only, B keeps a
     fixed 10 s / 50 s program that passes ~270 veh/h of the 400 veh/h W→E stream, so the A–B link
     (4 vehicles) is full most of the time and the W→E queue reaches back through A. Plain
-    max-pressure keeps giving A's green to the long W→E queue although nobody can move into the
-    full link, and the 600 veh/h cross street at A waits (starvation guard only); the capacity-aware
-    default serves the cross street while the link is full: less W→E green at A, lower delay at A
-    and in the network, and no fewer vehicles through A."""
+    (count-based, no guard) max-pressure keeps giving A's green to the long W→E queue although
+    nobody can move into the full link, and the 600 veh/h cross street at A waits (starvation guard
+    only); with the capacity guard it serves the cross street while the link is full: less W→E
+    green at A, lower delay at A and in the network, no fewer vehicles through A. The default
+    (guard and storage-normalised pressure) does the same."""
     from .conftest import build_two_junctions
 
     net = build_two_junctions(tmp_path, b_greens_s=(10.0, 50.0))
@@ -216,7 +227,8 @@ def test_capacity_aware_does_not_feed_a_blocked_exit(tmp_path: Path) -> None:
     sc = from_sumocfg(write_sumocfg(tmp_path, net, routes, end=1300)).replace(zones=ZoneSpec(300, 300), junctions=("A",))
     we = SignalNetwork.load(net).junctions["A"].incoming_lanes.index("W_A_0")  # W→E's link index at A
     out = {}
-    for name, spec in (("plain", "max-pressure(spillback_guard=None)"), ("aware", "max-pressure")):
+    for name, spec in (("plain", "max-pressure(spillback_guard=None, normalize=False)"),
+                       ("aware", "max-pressure(normalize=False)"), ("default", "max-pressure")):
         add, states = tmp_path / f"{name}.add.xml", tmp_path / f"{name}.states.xml"
         add.write_text(f'<additional><timedEvent type="SaveTLSStates" source="A" dest="{states}"/></additional>')
         res = run(sc, spec, seed=1, sumo_args=["-a", str(add)])
@@ -224,11 +236,13 @@ def test_capacity_aware_does_not_feed_a_blocked_exit(tmp_path: Path) -> None:
         a = res.junctions.set_index("junction_id").loc["A"]
         out[name] = (a["delay_s_per_veh"], a["vehicles"], res.network.iloc[0]["delay_s_per_veh"],
                      sum(st[we] in "Gg" for st in shown) / len(shown))
-    plain, aware = out["plain"], out["aware"]
-    assert aware[3] < 0.8 * plain[3]  # W→E green share at A
-    assert aware[0] < 0.75 * plain[0]  # delay at A
-    assert aware[2] < plain[2]  # network delay
-    assert aware[1] >= plain[1]
+    plain = out["plain"]
+    for name in ("aware", "default"):
+        ok = out[name]
+        assert ok[3] < 0.8 * plain[3], name  # W→E green share at A
+        assert ok[0] < 0.75 * plain[0], name  # delay at A
+        assert ok[2] < plain[2], name  # network delay
+        assert ok[1] >= plain[1], name
 
 
 @pytest.mark.sumo
