@@ -72,9 +72,15 @@ class MaxPressure(Controller):
         one round of maximum greens. Default False.
     switch_margin: the current stage is kept unless another's pressure exceeds it by more than this
         (vehicles, or storage fractions with ``normalize``), default 0: the switching cost.
-    yellow_s, all_red_s: the transition the actuator inserts at each change (s), default 3 and 0:
-        the real programs of the city models, SUMO's generated programs and RESCO change green with
-        a yellow and no all-red; 2 s more per change cost max-pressure half its gain on hamburg-tavf.
+    yellow_s, all_red_s: the transition the actuator inserts at each change (s), default 3 and 2.
+        ``all_red_s=0`` (what the real programs of the city models, SUMO's generated programs and
+        RESCO do) roughly halves max-pressure's delay on hamburg-tavf and the Cologne maps, but
+        with ``--time-to-teleport -1`` it locked cologne1 for good in one of two seeds (vehicles
+        left in the junction box when the next green starts), with a 3 s and with a 5 s yellow:
+        not the default.
+    program_yellow: each junction's yellow lasts at least its own program's longest yellow phase
+        (5 s at cologne1's and ingolstadt's wide junctions), default False.
+
     Ties (including "no vehicles anywhere") keep the current green.
     """
 
@@ -85,12 +91,13 @@ class MaxPressure(Controller):
                  include_permissive: bool = True, upstream: str = "count", downstream: str = "queue",
                  max_red_s: float | None = 120.0, spillback_guard: float | None = 0.9, normalize: bool = True,
                  maximal_stages: bool = True, cyclic: bool = False, switch_margin: float = 0.0,
-                 yellow_s: float = 3.0, all_red_s: float = 0.0) -> None:
+                 yellow_s: float = 3.0, all_red_s: float = 2.0, program_yellow: bool = False) -> None:
         super().__init__(decision_interval_s=decision_interval_s, min_green_s=min_green_s,
                          max_green_s=max_green_s, include_permissive=include_permissive, upstream=upstream,
                          downstream=downstream, max_red_s=max_red_s, spillback_guard=spillback_guard,
                          normalize=normalize, maximal_stages=maximal_stages, cyclic=cyclic,
-                         switch_margin=switch_margin, yellow_s=yellow_s, all_red_s=all_red_s)
+                         switch_margin=switch_margin, yellow_s=yellow_s, all_red_s=all_red_s,
+                         program_yellow=program_yellow)
         g = spillback_guard
         if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 < g <= 1):
             raise self._param_error("spillback_guard", "None or a fraction in (0, 1]", g)
@@ -102,7 +109,7 @@ class MaxPressure(Controller):
                 raise self._param_error(p, "a positive number of seconds" + (" or None" if p == "max_red_s" else ""), v)
         if max_green_s < min_green_s:
             raise self._param_error("max_green_s", f"at least min_green_s={min_green_s}", max_green_s)
-        for b in ("include_permissive", "normalize", "maximal_stages", "cyclic"):
+        for b in ("include_permissive", "normalize", "maximal_stages", "cyclic", "program_yellow"):
             if not isinstance(self._params[b], bool):
                 raise self._param_error(b, "True or False", self._params[b])
         for p in ("switch_margin", "yellow_s", "all_red_s"):
@@ -125,7 +132,8 @@ class MaxPressure(Controller):
 
     def safety(self) -> Safety:
         return Safety(yellow_s=float(self._params["yellow_s"]), all_red_s=float(self._params["all_red_s"]),
-                      min_green_s=float(self._params["min_green_s"]), max_green_s=float(self._params["max_green_s"]))
+                      min_green_s=float(self._params["min_green_s"]), max_green_s=float(self._params["max_green_s"]),
+                      program_yellow=bool(self._params["program_yellow"]))
 
     def reset(self, network: Any, seed: int) -> None:
         """Build, per junction, the stage × lane weight matrices of the pressure sum."""
