@@ -98,9 +98,9 @@ def test_spillback_guard_ignores_movements_into_a_full_lane(corridor: SignalNetw
 
 
 def test_normalized_pressure_reads_lanes_as_shares_of_their_storage(corridor: SignalNetwork) -> None:
-    """Default normalize=True: the north side street (one lane, three links) holding 6 vehicles
-    weighs 6 / its 7.5 m slots; a full short lane weighs as much as a full long one."""
-    c = MaxPressure()
+    """normalize=True: the north side street (one lane, three links) holding 6 vehicles weighs
+    6 / its 7.5 m slots; a full short lane weighs as much as a full long one."""
+    c = MaxPressure(normalize=True)
     c.reset(corridor, seed=1)
     slots = np.floor(corridor.lane_length("N1_J1_0") / 7.5)
     assert c.pressures(_obs(corridor, 2, count={"N1_J1_0": 6.0}))[3] == pytest.approx(6.0 / slots)
@@ -214,8 +214,8 @@ def test_capacity_aware_does_not_feed_a_blocked_exit(tmp_path: Path) -> None:
     (count-based, no guard) max-pressure keeps giving A's green to the long W→E queue although
     nobody can move into the full link, and the 600 veh/h cross street at A waits (starvation guard
     only); with the capacity guard it serves the cross street while the link is full: less W→E
-    green at A, lower delay at A and in the network, no fewer vehicles through A. The default
-    (guard and storage-normalised pressure) does the same."""
+    green at A, lower delay at A and in the network, no fewer vehicles through A. Storage-normalised
+    pressure (``normalize=True``) does the same."""
     from .conftest import build_two_junctions
 
     net = build_two_junctions(tmp_path, b_greens_s=(10.0, 50.0))
@@ -228,7 +228,7 @@ def test_capacity_aware_does_not_feed_a_blocked_exit(tmp_path: Path) -> None:
     we = SignalNetwork.load(net).junctions["A"].incoming_lanes.index("W_A_0")  # W→E's link index at A
     out = {}
     for name, spec in (("plain", "max-pressure(spillback_guard=None, normalize=False)"),
-                       ("aware", "max-pressure(normalize=False)"), ("default", "max-pressure")):
+                       ("aware", "max-pressure"), ("normalized", "max-pressure(normalize=True)")):
         add, states = tmp_path / f"{name}.add.xml", tmp_path / f"{name}.states.xml"
         add.write_text(f'<additional><timedEvent type="SaveTLSStates" source="A" dest="{states}"/></additional>')
         res = run(sc, spec, seed=1, sumo_args=["-a", str(add)])
@@ -237,7 +237,7 @@ def test_capacity_aware_does_not_feed_a_blocked_exit(tmp_path: Path) -> None:
         out[name] = (a["delay_s_per_veh"], a["vehicles"], res.network.iloc[0]["delay_s_per_veh"],
                      sum(st[we] in "Gg" for st in shown) / len(shown))
     plain = out["plain"]
-    for name in ("aware", "default"):
+    for name in ("aware", "normalized"):
         ok = out[name]
         assert ok[3] < 0.8 * plain[3], name  # W→E green share at A
         assert ok[0] < 0.75 * plain[0], name  # delay at A

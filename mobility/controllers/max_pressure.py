@@ -61,7 +61,8 @@ class MaxPressure(Controller):
         fraction of its 7.5 m slots taken, one vehicle standing) adds no pressure: serving it cannot
         move anyone (the capacity-aware variant of Gregoire et al., 2015), default 0.9; ``None``: off.
     normalize: pressure from storage-relative readings (vehicles / 7.5 m slots of the lane, after
-        Kouvelas et al., 2014) instead of vehicle counts, default True. A queue that fills an 11 m
+        Kouvelas et al., 2014) instead of vehicle counts, default False: it locked cologne1 (RESCO,
+        ``--time-to-teleport -1``) in seed 2 (1286 vehicles never entered; 30.4 s/veh without it). A queue that fills an 11 m
         lane before a junction weighs as much as one that fills a 200 m lane (on real networks the
         lanes in front of many stop lines are short pieces of a longer approach).
     maximal_stages: never choose a stage whose green links are contained in another stage's or
@@ -74,10 +75,9 @@ class MaxPressure(Controller):
         (vehicles, or storage fractions with ``normalize``), default 0: the switching cost.
     yellow_s, all_red_s: the transition the actuator inserts at each change (s), default 3 and 2.
         ``all_red_s=0`` (what the real programs of the city models, SUMO's generated programs and
-        RESCO do) roughly halves max-pressure's delay on hamburg-tavf and the Cologne maps, but
-        with ``--time-to-teleport -1`` it locked cologne1 for good in one of two seeds (vehicles
-        left in the junction box when the next green starts), with a 3 s and with a 5 s yellow:
-        not the default.
+        RESCO do) roughly halves max-pressure's delay on hamburg-tavf and the Cologne maps; not
+        the default until it is shown not to lock a junction under ``--time-to-teleport -1`` over
+        several seeds (docs/benchmarks.md).
     program_yellow: each junction's yellow lasts at least its own program's longest yellow phase
         (5 s at cologne1's and ingolstadt's wide junctions), default False.
 
@@ -89,7 +89,7 @@ class MaxPressure(Controller):
 
     def __init__(self, decision_interval_s: float = 5.0, min_green_s: float = 5.0, max_green_s: float = 90.0,
                  include_permissive: bool = True, upstream: str = "count", downstream: str = "queue",
-                 max_red_s: float | None = 120.0, spillback_guard: float | None = 0.9, normalize: bool = True,
+                 max_red_s: float | None = 120.0, spillback_guard: float | None = 0.9, normalize: bool = False,
                  maximal_stages: bool = True, cyclic: bool = False, switch_margin: float = 0.0,
                  yellow_s: float = 3.0, all_red_s: float = 2.0, program_yellow: bool = False) -> None:
         super().__init__(decision_interval_s=decision_interval_s, min_green_s=min_green_s,
