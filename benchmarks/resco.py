@@ -82,6 +82,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "resco")
+    ap.add_argument("--resco", type=Path, default=RESCO, help="folder of the RESCO maps (default ../shared/scenarios/resco)")
     args = ap.parse_args()
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
@@ -89,7 +90,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from mobility.experiment import split_specs
 
-    tasks = [(RESCO / m / f"{m}.sumocfg", c, s) for m in args.maps.split(",") for c in split_specs(args.controllers)
+    tasks = [(args.resco / m / f"{m}.sumocfg", c, s) for m in args.maps.split(",") for c in split_specs(args.controllers)
              for s in range(1, args.seeds + 1)]
     missing = [t[0] for t in tasks if not t[0].exists()]
     if missing:

@@ -63,6 +63,11 @@ def clearance_state(old: str, new: str) -> str:
     return "".join(out)
 
 
+def program_yellow_s(j: Junction) -> float:
+    """The longest yellow phase (a phase showing ``y``/``Y``) of the junction's program (s), 0 if none."""
+    return max((p.duration for p in j.phases if "y" in p.state or "Y" in p.state), default=0.0)
+
+
 @dataclass
 class _PhaseControl:
     greens: tuple[int, ...]  # indices into junction.phases
@@ -108,6 +113,10 @@ class Actuator:
         self.phase_ctl: dict[str, _PhaseControl] = {}
         self.pending: dict[str, _PendingPlan] = {}  # plans waiting for a yellow/clearance to end
         self.plan_count = 0
+        #: yellow duration per junction (s): ``safety.yellow_s``, or with ``safety.program_yellow``
+        #: at least the longest yellow phase of the junction's own program
+        self.yellow_s = {jid: max(safety.yellow_s, program_yellow_s(network.junctions[jid])) if safety.program_yellow
+                         else safety.yellow_s for jid in junction_ids}
 
     # -- actions -------------------------------------------------------------------------
     def apply(self, t: float, actions: Mapping[str, Action]) -> None:
@@ -179,7 +188,7 @@ class Actuator:
     def _tick_pending(self, t: float) -> None:
         s = self.safety
         for jid, pp in list(self.pending.items()):
-            if pp.stage == "yellow" and t - pp.start >= s.yellow_s - 1e-9:
+            if pp.stage == "yellow" and t - pp.start >= self.yellow_s[jid] - 1e-9:
                 pp.stage, pp.start = "red", t
                 k, _ = _position(pp.phases, pp.offset_s, t)
                 if s.all_red_s > 0:
@@ -210,7 +219,7 @@ class Actuator:
         pc.stage, pc.stage_start = "yellow", t
         new = yellow_state(pc.state, j.phases[pc.greens[to]].state)
         self._write(j.id, pc, new)
-        if self.safety.yellow_s <= 0:
+        if self.yellow_s[j.id] <= 0:
             self.tick_one(t, j, pc)
 
     def _write(self, jid: str, pc: _PhaseControl, state: str) -> None:
@@ -228,7 +237,7 @@ class Actuator:
     def tick_one(self, t: float, j: Junction, pc: _PhaseControl) -> None:
         s = self.safety
         target = j.phases[pc.greens[pc.green]].state
-        if pc.stage == "yellow" and t - pc.stage_start >= s.yellow_s - 1e-9:
+        if pc.stage == "yellow" and t - pc.stage_start >= self.yellow_s[j.id] - 1e-9:
             pc.stage, pc.stage_start = "red", t
             if s.all_red_s > 0:
                 self._write(j.id, pc, clearance_state(pc.from_state, target))

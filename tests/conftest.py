@@ -97,3 +97,59 @@ def resco_map(name: str) -> Path:
     if not cfg.exists():
         pytest.skip(f"RESCO map {name} not found at {cfg} (../shared is absent on this machine)")
     return cfg
+
+
+def build_two_junctions(d: Path, link_m: float = 45.0, b_greens_s: tuple[float, float] = (30.0, 30.0)) -> Path:
+    """Two signals in series on an east-west road: W → A → B → E, with ``link_m`` metres between A
+    and B (storage for about ``link_m / 7.5`` vehicles), and a north-south cross street at each
+    (NA → A → SA, NB → B → SB). One lane everywhere, through movements only, 50 km/h, legs 300 m.
+    A runs netconvert's default static program (30 s per direction); B's program gives its
+    east-west through ``b_greens_s[0]`` s, yellow 3 s, its cross street ``b_greens_s[1]`` s, yellow 3 s.
+    Returns the .net.xml path."""
+    _write(d / "t.nod.xml", f"""
+        <nodes>
+          <node id="W" x="-300" y="0"/> <node id="E" x="{link_m + 300}" y="0"/>
+          <node id="A" x="0" y="0" type="traffic_light"/> <node id="B" x="{link_m}" y="0" type="traffic_light"/>
+          <node id="NA" x="0" y="300"/> <node id="SA" x="0" y="-300"/>
+          <node id="NB" x="{link_m}" y="300"/> <node id="SB" x="{link_m}" y="-300"/>
+        </nodes>""")
+    _write(d / "t.edg.xml", """
+        <edges>
+          <edge id="W_A" from="W" to="A" numLanes="1" speed="13.89"/>
+          <edge id="A_B" from="A" to="B" numLanes="1" speed="13.89"/>
+          <edge id="B_E" from="B" to="E" numLanes="1" speed="13.89"/>
+          <edge id="NA_A" from="NA" to="A" numLanes="1" speed="13.89"/>
+          <edge id="A_SA" from="A" to="SA" numLanes="1" speed="13.89"/>
+          <edge id="NB_B" from="NB" to="B" numLanes="1" speed="13.89"/>
+          <edge id="B_SB" from="B" to="SB" numLanes="1" speed="13.89"/>
+        </edges>""")
+    _write(d / "t.con.xml", """
+        <connections>
+          <connection from="W_A" to="A_B"/> <connection from="A_B" to="B_E"/>
+          <connection from="NA_A" to="A_SA"/> <connection from="NB_B" to="B_SB"/>
+        </connections>""")
+    base = [netconvert(), "-n", str(d / "t.nod.xml"), "-e", str(d / "t.edg.xml"), "-x", str(d / "t.con.xml"),
+            "--no-turnarounds", "true", "--tls.default-type", "static", "--tls.green.time", "30"]
+    first = d / "t0.net.xml"
+    subprocess.run([*base, "-o", str(first)], check=True, capture_output=True)
+    import sumolib
+
+    idx = {c[0].getEdge().getID(): c[2] for c in sumolib.net.readNet(str(first), withPrograms=True).getTLS("B").getConnections()}
+
+    def state(ch_we: str, ch_ns: str) -> str:
+        s = ["r"] * len(idx)
+        s[idx["A_B"]], s[idx["NB_B"]] = ch_we, ch_ns
+        return "".join(s)
+
+    _write(d / "t.tll.xml", f"""
+        <tlLogics>
+          <tlLogic id="B" type="static" programID="0" offset="0">
+            <phase duration="{b_greens_s[0]}" state="{state('G', 'r')}"/>
+            <phase duration="3" state="{state('y', 'r')}"/>
+            <phase duration="{b_greens_s[1]}" state="{state('r', 'G')}"/>
+            <phase duration="3" state="{state('r', 'y')}"/>
+          </tlLogic>
+        </tlLogics>""")
+    net = d / "t.net.xml"
+    subprocess.run([*base, "--tllogic-files", str(d / "t.tll.xml"), "-o", str(net)], check=True, capture_output=True)
+    return net

@@ -80,7 +80,8 @@ def test_without_detector_readings_it_says_how_to_run_it(ctl: Actuated) -> None:
 
 @pytest.mark.parametrize("spec, param", [("actuated(max_gap_s=0)", "max_gap_s"),
                                          ("actuated(min_green_s=10, max_green_s=5)", "max_green_s"),
-                                         ("actuated(detector_distance_m='far')", "detector_distance_m")])
+                                         ("actuated(detector_distance_m='far')", "detector_distance_m"),
+                                         ("actuated(all_red_s=-1)", "all_red_s")])
 def test_bad_parameters_are_named(spec: str, param: str) -> None:
     with pytest.raises(ControllerError, match=f"controller 'actuated': parameter '{param}'"):
         make(spec)
@@ -90,6 +91,7 @@ def test_declares_detectors_and_safety() -> None:
     c = Actuated(min_green_s=7, detector_distance_m=40)
     assert c.detectors() == 40.0
     assert c.safety().min_green_s == 7.0 and c.safety().max_green_s == float("inf")
+    assert c.safety().all_red_s == 2.0 and Actuated(all_red_s=0).safety().all_red_s == 0.0
 
 
 def test_detector_file_joins_the_additional_files(one_junction: Path, tmp_path: Path) -> None:

@@ -40,23 +40,23 @@ def _obs(net: SignalNetwork, green: int | None, count: dict[str, float] | None =
 def test_a_lane_feeding_several_links_counts_once(corridor: SignalNetwork) -> None:
     """J1's stages: 0 protected lefts, 1 eastbound lead, 2 throughs, 3 side streets. The northern side
     street is one lane with three links (right 'G', through 'G', left 'g')."""
-    c = MaxPressure()
+    c = MaxPressure(normalize=False)
     c.reset(corridor, seed=1)
     o = _obs(corridor, 2, count={"N1_J1_0": 6.0})
     assert c.pressures(o) == pytest.approx([0, 0, 0, 6.0])
-    strict = MaxPressure(include_permissive=False)
+    strict = MaxPressure(normalize=False, include_permissive=False)
     strict.reset(corridor, seed=1)
     assert strict.pressures(o) == pytest.approx([0, 0, 0, 4.0])  # the permissive left's third left out
     # its exits: J1_W_0 (right), J1_S1_0 (through), J1_J2_1 (left): a standing queue on one costs 1/3 each
     o = _obs(corridor, 2, count={"N1_J1_0": 6.0}, out_queue={"J1_S1_0": 3.0})
     assert c.pressures(o)[3] == pytest.approx(6.0 - 3.0 / 3)
-    upstream_queue = MaxPressure(upstream="queue")
+    upstream_queue = MaxPressure(normalize=False, upstream="queue")
     upstream_queue.reset(corridor, seed=1)
     assert upstream_queue.pressures(_obs(corridor, 2, count={"N1_J1_0": 6.0}, queue={"N1_J1_0": 2.0}))[3] == 2.0
 
 
 def test_serves_the_largest_pressure_ties_keep_the_current_green(corridor: SignalNetwork) -> None:
-    c = MaxPressure()
+    c = MaxPressure(normalize=False)
     c.reset(corridor, seed=1)
 
     def act(o: JunctionObservation, t: float = 0.0) -> int:
@@ -72,27 +72,78 @@ def test_serves_the_largest_pressure_ties_keep_the_current_green(corridor: Signa
 
 
 def test_spillback_guard_ignores_movements_into_a_full_lane(corridor: SignalNetwork) -> None:
-    """The north side street's through exit J1_S1_0 is full: with the guard its through link adds no
-    pressure (its right and left links still do); without it, the lane's count dominates."""
+    """The north side street's through exit J1_S1_0 is full (every 7.5 m slot taken, vehicles
+    standing): with the guard (default 0.9) its through link adds no pressure (its right and left
+    links still do); without it, the lane's count dominates. Full of *moving* vehicles, or half
+    full, it is not spillback."""
     j = corridor.junctions["J1"]
-    cap = corridor.lane_length("J1_S1_0") / 7.5
-    o = _obs(corridor, 2, count={"N1_J1_0": 6.0})
-    o.out_count_veh[j.outgoing_lanes.index("J1_S1_0")] = cap  # full, nobody halted yet
-    plain = MaxPressure()
+    k = j.outgoing_lanes.index("J1_S1_0")
+    cap = np.floor(corridor.lane_length("J1_S1_0") / 7.5)
+    n = cap + 30.0  # more waiting upstream than the exit holds: the through link's own pressure is positive
+    o = _obs(corridor, 2, count={"N1_J1_0": n}, out_queue={"J1_S1_0": cap})
+    o.out_count_veh[k] = cap
+    plain = MaxPressure(normalize=False, spillback_guard=None, downstream="count")
     plain.reset(corridor, seed=1)
-    guarded = MaxPressure(spillback_guard=0.9)
+    guarded = MaxPressure(normalize=False, downstream="count")
     guarded.reset(corridor, seed=1)
-    assert plain.pressures(o)[3] == pytest.approx(6.0)
-    assert guarded.pressures(o)[3] == pytest.approx(6.0 * 2 / 3)  # right and left links only
-    o.out_count_veh[j.outgoing_lanes.index("J1_S1_0")] = 0.5 * cap  # half full: no effect
-    assert guarded.pressures(o)[3] == pytest.approx(6.0)
+    assert guarded.get_params()["spillback_guard"] == 0.9
+    assert plain.pressures(o)[3] == pytest.approx(n - cap / 3)
+    assert guarded.pressures(o)[3] == pytest.approx(n * 2 / 3)  # right and left links only
+    assert guarded.full_exits(o)[k] and guarded.full_exits(o).sum() == 1
+    o.out_queue_veh[k] = 0.0  # full but moving: not spillback
+    assert not guarded.full_exits(o)[k]
+    o.out_queue_veh[k] = o.out_count_veh[k] = np.ceil(0.5 * cap)  # half full, standing: no effect
+    assert not guarded.full_exits(o)[k]
+    assert guarded.pressures(o)[3] == pytest.approx(n - np.ceil(0.5 * cap) / 3)
+
+
+def test_normalized_pressure_reads_lanes_as_shares_of_their_storage(corridor: SignalNetwork) -> None:
+    """normalize=True: the north side street (one lane, three links) holding 6 vehicles weighs
+    6 / its 7.5 m slots; a full short lane weighs as much as a full long one."""
+    c = MaxPressure(normalize=True)
+    c.reset(corridor, seed=1)
+    slots = np.floor(corridor.lane_length("N1_J1_0") / 7.5)
+    assert c.pressures(_obs(corridor, 2, count={"N1_J1_0": 6.0}))[3] == pytest.approx(6.0 / slots)
+    assert c.pressures(_obs(corridor, 2, count={"N1_J1_0": slots}))[3] == pytest.approx(1.0)
+
+
+def test_stages_contained_in_another_are_not_chosen() -> None:
+    """Real programs carry intermediate phases: a stage whose green links are a subset of another's,
+    or a repeat of an earlier stage, is never chosen by pressure."""
+    from mobility.controllers.max_pressure import _maximal
+
+    serves = np.array([[1, 1, 0, 0],   # 0: main
+                       [0, 1, 0, 0],   # 1: part of 0 (intermediate)
+                       [0, 0, 1, 1],   # 2: cross
+                       [1, 1, 0, 0],   # 3: repeat of 0
+                       [0, 1, 1, 0]], dtype=bool)  # 4: overlaps both, contained in neither
+    assert _maximal(serves).tolist() == [True, False, True, False, True]
+
+
+def test_cyclic_serves_stages_in_program_order(corridor: SignalNetwork) -> None:
+    """cyclic=True: when the current stage loses, the next stage in program order with pressure is
+    served, not the one with the largest pressure."""
+    c = MaxPressure(normalize=False, cyclic=True, maximal_stages=False)
+    c.reset(corridor, seed=1)
+    plain = MaxPressure(normalize=False, maximal_stages=False)
+    plain.reset(corridor, seed=1)
+    # stage 0 (protected lefts) has a little pressure, stage 3 (side streets) the most; stage 2 is showing, empty
+    o = _obs(corridor, 2, count={"N1_J1_0": 6.0, "W_J1_bay_2": 1.0})
+    p = c.pressures(o)
+    assert p[3] > p[0] > 0 and p[2] <= 0
+    assert plain.act(Observation(0.0, {"J1": o}))["J1"].index == 3
+    assert c.act(Observation(0.0, {"J1": o}))["J1"].index == 3  # 2 -> next in order with pressure: 3
+    o = _obs(corridor, 3, count={"N1_J1_0": 0.0, "W_J1_bay_2": 1.0, "W_J1_bay_0": 9.0})
+    # showing 3, now empty; stage 1 has the most pressure (10) but 0 (1) comes next in order
+    assert plain.act(Observation(5.0, {"J1": o}))["J1"].index == 1
+    assert c.act(Observation(5.0, {"J1": o}))["J1"].index == 0
 
 
 def test_a_starved_lane_is_served_after_max_red(corridor: SignalNetwork) -> None:
     """Throughs keep the pressure; one vehicle waits in the westbound left bay (served by stage 0 only)."""
     busy = {"W_J1_bay_0": 8.0, "W_J1_bay_1": 8.0, "J2_J1_bay_0": 8.0, "J2_J1_bay_1": 8.0, "J2_J1_bay_2": 1.0}
     for max_red, expected in ((120.0, 0), (None, 2)):
-        c = MaxPressure(max_red_s=max_red)
+        c = MaxPressure(normalize=False, max_red_s=max_red)
         c.reset(corridor, seed=1)
         picks = [c.act(Observation(t, {"J1": _obs(corridor, 2, count=busy)}))["J1"].index for t in (0.0, 60.0, 115.0, 120.0)]
         assert picks == [2, 2, 2, expected]
@@ -153,3 +204,64 @@ def test_corridor_runs_clean_and_beats_the_existing_timing(tmp_path: Path) -> No
     assert root.find("safety").get("collisions") == "0"
     assert n["insertion_backlog_veh"] == 0
     assert n["delay_s_per_veh"] < 0.7 * static["delay_s_per_veh"]
+
+
+@pytest.mark.sumo
+def test_capacity_aware_does_not_feed_a_blocked_exit(tmp_path: Path) -> None:
+    """Two signals 45 m apart (conftest.build_two_junctions); max-pressure drives A only, B keeps a
+    fixed 10 s / 50 s program that passes ~270 veh/h of the 400 veh/h W→E stream, so the A–B link
+    (4 vehicles) is full most of the time and the W→E queue reaches back through A. Plain
+    (count-based, no guard) max-pressure keeps giving A's green to the long W→E queue although
+    nobody can move into the full link, and the 600 veh/h cross street at A waits (starvation guard
+    only); with the capacity guard it serves the cross street while the link is full: less W→E
+    green at A, lower delay at A and in the network, no fewer vehicles through A. Storage-normalised
+    pressure (``normalize=True``) does the same."""
+    from .conftest import build_two_junctions
+
+    net = build_two_junctions(tmp_path, b_greens_s=(10.0, 50.0))
+    routes = """<routes><vType id="c" sigma="0"/>
+      <flow id="we" type="c" begin="0" end="1200" vehsPerHour="400" from="W_A" to="B_E" departSpeed="max"/>
+      <flow id="na" type="c" begin="0" end="1200" vehsPerHour="600" from="NA_A" to="A_SA" departSpeed="max"/>
+      <flow id="nb" type="c" begin="0" end="1200" vehsPerHour="300" from="NB_B" to="B_SB" departSpeed="max"/>
+      </routes>"""
+    sc = from_sumocfg(write_sumocfg(tmp_path, net, routes, end=1300)).replace(zones=ZoneSpec(300, 300), junctions=("A",))
+    we = SignalNetwork.load(net).junctions["A"].incoming_lanes.index("W_A_0")  # W→E's link index at A
+    out = {}
+    for name, spec in (("plain", "max-pressure(spillback_guard=None, normalize=False)"),
+                       ("aware", "max-pressure"), ("normalized", "max-pressure(normalize=True)")):
+        add, states = tmp_path / f"{name}.add.xml", tmp_path / f"{name}.states.xml"
+        add.write_text(f'<additional><timedEvent type="SaveTLSStates" source="A" dest="{states}"/></additional>')
+        res = run(sc, spec, seed=1, sumo_args=["-a", str(add)])
+        shown = [e.get("state") for e in ET.parse(states).getroot().iter("tlsState")]
+        a = res.junctions.set_index("junction_id").loc["A"]
+        out[name] = (a["delay_s_per_veh"], a["vehicles"], res.network.iloc[0]["delay_s_per_veh"],
+                     sum(st[we] in "Gg" for st in shown) / len(shown))
+    plain = out["plain"]
+    for name in ("aware", "normalized"):
+        ok = out[name]
+        assert ok[3] < 0.8 * plain[3], name  # W→E green share at A
+        assert ok[0] < 0.75 * plain[0], name  # delay at A
+        assert ok[2] < plain[2], name  # network delay
+        assert ok[1] >= plain[1], name
+
+
+@pytest.mark.sumo
+def test_every_movement_is_served_within_its_bound(one_junction: Path, tmp_path: Path) -> None:
+    """1080 veh/h W→E against one N→S vehicle every 100 s, maximum green 300 s. With
+    ``max_red_s=30`` no N→S vehicle waits longer than 30 s + yellow and red (5 s) + one decision
+    interval (5 s) + its own start-up; the pure rule (``max_red_s=None``) lets them wait until the
+    maximum green ends (W→E always has more vehicles on its lane)."""
+    shutil.copy(one_junction, tmp_path / one_junction.name)
+    routes = """<routes><vType id="c" sigma="0"/>
+      <flow id="we" type="c" begin="0" end="900" vehsPerHour="1080" from="W_C" to="C_E" departSpeed="max"/>
+      <flow id="ns" type="c" begin="20" end="900" period="100" from="N_C" to="C_S" departSpeed="max"/></routes>"""
+    sc = from_sumocfg(write_sumocfg(tmp_path, tmp_path / one_junction.name, routes, end=1000))
+    waits = {}
+    for max_red in (30.0, None):
+        trips = tmp_path / f"trips{max_red}.xml"
+        run(sc, f"max-pressure(max_red_s={max_red}, max_green_s=300)", seed=1, sumo_args=["--tripinfo-output", str(trips)])
+        waits[max_red] = [float(t.get("waitingTime")) for t in ET.parse(trips).getroot().iter("tripinfo")
+                          if t.get("id").startswith("ns")]
+    assert len(waits[30.0]) >= 8
+    assert max(waits[30.0]) <= 30 + 5 + 5 + 3
+    assert max(waits[None]) > 60

@@ -34,6 +34,7 @@ BUILTIN: dict[str, str] = {
     "green-wave": "mobility.controllers.green_wave:GreenWave",
     "tls-coordinator": "mobility.controllers.tls_coordinator:TlsCoordinator",
     "coordinated-actuated": "mobility.controllers.coordinated_actuated:CoordinatedActuated",
+    "cycle-adaptive": "mobility.controllers.adaptive:CycleAdaptive",
 }
 
 

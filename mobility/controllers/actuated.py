@@ -37,6 +37,7 @@ class Actuated(Controller):
     max_green_s: maximum green (s) when another stage has a call, default 50.
     max_gap_s: a green is extended while a served lane's detector gap is below this (s), default 3.
     detector_distance_m: distance of the induction loops upstream of the stop line (m), default 30.
+    all_red_s: clearance red the actuator inserts after each yellow (s), default 2.
 
     A lane "served" by a stage has at least one link with priority (``'G'``) or permissive (``'g'``)
     green in it. A stage has a call when its served lanes hold at least one vehicle.
@@ -47,10 +48,12 @@ class Actuated(Controller):
     decision_interval_s = 1.0
 
     def __init__(self, min_green_s: float = 5.0, max_green_s: float = 50.0, max_gap_s: float = 3.0,
-                 detector_distance_m: float = 30.0) -> None:
+                 detector_distance_m: float = 30.0, all_red_s: float = 2.0) -> None:
         super().__init__(min_green_s=min_green_s, max_green_s=max_green_s, max_gap_s=max_gap_s,
-                         detector_distance_m=detector_distance_m)
-        for p in ("min_green_s", "max_green_s", "max_gap_s", "detector_distance_m"):
+                         detector_distance_m=detector_distance_m, all_red_s=all_red_s)
+        if isinstance(all_red_s, bool) or not isinstance(all_red_s, (int, float)) or not 0 <= all_red_s < float("inf"):
+            raise self._param_error("all_red_s", "a number of seconds >= 0", all_red_s)
+        for p in ("min_green_s", "max_green_s", "max_gap_s", "detector_distance_m"):  # all_red_s may be 0
             v = self._params[p]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
                 raise self._param_error(p, "a positive number" + (" of metres" if p.endswith("_m") else " of seconds"), v)
@@ -65,7 +68,8 @@ class Actuated(Controller):
     def safety(self) -> Safety:
         # max-out is this controller's decision (only when another stage has a call), so the
         # actuator's own maximum green is not used
-        return Safety(min_green_s=float(self._params["min_green_s"]), max_green_s=float("inf"))
+        return Safety(all_red_s=float(self._params["all_red_s"]), min_green_s=float(self._params["min_green_s"]),
+                      max_green_s=float("inf"))
 
     def reset(self, network: Any, seed: int) -> None:
         """For each junction and stage, the positions (in ``incoming_lanes``) of the lanes it serves."""

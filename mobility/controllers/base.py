@@ -88,12 +88,17 @@ Action = GreenPhase | TimingPlan | NativeProgram
 
 @dataclass(frozen=True)
 class Safety:
-    """Signal safety applied by the actuator to phase-level control (seconds)."""
+    """Signal safety applied by the actuator to phase-level control (seconds).
+
+    ``program_yellow``: at each junction the yellow lasts at least as long as the longest yellow
+    phase of the junction's own program (wide junctions have 4–5 s yellows in their real programs;
+    a shorter one leaves vehicles in the junction when the next green starts)."""
 
     yellow_s: float = 3.0
     all_red_s: float = 2.0
     min_green_s: float = 5.0
     max_green_s: float = 90.0
+    program_yellow: bool = False
 
 
 @dataclass

@@ -57,9 +57,29 @@ class MaxPressure(Controller):
     max_red_s: a lane holding vehicles that no green has served for this long (s) is served next
         (by the stage of highest pressure among those serving it), default 120; ``None``: never (pure
         max-pressure).
-    spillback_guard: a movement whose outgoing lane is at least this full (vehicles × 7.5 m over
-        the lane's length) adds no pressure: serving it cannot move anyone and lets vehicles block
-        the junction box (the capacity-aware variant of Gregoire et al., 2015), default None (off).
+    spillback_guard: a movement whose outgoing lane is full (see :meth:`full_exits`: at least this
+        fraction of its 7.5 m slots taken, one vehicle standing) adds no pressure: serving it cannot
+        move anyone (the capacity-aware variant of Gregoire et al., 2015), default 0.9; ``None``: off.
+    normalize: pressure from storage-relative readings (vehicles / 7.5 m slots of the lane, after
+        Kouvelas et al., 2014) instead of vehicle counts, default False: it locked cologne1 (RESCO,
+        ``--time-to-teleport -1``) in seed 2 (1286 vehicles never entered; 30.4 s/veh without it). A queue that fills an 11 m
+        lane before a junction weighs as much as one that fills a 200 m lane (on real networks the
+        lanes in front of many stop lines are short pieces of a longer approach).
+    maximal_stages: never choose a stage whose green links are contained in another stage's or
+        repeat an earlier stage's (intermediate phases of real programs), default True.
+    cyclic: serve stages in program order (the cyclic variant of Le et al., 2015): the current stage
+        is held while it has positive pressure within ``switch_margin`` of the largest, then the next
+        stage in order with positive pressure is served. Every stage with demand is reached within
+        one round of maximum greens. Default False.
+    switch_margin: the current stage is kept unless another's pressure exceeds it by more than this
+        (vehicles, or storage fractions with ``normalize``), default 0: the switching cost.
+    yellow_s, all_red_s: the transition the actuator inserts at each change (s), default 3 and 2.
+        ``all_red_s=0`` (what the real programs of the city models, SUMO's generated programs and
+        RESCO do) roughly halves max-pressure's delay on hamburg-tavf and the Cologne maps; not
+        the default until it is shown not to lock a junction under ``--time-to-teleport -1`` over
+        several seeds (docs/benchmarks.md).
+    program_yellow: each junction's yellow lasts at least its own program's longest yellow phase
+        (5 s at cologne1's and ingolstadt's wide junctions), default False.
 
     Ties (including "no vehicles anywhere") keep the current green.
     """
@@ -69,10 +89,15 @@ class MaxPressure(Controller):
 
     def __init__(self, decision_interval_s: float = 5.0, min_green_s: float = 5.0, max_green_s: float = 90.0,
                  include_permissive: bool = True, upstream: str = "count", downstream: str = "queue",
-                 max_red_s: float | None = 120.0, spillback_guard: float | None = None) -> None:
+                 max_red_s: float | None = 120.0, spillback_guard: float | None = 0.9, normalize: bool = False,
+                 maximal_stages: bool = True, cyclic: bool = False, switch_margin: float = 0.0,
+                 yellow_s: float = 3.0, all_red_s: float = 2.0, program_yellow: bool = False) -> None:
         super().__init__(decision_interval_s=decision_interval_s, min_green_s=min_green_s,
                          max_green_s=max_green_s, include_permissive=include_permissive, upstream=upstream,
-                         downstream=downstream, max_red_s=max_red_s, spillback_guard=spillback_guard)
+                         downstream=downstream, max_red_s=max_red_s, spillback_guard=spillback_guard,
+                         normalize=normalize, maximal_stages=maximal_stages, cyclic=cyclic,
+                         switch_margin=switch_margin, yellow_s=yellow_s, all_red_s=all_red_s,
+                         program_yellow=program_yellow)
         g = spillback_guard
         if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 < g <= 1):
             raise self._param_error("spillback_guard", "None or a fraction in (0, 1]", g)
@@ -84,8 +109,13 @@ class MaxPressure(Controller):
                 raise self._param_error(p, "a positive number of seconds" + (" or None" if p == "max_red_s" else ""), v)
         if max_green_s < min_green_s:
             raise self._param_error("max_green_s", f"at least min_green_s={min_green_s}", max_green_s)
-        if not isinstance(include_permissive, bool):
-            raise self._param_error("include_permissive", "True or False", include_permissive)
+        for b in ("include_permissive", "normalize", "maximal_stages", "cyclic", "program_yellow"):
+            if not isinstance(self._params[b], bool):
+                raise self._param_error(b, "True or False", self._params[b])
+        for p in ("switch_margin", "yellow_s", "all_red_s"):
+            m = self._params[p]
+            if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < float("inf"):
+                raise self._param_error(p, "a number >= 0", m)
         for p in ("upstream", "downstream"):
             if self._params[p] not in ("count", "queue"):
                 raise self._param_error(p, "'count' or 'queue'", self._params[p])
@@ -96,9 +126,14 @@ class MaxPressure(Controller):
         self._lane_served_at: dict[str, np.ndarray] = {}
         #: per junction: (stage × link share matrix, link in-lane index, link out-lane index, out-lane capacity veh)
         self._links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        #: per junction: storage of each incoming lane (veh), and whether each stage may be chosen
+        self._in_cap: dict[str, np.ndarray] = {}
+        self._eligible: dict[str, np.ndarray] = {}
 
     def safety(self) -> Safety:
-        return Safety(min_green_s=float(self._params["min_green_s"]), max_green_s=float(self._params["max_green_s"]))
+        return Safety(yellow_s=float(self._params["yellow_s"]), all_red_s=float(self._params["all_red_s"]),
+                      min_green_s=float(self._params["min_green_s"]), max_green_s=float(self._params["max_green_s"]),
+                      program_yellow=bool(self._params["program_yellow"]))
 
     def reset(self, network: Any, seed: int) -> None:
         """Build, per junction, the stage × lane weight matrices of the pressure sum."""
@@ -125,19 +160,45 @@ class MaxPressure(Controller):
                         share[s, k] = 1.0 / links_of_lane[lk.in_lane]
             self._links[jid] = (share, np.array([j.incoming_lanes.index(lk.in_lane) for lk in j.links], dtype=int),
                                 np.array([j.outgoing_lanes.index(lk.out_lane) for lk in j.links], dtype=int),
-                                np.array([network.lane_length(lane) / 7.5 for lane in j.outgoing_lanes]))
+                                np.array([_storage(network.lane_length(lane)) for lane in j.outgoing_lanes]))
+            self._in_cap[jid] = np.array([_storage(network.lane_length(lane)) for lane in j.incoming_lanes])
+            self._eligible[jid] = _maximal(share > 0) if self._params["maximal_stages"] else np.ones(len(share), bool)
 
     def pressures(self, o: JunctionObservation) -> np.ndarray:
         """Pressure of each stage of junction ``o.junction_id`` (vehicles), in ``green_phases`` order."""
         up = o.count_veh if self._params["upstream"] == "count" else o.queue_veh
         down = o.out_queue_veh if self._params["downstream"] == "queue" else o.out_count_veh
         guard = self._params["spillback_guard"]
+        share, li, lo, cap = self._links[o.junction_id]
+        if self._params["normalize"]:
+            up, down = up / self._in_cap[o.junction_id], down / cap
         if guard is None:
             return self._w_in[o.junction_id] @ up - self._w_out[o.junction_id] @ down
-        share, li, lo, cap = self._links[o.junction_id]
         per_link = up[li] - down[lo]
-        full = o.out_count_veh[lo] >= guard * cap[lo]
-        return share @ np.where(full, np.minimum(per_link, 0.0), per_link)
+        return share @ np.where(self.full_exits(o)[lo], np.minimum(per_link, 0.0), per_link)
+
+    def full_exits(self, o: JunctionObservation) -> np.ndarray:
+        """Per outgoing lane: no storage left (spillback). A lane is full when its vehicles fill at
+        least ``spillback_guard`` of its storage (whole 7.5 m slots, at least one) and one of them
+        stands: a short lane with a vehicle driving through it is not full."""
+        guard = self._params["spillback_guard"]
+        cap = self._links[o.junction_id][3]
+        if guard is None:
+            return np.zeros(len(cap), dtype=bool)
+        return (o.out_count_veh >= guard * cap) & (o.out_queue_veh >= 1)
+
+    def _cyclic(self, p: np.ndarray, q: np.ndarray, current: int) -> int:
+        """Cyclic max-pressure (after Le et al., 2015): stages in program order; the current one is
+        held while its pressure is positive and within ``switch_margin`` of the largest, then the
+        next eligible stage in order with positive pressure is served (an empty stage is skipped)."""
+        if p[current] > 0 and p[current] >= q.max() - self._params["switch_margin"] - 1e-9:
+            return current
+        n = len(p)
+        for k in range(1, n + 1):
+            nxt = (current + k) % n
+            if np.isfinite(q[nxt]) and p[nxt] > 0:
+                return nxt
+        return current
 
     def act(self, observation: Observation) -> Mapping[str, Action]:
         t, max_red = observation.time_s, self._params["max_red_s"]
@@ -146,7 +207,15 @@ class MaxPressure(Controller):
             p = self.pressures(o)
             # the green being served, or the one we are moving to during a transition
             current = o.green if o.green is not None else self._current.get(jid, 0)
-            best = current if p[current] >= p.max() - 1e-9 else int(np.argmax(p))
+            ok = self._eligible[jid]
+            q = np.where(ok, p, -np.inf)
+            margin = self._params["switch_margin"]
+            if self._params["cyclic"]:
+                best = self._cyclic(p, q, current)
+            elif p[current] >= q.max() - margin - 1e-9:
+                best = current
+            else:
+                best = int(np.argmax(q))
             if max_red is not None:
                 serves = self._w_in[jid] > 0
                 served_at = self._lane_served_at.setdefault(jid, np.full(len(o.lanes), t))
@@ -160,3 +229,28 @@ class MaxPressure(Controller):
             self._current[jid] = best
             out[jid] = GreenPhase(best)
         return out
+
+
+def _storage(length_m: float) -> float:
+    """Standing vehicles a lane can hold: whole 7.5 m slots (5 m car + 2.5 m gap), at least one."""
+    return max(1.0, float(np.floor(length_m / 7.5)))
+
+
+def _maximal(serves: np.ndarray) -> np.ndarray:
+    """Stages (rows of a stage × link bool matrix) that max-pressure may choose: not a strict subset
+    of another stage and not a repeat of an earlier one. Real programs hold intermediate phases
+    (a 4 s stage that keeps part of the previous green, a short copy of the main stages) which a
+    pressure rule would otherwise serve as stages of their own, each with a full yellow and red."""
+    n = len(serves)
+    keep = np.ones(n, dtype=bool)
+    for a in range(n):
+        for b in range(n):
+            if a == b or not serves[a].any():
+                continue
+            sub = not (serves[a] & ~serves[b]).any()
+            if sub and ((serves[b] & ~serves[a]).any() or b < a):
+                keep[a] = False
+                break
+    if not keep.any():
+        keep[:] = True
+    return keep
