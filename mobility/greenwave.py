@@ -117,7 +117,8 @@ class _Graph:
         for jid in net.junction_ids:
             for lk in net.junctions[jid].links:
                 e = net.lanes[lk.in_lane].edge
-                self.approach.setdefault(e, (jid, []))[1].append(lk)
+                if e in self.g:  # pedestrian crossings are signal links, but not roads of the graph
+                    self.approach.setdefault(e, (jid, []))[1].append(lk)
 
     def error(self, msg: str) -> ControllerError:
         return ControllerError(f"controller '{self.owner}': parameter 'path': {msg}")

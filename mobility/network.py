@@ -189,7 +189,9 @@ def _load_cached(path: Path, _mtime: int) -> SignalNetwork:
                 tls = c.getTLSID() or ""
                 lanes[lane.getID()].successors.append((via, to_lane, tls))
                 lanes[to_lane].predecessors.append((via, lane.getID(), tls))
-                graph.add_edge(edge.getID(), c.getToLane().getEdge().getID())
+                to_edge = c.getToLane().getEdge().getID()
+                if to_edge in graph:  # walking areas and crossings are no nodes: no attribute-less nodes
+                    graph.add_edge(edge.getID(), to_edge)
 
     junctions: dict[str, Junction] = {}
     for tls in net.getTrafficLights():

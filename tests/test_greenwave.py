@@ -113,6 +113,29 @@ def test_corridor_path_finds_the_arterial_with_readme_spacings(corridor_net: Sig
     assert c.outbound.links[0] == (11, 12) and c.inbound.links[-1] == (4, 5)
 
 
+def test_corridor_path_on_a_network_with_sidewalks_and_crossings(tmp_path: Path, corridor_net: SignalNetwork) -> None:
+    """Real networks have walking areas and signalised pedestrian crossings (they once crashed
+    green-wave's reset on the Berlin model with KeyError 'to_node'): the same corridor is found,
+    and the edge graph holds only roads, each with its attributes."""
+    import subprocess
+
+    from mobility.osm import binary
+
+    src = ROOT / "networks" / "corridor"
+    net_file = tmp_path / "walk.net.xml"
+    subprocess.run([binary("netconvert"), "-n", str(src / "corridor.nod.xml"), "-e", str(src / "corridor.edg.xml"),
+                    "-x", str(src / "corridor.con.xml"),
+                    "--sidewalks.guess", "true", "--crossings.guess", "true", "-o", str(net_file)],
+                   check=True, capture_output=True)
+    walk = SignalNetwork.load(net_file)
+    assert any(lk.in_lane.startswith(":") for j in walk.junctions.values() for lk in j.links), \
+        "expected signalised pedestrian links (walking area -> crossing) in the test network"
+    assert all("to_node" in walk.graph.nodes[n] for n in walk.graph.nodes)
+    a, b = corridor_path(walk), corridor_path(corridor_net)
+    assert a.junctions == b.junctions and a.outbound.approaches == b.outbound.approaches
+    assert a.inbound is not None and a.inbound.junctions == b.junctions[::-1]
+
+
 def test_corridor_path_from_user_ids(corridor_net: SignalNetwork) -> None:
     c = corridor_path(corridor_net, ["J2", "J3", "J4"])
     assert c.junctions == ("J2", "J3", "J4") and c.outbound.distances_m == pytest.approx([300, 560], abs=5.0)
