@@ -302,22 +302,26 @@ class _RouteReader:
 
 
 def _top_level(path: Path) -> Iterator[ET.Element]:
-    """The children of a SUMO XML file's root element, one at a time (memory stays flat)."""
+    """The children of a SUMO XML file's root element, one at a time (memory stays flat). A
+    ``.gz`` file is read through gzip, as SUMO reads it (real models ship compressed routes)."""
+    import gzip
+
     depth = 0
     root: ET.Element | None = None
     try:
-        for event, el in ET.iterparse(path, events=("start", "end")):
-            if event == "start":
-                depth += 1
+        with (gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")) as source:
+            for event, el in ET.iterparse(source, events=("start", "end")):
+                if event == "start":
+                    depth += 1
+                    if depth == 1:
+                        root = el
+                    continue
+                depth -= 1
                 if depth == 1:
-                    root = el
-                continue
-            depth -= 1
-            if depth == 1:
-                yield el
-                assert root is not None
-                root.clear()
+                    yield el
+                    assert root is not None
+                    root.clear()
     except ET.ParseError as e:
         raise ScenarioError(f"{path}: malformed XML: {e}") from None
-    except OSError as e:
-        raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
+    except OSError as e:  # gzip.BadGzipFile has no strerror
+        raise ScenarioError(f"{path}: cannot read: {e.strerror or e}") from None

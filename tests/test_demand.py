@@ -90,6 +90,30 @@ def test_sumocfg_route_forms_are_counted(one_junction: Path, tmp_path: Path) -> 
     assert q[ns].sum() == pytest.approx((4 + 10 + 2) * 6)
 
 
+def test_gzipped_route_files_are_read_as_sumo_reads_them(one_junction: Path, tmp_path: Path) -> None:
+    """Real models ship compressed routes (hamburg-tavf: PKW_automatic.rou.xml.gz): the demand a
+    demand-based controller plans from is the same as from the uncompressed file."""
+    import gzip
+
+    shutil.copy(one_junction, tmp_path / one_junction.name)
+    net = SignalNetwork.load(tmp_path / one_junction.name)
+    plain = from_sumocfg(write_sumocfg(tmp_path, tmp_path / one_junction.name,
+                                       ROUTES.replace("{vehicles}", _vehicles()), end=600))
+    gz = tmp_path / "case.rou.xml.gz"
+    gz.write_bytes(gzip.compress((tmp_path / "case.rou.xml").read_bytes()))
+    cfg = tmp_path / "gz.sumocfg"
+    cfg.write_text((tmp_path / "case.sumocfg").read_text().replace('value="case.rou.xml"', 'value="case.rou.xml.gz"'))
+    packed = from_sumocfg(cfg)
+    a = estimate_demand(plain, net, tmp_path / "a").movement_vph("C", 0)
+    b = estimate_demand(packed, net, tmp_path / "b").movement_vph("C", 0)
+    assert a.sum() > 0 and np.array_equal(a, b)
+    bad = tmp_path / "bad.rou.xml.gz"
+    bad.write_bytes(b"not gzip at all")
+    cfg.write_text(cfg.read_text().replace("case.rou.xml.gz", bad.name))
+    with pytest.raises(ScenarioError, match=r"bad\.rou\.xml\.gz: cannot read"):
+        estimate_demand(from_sumocfg(cfg), net, tmp_path / "c")
+
+
 def test_unreadable_routes_name_the_file(one_junction: Path, tmp_path: Path) -> None:
     shutil.copy(one_junction, tmp_path / one_junction.name)
     net_path = tmp_path / one_junction.name
