@@ -455,6 +455,8 @@ def _default_demand(net_file: Path, tmp: Path, name: str, density: float, seed: 
     run_tool("randomTrips.py", args, what=f"{net_file.name}: default demand")
     head: list[str] = []
     drawn: list[tuple[str, str, str]] = []  # (from, to, XML)
+    from .demand import _top_level  # one streaming reader of SUMO's XML files (gzip too)
+
     for el in _top_level(trips):
         if el.tag == "trip":
             drawn.append((el.get("from", ""), el.get("to", ""), ET.tostring(el, encoding="unicode").strip()))
@@ -474,23 +476,6 @@ def _default_demand(net_file: Path, tmp: Path, name: str, density: float, seed: 
     pairs: Counter[tuple[str, str]] = Counter((drawn[i][0], drawn[i][1]) for i in keep)
     flows = [(a, b, c * 3600.0 / window_s) for (a, b), c in sorted(pairs.items())]
     return _Demand(flows, len(keep) * 3600.0 / window_s, args, routes)
-
-
-def _top_level(path: Path) -> Iterator[ET.Element]:
-    """The children of an XML file's root element, one at a time (memory stays flat)."""
-    depth = 0
-    root: ET.Element | None = None
-    for event, el in ET.iterparse(path, events=("start", "end")):
-        if event == "start":
-            depth += 1
-            if depth == 1:
-                root = el
-            continue
-        depth -= 1
-        if depth == 1:
-            yield el
-            assert root is not None
-            root.clear()
 
 
 def _toml_str(s: str) -> str:

@@ -74,8 +74,8 @@ import pandas as pd
 from . import __version__
 from .controllers import make, parse_spec
 from .errors import MobilityError, SimulationError, user_frame
-from .experiment import (KEYS, MAX_SEEDS, Results, _run_one, args_text, check_sumo_args, combine, run_id,
-                         variant_label)
+from .experiment import (KEYS, MAX_SEEDS, Results, _pid_alive, _run_one, args_text, check_sumo_args, combine,
+                         run_id, variant_label)
 from .scenario import Scenario, load_scenario
 
 EXECUTORS = ("local", "dask", "dask-local")
@@ -617,16 +617,6 @@ def open_executor(executor: str, jobs: int, scheduler: str | None = None) -> Ite
 
 # ------------------------------------------------------------------------------------------
 # the run store
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 #: the lock file of an output directory (kept: removing it would let two processes hold a lock each)
