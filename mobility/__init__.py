@@ -9,16 +9,16 @@ Public API::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .controllers import (Controller, GreenPhase, NativeProgram, Observation, Safety, TimingPlan,  # noqa: E402
                           available, make)
 from .check import check_controller  # noqa: E402
 from .errors import MobilityError  # noqa: E402
-from .experiment import Results, compare, run  # noqa: E402
+from .experiment import Results, run  # noqa: E402
+from .sweep import compare  # noqa: E402
 from .scenario import Scenario, load_scenario  # noqa: E402
 
 __all__ = [
     "Controller", "GreenPhase", "MobilityError", "NativeProgram", "Observation", "Results", "Safety",
-    "Scenario", "TimingPlan", "available", "check_controller", "compare", "load_scenario", "make", "run",
+    "Scenario", "TimingPlan", "__version__", "available", "check_controller", "compare", "load_scenario", "make", "run",
 ]

@@ -293,11 +293,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         res = experiment.run(sc, args.controller, args.seed, backend=args.backend, gui=args.gui,
                              sumo_args=args.sumo_args, timespace=args.timespace)
     else:
+        from .sweep import compare
+
         specs = experiment.split_specs(args.controllers)
-        res = experiment.compare(sc, specs, args.seeds, jobs=args.jobs, backend=args.backend,
-                                 sumo_args=args.sumo_args, out=args.out, executor=args.executor,
-                                 scheduler=args.scheduler, progress=True, retry_failed=args.retry_failed,
-                                 force=args.force, run_timeout_s=args.run_timeout, wait=args.wait)
+        res = compare(sc, specs, args.seeds, jobs=args.jobs, backend=args.backend,
+                      sumo_args=args.sumo_args, out=args.out, executor=args.executor,
+                      scheduler=args.scheduler, progress=True, retry_failed=args.retry_failed,
+                      force=args.force, run_timeout_s=args.run_timeout, wait=args.wait)
     print(experiment.format_comparison(res))
     if args.command == "compare" and args.out is not None:
         print(f"\nwrote the tables to {args.out} (runs in {args.out / 'runs'})")

@@ -34,7 +34,7 @@ How the demand is built (:func:`fit_demand`):
 3. **Flows**: each sampled route becomes one Poisson flow whose rate in each interval is the number
    of vehicles routeSampler put on it there (vehicles/hour); the scenario's periods are the
    intervals. A TOML scenario may reference counts directly with a ``[counts]`` table (see
-   docs/networks.md); :func:`scenario_demand` resolves it.
+   docs/networks.md); :func:`prepare_demand` fits it when a run is prepared.
 
 How the fit is measured (:func:`simulate_counts`, :func:`fit_table`): the resulting scenario is
 **simulated** in SUMO (the same command a ``mobility run`` uses, plus ``--vehroute-output`` with exit
@@ -71,13 +71,11 @@ import pandas as pd
 
 from .errors import MobilityError, ScenarioError
 from .network import SignalNetwork
-from .scenario import Flow, Period, Scenario, VehicleType
+from .scenario import DEFAULT_CANDIDATES, DEFAULT_EDGE_ATTRIBUTE, Flow, Period, Scenario, VehicleType  # noqa: F401
 
 #: GEH threshold and the share of locations that must meet it (the usual acceptance)
 GEH_OK = 5.0
 ACCEPT_SHARE = 0.85
-#: default number of random candidate trips (before duplicates are removed)
-DEFAULT_CANDIDATES = 2000
 #: most intervals the common grid of the count intervals may have (see :func:`interval_grid`)
 MAX_INTERVALS = 1000
 #: how many nearest entries and exits each count location gets targeted candidate routes from/to
@@ -114,8 +112,7 @@ class Count:
         return (self.end_s - self.begin_s) / 3600.0
 
 
-#: the count attribute of edgeData files (routeSampler's default) and of edgeRelation files
-DEFAULT_EDGE_ATTRIBUTE = "entered"
+#: the count attribute of edgeRelation files (edgeData files: DEFAULT_EDGE_ATTRIBUTE, routeSampler's default)
 TURN_ATTRIBUTE = "count"
 
 
@@ -385,7 +382,7 @@ def fit_demand(counts: Sequence[Count], net_file: str | Path, workdir: str | Pat
         args += ["-d", str(edge_file)]
     if any(c.is_turn for c in counts):
         args += ["-t", str(turn_file)]
-    from .osm import run_tool
+    from .tools import run_tool
 
     run_tool("routeSampler.py", args, what=f"{where}: route sampling")
     demand = _flows_from_sampled(sampled, periods, len(routes))
@@ -398,7 +395,7 @@ def fit_demand(counts: Sequence[Count], net_file: str | Path, workdir: str | Pat
 
 def _candidates(counts: Sequence[Count], net_file: Path, wd: Path, seed: int, n: int) -> list[Path]:
     """Candidate route files: random trips, plus targeted routes through every count location."""
-    from .osm import binary, run_binary, run_tool
+    from .tools import binary, run_binary, run_tool
 
     files = []
     if n > 0:
@@ -553,8 +550,8 @@ def simulate_counts(scenario: Scenario, counts: Sequence[Count], workdir: str | 
 
     Counting rule: see the module doc. Returns one simulated vehicle count per element of
     ``counts``."""
-    from .osm import run_binary
-    from .sim import sumo_command  # builds the command only; SUMO runs as a subprocess here
+    from .scenario import sumo_command  # builds the command only; SUMO runs as a subprocess here
+    from .tools import run_binary
 
     wd = Path(workdir)
     wd.mkdir(parents=True, exist_ok=True)
@@ -651,38 +648,21 @@ def _cached_demand(csv_path: Path, csv_mtime: int, net_file: Path, net_mtime: in
                                   begin_s=begin_s)
 
 
-def scenario_demand(scenario_path: Path, table: dict[str, Any], net_file: Path, begin_s: float,
-                    end_s: float) -> tuple[tuple[Period, ...], tuple[Flow, ...]]:
-    """Periods and flows of a TOML scenario's ``[counts]`` table (``file``: a counts CSV or SUMO
-    edgeData/edgeRelation XML; optional ``seed``, ``candidates`` and ``attribute``, the edgeData
-    count attribute, default ``entered``): the counts in the scenario's window, fitted by :func:`fit_demand`. Time
-    before the first count interval is a warm-up at the first interval's demand; after the last
-    interval there is no demand.
+def prepare_demand(scenario: Scenario) -> Scenario:
+    """The scenario with its ``[counts]`` demand fitted (:class:`~mobility.scenario.CountsDemand`):
+    periods = the count intervals in the file's window, flows = the sampled routes (by
+    :func:`fit_demand`). Time before the first count interval is a warm-up at the first interval's
+    demand; after the last interval there is no demand. A scenario without counts is returned as is.
 
-    Deterministic for the same files and options (cached per process)."""
-    allowed = {"file", "seed", "candidates", "attribute"}
-    for key in table:
-        if key not in allowed:
-            raise ScenarioError(f"{scenario_path}: field 'counts.{key}': unknown field "
-                                "(expected file, seed, candidates, attribute)")
-    rel = table.get("file")
-    if not isinstance(rel, str):
-        raise ScenarioError(f"{scenario_path}: field 'counts.file': expected a path to a counts CSV, got {rel!r}")
-    attribute = table.get("attribute", DEFAULT_EDGE_ATTRIBUTE)
-    if not isinstance(attribute, str) or not attribute:
-        raise ScenarioError(f"{scenario_path}: field 'counts.attribute': expected an edgeData attribute name "
-                            f"(e.g. entered), got {attribute!r}")
-    seed = table.get("seed", 1)
-    cand = table.get("candidates", DEFAULT_CANDIDATES)
-    for key, v in (("seed", seed), ("candidates", cand)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise ScenarioError(f"{scenario_path}: field 'counts.{key}': expected an integer >= 0, got {v!r}")
-    csv_path = (scenario_path.parent / rel).resolve()
-    if not csv_path.is_file():
-        raise ScenarioError(f"{scenario_path}: field 'counts.file': file {csv_path} does not exist")
-    _, demand = _cached_demand(csv_path, csv_path.stat().st_mtime_ns, net_file, net_file.stat().st_mtime_ns,
-                               begin_s, end_s, seed, cand, str(csv_path), attribute)
-    return demand.periods, demand.flows
+    This is where randomTrips, duarouter and routeSampler run: when a run is prepared, never
+    while a scenario is loaded. Deterministic for the same files and options (cached per process)."""
+    c = scenario.counts
+    if c is None:
+        return scenario
+    net_file = scenario.net_file
+    _, demand = _cached_demand(c.file, c.file.stat().st_mtime_ns, net_file, net_file.stat().st_mtime_ns,
+                               c.begin_s, c.end_s, c.seed, c.candidates, str(c.file), c.attribute)
+    return scenario.replace(periods=tuple(demand.periods), flows=tuple(demand.flows), counts=None)
 
 
 @dataclass

@@ -24,7 +24,7 @@ How the volumes are measured:
 from __future__ import annotations
 
 import math
-import subprocess
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -269,7 +269,7 @@ class _RouteReader:
         """Route every trip/flow given by origin and destination once with duarouter."""
         if not self.trips:
             return
-        import sumo  # the eclipse-sumo wheel
+        from .tools import binary, run as run_sumo
 
         root = ET.Element("routes")
         lines = [xml for xml in self.types.values() if xml]
@@ -280,7 +280,7 @@ class _RouteReader:
         body = ET.tostring(root, encoding="unicode")
         trips.write_text(body.replace("<routes>", "<routes>\n" + "\n".join(lines), 1), encoding="utf-8")
         out = workdir / "demand-routed.rou.xml"
-        cmd = [str(Path(sumo.SUMO_HOME) / "bin" / "duarouter"), "-n", str(net_file), "-r", str(trips),
+        cmd = [binary("duarouter"), "-n", str(net_file), "-r", str(trips),
                "-o", str(out), "--seed", str(seed), "--ignore-errors", "true", "--no-step-log", "true",
                "--no-warnings", "true"]
         if any(k in a for a, _, _ in self.trips for k in ("fromJunction", "toJunction", "viaJunctions")):
@@ -289,7 +289,7 @@ class _RouteReader:
             taz = workdir / "demand-taz.add.xml"
             taz.write_text("<additional>\n" + "\n".join(self.taz) + "\n</additional>\n", encoding="utf-8")
             cmd += ["--additional-files", str(taz), "--with-taz", "true"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = run_sumo(cmd, env=os.environ)
         if proc.returncode != 0:
             errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("Error")] or ["(no message)"]
             raise ScenarioError(f"{self.trips[0][2]}: duarouter cannot route its trips/flows: {errors[0]}")

@@ -36,7 +36,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -45,6 +44,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MobilityError
+from .tools import run as run_sumo
+from .tools import sumo_home, sumo_version
 
 QUANTITIES = ("co2_mg_s", "fuel_mg_s", "electricity_wh_s")
 #: columns of emissionsDrivingCycle's output: time;speed;accel;slope;CO;CO2;HC;PMx;NOx;fuel;electricity
@@ -77,19 +78,6 @@ class Grid:
 
 
 GRID = Grid()
-
-
-def sumo_home() -> Path:
-    """SUMO's home directory from the installed ``eclipse-sumo`` wheel."""
-    import sumo  # the eclipse-sumo wheel: data files and binaries, no libsumo
-
-    return Path(sumo.SUMO_HOME)
-
-
-def sumo_version() -> str:
-    from importlib.metadata import version
-
-    return version("eclipse-sumo")
 
 
 def cache_root() -> Path:
@@ -325,8 +313,8 @@ def run_tool(emission_class: str, vclass: str, params: tuple[tuple[str, str], ..
         cycle, out = wd / "cycle.csv", wd / "out.csv"
         np.savetxt(cycle, np.column_stack([np.arange(len(speed)), speed, accel]), fmt=["%d", "%.10g", "%.10g"],
                    delimiter=";")
-        r = subprocess.run([*tool_command(emission_class, vclass, params, wd), "-t", str(cycle), "-o", str(out)],
-                           capture_output=True, text=True)
+        r = run_sumo([*tool_command(emission_class, vclass, params, wd), "-t", str(cycle), "-o", str(out)],
+                     env=os.environ)
         if r.returncode != 0:
             lines = [ln for ln in (r.stderr or r.stdout).splitlines() if ln.strip() and "Quitting" not in ln]
             why = lines[0].removeprefix("Error: ") if lines else f"exit status {r.returncode}"

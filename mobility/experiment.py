@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from ._version import __version__
 from .controllers import Controller, make
 from .errors import MobilityError, NetworkError, SimulationError
 from .metrics import UNATTRIBUTED
@@ -156,7 +156,7 @@ def _roll_forward(stage: Path) -> None:
     shutil.rmtree(stage, ignore_errors=True)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -177,7 +177,7 @@ def pending_writes(out: str | Path) -> list[Path]:
     if not out.is_dir():
         return []
     return [d for d in out.glob(f"{STAGING_PREFIX}*") if d.is_dir() and _staging_pid(d) is not None
-            and _pid_alive(_staging_pid(d))]  # type: ignore[arg-type]
+            and pid_alive(_staging_pid(d))]  # type: ignore[arg-type]
 
 
 def _staging_pid(d: Path) -> int | None:
@@ -194,7 +194,7 @@ def finish_pending_writes(out: str | Path) -> None:
         return
     for d in sorted(out.glob(f"{STAGING_PREFIX}*")):
         pid = _staging_pid(d)
-        if not d.is_dir() or pid is None or (pid != os.getpid() and _pid_alive(pid)):
+        if not d.is_dir() or pid is None or (pid != os.getpid() and pid_alive(pid)):
             continue
         if (d / _MANIFEST).is_file():
             try:
@@ -215,7 +215,7 @@ def check_results_dir(d: str | Path) -> None:
         if not (st / _MANIFEST).is_file():
             continue
         pid = _staging_pid(st)
-        if pid is not None and _pid_alive(pid):
+        if pid is not None and pid_alive(pid):
             raise MobilityError(f"{d}: its tables are being written by pid {pid}; wait for it to finish")
         raise MobilityError(f"{d}: a write of its tables was interrupted ({st.name}); re-run the mobility command "
                             "that wrote them to complete it")
@@ -251,10 +251,10 @@ def _sumo_help() -> tuple[frozenset[str], frozenset[str]]:
     input files (``FILE`` options of its "Input Options" section)."""
     import subprocess
 
-    from .sim import sumo_binary
+    from .tools import run as run_sumo, sumo_binary
 
     try:
-        text = subprocess.run([sumo_binary(), "--help"], capture_output=True, text=True, timeout=60).stdout
+        text = run_sumo([sumo_binary(), "--help"], env=os.environ, timeout=60).stdout
     except (OSError, subprocess.SubprocessError):
         return frozenset(), frozenset()
     names: set[str] = set()
@@ -317,7 +317,7 @@ def check_sumo_args(sumo_args: Sequence[str] | str, where: str = "--sumo-args") 
 
 
 def _sumo_version() -> str:
-    from .sim import sumo_version
+    from .tools import sumo_version
 
     return sumo_version()
 
@@ -475,7 +475,7 @@ def run_id(scenario_hash: str, controller: Controller, seed: int, sumo_args: str
     ``scenario_hash`` is :meth:`Scenario.content_hash`, which covers the demand, so a scaled
     scenario (:meth:`Scenario.scaled`) has its own id. Editing a controller's file, or ``mobility``
     itself, gives new ids, so a run store never returns the numbers of other code."""
-    from .sim import sumo_version
+    from .tools import sumo_version
 
     parts: list[Any] = [scenario_hash, controller.name, controller.get_params(), seed, sumo_version(), __version__,
                         controller_code(type(controller)), backend, engine_hash()]
@@ -509,7 +509,9 @@ def run(scenario: str | Path | Scenario, controller: str | Controller = "static"
         sumo_args: Sequence[str] | str = (), timespace: bool = False) -> Results:
     """Simulate one scenario under one controller; raise on failure (use :func:`compare` for
     failure isolation). ``timespace``: record time–space diagram data along the corridor."""
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    from .counts import prepare_demand
+
+    sc = prepare_demand(scenario if isinstance(scenario, Scenario) else load_scenario(scenario))
     ctrl = _controller(controller)
     if seed is not None:
         check_seed(seed, "--seed")
@@ -517,19 +519,20 @@ def run(scenario: str | Path | Scenario, controller: str | Controller = "static"
     preflight(sc, sumo_args=sumo_args)
     if backend not in ("libsumo", "traci"):
         raise MobilityError(f"--backend: expected libsumo or traci, got {backend!r}")
-    res = _run_one(sc, ctrl, sc.seed if seed is None else seed, backend, gui, sumo_args, raise_errors=True,
+    res = run_one(sc, ctrl, sc.seed if seed is None else seed, backend, gui, sumo_args, raise_errors=True,
                    timespace=timespace, variant=ctrl.name)
     if out is not None:
         res.write(out)
     return res
 
 
-def _run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
+def run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
              sumo_args: Sequence[str] | str, raise_errors: bool = False, timespace: bool = False, *,
              variant: str | None = None, demand_scale: float = 1.0) -> Results:
     """One run with provenance. ``sc`` is the scenario as simulated (already scaled by
     ``demand_scale``); ``variant`` labels the controller and its given parameters."""
-    from .sim import simulate, sumo_version
+    from .sim import simulate
+    from .tools import sumo_version
     from .stats import gridlock_reason
 
     params = ctrl.get_params()
@@ -627,7 +630,7 @@ def _static_delay(sc: Scenario, backend: str) -> dict[str, float]:
     if key not in _STATIC_DELAY:
         from .controllers.static import Static
 
-        res = _run_one(sc, Static(), sc.seed, backend, False, (), raise_errors=True)
+        res = run_one(sc, Static(), sc.seed, backend, False, (), raise_errors=True)
         j = res.junctions[res.junctions["junction_id"] != UNATTRIBUTED]
         _STATIC_DELAY[key] = dict(zip(j["junction_id"], j["delay_s_per_veh"].astype(float)))
     return _STATIC_DELAY[key]
@@ -675,29 +678,6 @@ def split_specs(text: str) -> list[str]:
     if cur.strip():
         out.append(cur.strip())
     return out
-
-
-def compare(scenario: str | Path | Scenario, controllers: Sequence[str], seeds: int | Sequence[int] = 1, *,
-            out: str | Path | None = None, jobs: int | None = None, backend: str = "libsumo",
-            sumo_args: Sequence[str] | str = (), executor: str = "local", scheduler: str | None = None,
-            progress: bool = False, retry_failed: bool = False, force: bool = False,
-            run_timeout_s: float | None = None, wait: bool = False) -> Results:
-    """Run every controller over every seed: a sweep (:mod:`mobility.sweep`) of one scenario.
-
-    A failing run is recorded as failed (with its error) and does not stop the others. Runs execute
-    in separate processes (``jobs`` at a time) on ``executor`` (``local``, ``dask`` with
-    ``scheduler``, or ``dask-local``). With ``out``, runs are kept in the run store
-    ``out/runs/<run_id>/`` and the tables are written to ``out``: calling again with the same inputs
-    reuses finished runs. For a scenario with a corridor, the first seed's run of each controller
-    also records time–space data (``timespace_*`` tables). ``retry_failed``: re-run the runs the
-    store holds as failed; ``force``: re-run every run. ``run_timeout_s``: wall seconds after which a run
-    fails as timed out (default: :func:`mobility.sweep.default_run_timeout`; 0: no limit). ``out`` is
-    locked while in use; ``wait``: wait for another holder instead of failing."""
-    from .sweep import SweepSpec, run_sweep
-
-    spec = SweepSpec.for_compare(scenario, controllers, seeds, backend=backend, sumo_args=sumo_args)
-    return run_sweep(spec, out=out, jobs=jobs, executor=executor, scheduler=scheduler, progress=progress,
-                     retry_failed=retry_failed, force=force, run_timeout_s=run_timeout_s, wait=wait)
 
 
 # ------------------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ import math
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MobilityError, NetworkError
+from .tools import run as run_sumo
+from .tools import binary, error_line as _error_line, run_binary, run_tool, sumo_home  # noqa: F401
 
 #: netconvert options for OSM imports, with the reason for each (docs/networks.md explains them).
 #: ``--tls.discard-simple`` is deliberately absent: on the Bad Hersfeld extract it dropped 5 real
@@ -78,58 +79,7 @@ _VIA_EDGE_TYPES = ("highway.motorway", "highway.motorway_link", "highway.trunk_l
 
 
 # --------------------------------------------------------------------------------------------
-# running SUMO's binaries and tools
-
-
-def sumo_home() -> Path:
-    """SUMO home of the installed ``eclipse-sumo`` wheel (``bin/``, ``tools/``, ``data/``)."""
-    import sumo  # the eclipse-sumo wheel
-
-    return Path(sumo.SUMO_HOME)
-
-
-def tool_env() -> dict[str, str]:
-    """Environment for SUMO binaries and tools: the wheel's SUMO_HOME and PROJ database."""
-    env = dict(os.environ)
-    home = sumo_home()
-    env["SUMO_HOME"] = str(home)
-    proj = home / "data" / "proj"
-    if proj.is_dir():
-        env["PROJ_LIB"] = env["PROJ_DATA"] = str(proj)
-    return env
-
-
-def binary(name: str) -> str:
-    """Path of a SUMO binary (``netconvert``, ``duarouter``, ...) from the wheel."""
-    path = sumo_home() / "bin" / name
-    if not path.exists():
-        raise MobilityError(f"{path}: SUMO binary not found; reinstall with `pip install eclipse-sumo==1.28.0`")
-    return str(path)
-
-
-def run_tool(script: str, args: Sequence[str], *, what: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run a Python tool from the wheel's ``tools/`` (e.g. ``randomTrips.py``) with this interpreter.
-
-    Raises :class:`MobilityError` naming ``what`` and the tool's last error line if it fails."""
-    path = sumo_home() / "tools" / script
-    return run_binary([sys.executable, str(path), *args], what=what, tool=script, cwd=cwd)
-
-
-def run_binary(cmd: Sequence[str], *, what: str, tool: str | None = None,
-               cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run a SUMO command; on failure raise :class:`MobilityError` with its first error line."""
-    proc = subprocess.run(list(cmd), capture_output=True, text=True, env=tool_env(), cwd=cwd)
-    if proc.returncode != 0:
-        raise MobilityError(f"{what}: {tool or Path(cmd[0]).name} failed: {_error_line(proc.stderr or proc.stdout)}")
-    return proc
-
-
-def _error_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    for ln in lines:
-        if ln.startswith("Error:") or "Error" in ln.split(":")[0]:
-            return ln
-    return lines[-1] if lines else "no output"
+# output directories
 
 
 @contextmanager
@@ -314,7 +264,7 @@ def import_osm(osm_file: str | Path, out_dir: str | Path, *, name: str | None = 
         net_file = tmp / f"{name}.net.xml"
         cmd = netconvert_command([osm], net_file, netconvert_args)
         t0 = time.perf_counter()  # progress only after netconvert: bad input gets its one error line alone
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=tool_env(), cwd=tmp)
+        proc = run_sumo(cmd, cwd=tmp)
         stderr = proc.stderr
         if proc.returncode != 0 or not net_file.exists():
             err = _error_line(stderr)

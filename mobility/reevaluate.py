@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from ._version import __version__
 from .emission_tables import GRID, CELL_NODES, cell_rates, clamped, class_error, emission_table
 from .emissions import GridFactor, PRESETS, is_electric, preset_fleet
 from .errors import MobilityError, ScenarioError
@@ -579,7 +579,7 @@ def reevaluate(results: str | Path | Mapping[str, pd.DataFrame], fleet: Fleet | 
     with np.errstate(divide="ignore", invalid="ignore"):
         net["lookup_error_pct"] = 100.0 * (net["sim_lookup_co2_total_kg"] / net["sim_co2_total_kg"] - 1.0)
         net["change_pct"] = 100.0 * (net["co2_total_kg"] / net["sim_co2_total_kg"] - 1.0)
-    from .emission_tables import sumo_version
+    from .tools import sumo_version
 
     grid_src = ("--grid-factor" if grid_kg_co2_per_kwh is not None else
                 f"{new.grid.source} ({new.grid.year})" if new.grid is not None else "each run's grid factor")

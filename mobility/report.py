@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from ._version import __version__
 from .errors import MobilityError
 from .metrics import LOS_BANDS, UNATTRIBUTED, level_of_service
 from .stats import ARM, GRIDLOCK_BACKLOG_SHARE, pick_baseline, summary, with_arm_columns

@@ -139,6 +139,28 @@ class Surge:
         return (not self.origin or fl.origin == self.origin) and (not self.destination or fl.destination == self.destination)
 
 
+#: default number of random candidate trips of a demand fitted to counts (before duplicates are removed)
+DEFAULT_CANDIDATES = 2000
+#: the count attribute of edgeData files (routeSampler's default)
+DEFAULT_EDGE_ATTRIBUTE = "entered"
+
+
+@dataclass(frozen=True)
+class CountsDemand:
+    """A scenario's ``[counts]`` table: demand still to be fitted to traffic counts.
+
+    Loading a scenario never runs a tool: the fit (randomTrips, duarouter, routeSampler) runs when
+    a run is prepared, :func:`mobility.counts.prepare_demand`, over the file's own time window
+    (``begin_s``/``end_s``, s)."""
+
+    file: Path  # counts CSV or SUMO edgeData/edgeRelation XML (absolute)
+    seed: int = 1
+    candidates: int = DEFAULT_CANDIDATES
+    attribute: str = DEFAULT_EDGE_ATTRIBUTE
+    begin_s: float = 0.0
+    end_s: float = 0.0
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A fully resolved scenario (paths absolute, times in seconds).
@@ -171,6 +193,8 @@ class Scenario:
     cap_s: float = UNTIL_EMPTY_CAP_S  # with no end_s: the longest run, simulated s after begin_s
     incidents: tuple[Incident, ...] = ()  # lanes/edges closed during the run ([[incidents]])
     surges: tuple[Surge, ...] = ()  # demand surges during the run ([[surges]])
+    #: demand still to be fitted to counts (periods/flows empty until :func:`mobility.counts.prepare_demand`)
+    counts: CountsDemand | None = None
 
     @property
     def measure_begin_s(self) -> float:
@@ -254,7 +278,7 @@ class Scenario:
             d.pop(key, None)
         if self.end_s is not None:  # the cap only matters without an end: hashes of fixed windows unchanged
             d.pop("cap_s", None)
-        for key in ("incidents", "surges"):  # no events: hashes of scenarios without them unchanged
+        for key in ("incidents", "surges", "counts"):  # no events: hashes of scenarios without them unchanged
             if not d.get(key):
                 d.pop(key, None)
         h.update(json.dumps(d, sort_keys=True).encode())
@@ -424,13 +448,11 @@ def from_toml(path: Path) -> Scenario:
         flows.append(Flow(origin, dest, tuple(float(x) for x in vals), via))
         ff.finish()
     counts = f.get("counts", dict, {}, what="a table: file = COUNTS.csv (demand fitted to counts)")
+    counted = None
     if counts:  # demand fitted to traffic counts: periods = count intervals, flows = sampled routes
         if flows or "periods" in data:
             raise f.err("counts", "expected either [counts] or [[periods]]/[[flows]], not both")
-        from .counts import scenario_demand  # local: runs SUMO's routeSampler
-
-        counted_periods, counted_flows = scenario_demand(path, counts, net_file, begin, end)
-        periods, flows = list(counted_periods), list(counted_flows)
+        counted = _counts_table(path, counts, begin, end)
     incidents, surges = _events(f, begin, end)
     f.finish()
 
@@ -439,10 +461,37 @@ def from_toml(path: Path) -> Scenario:
         step_length_s=step, seed=seed, zones=zones, periods=tuple(periods),
         vehicle_types=tuple(vtypes), flows=tuple(flows), junctions=junctions, corridor=corridor,
         sumo_args=sumo_args, description=description, grid=grid, fleet=fleet_desc,
-        incidents=incidents, surges=surges,
+        incidents=incidents, surges=surges, counts=counted,
     )
     _check_ids(scenario)
     return scenario
+
+
+def _counts_table(scenario_path: Path, table: dict[str, Any], begin_s: float, end_s: float) -> CountsDemand:
+    """A TOML scenario's ``[counts]`` table (``file``: a counts CSV or SUMO edgeData/edgeRelation XML;
+    optional ``seed``, ``candidates`` and ``attribute``, the edgeData count attribute, default
+    ``entered``), checked; the demand is fitted when a run is prepared (:class:`CountsDemand`)."""
+    allowed = {"file", "seed", "candidates", "attribute"}
+    for key in table:
+        if key not in allowed:
+            raise ScenarioError(f"{scenario_path}: field 'counts.{key}': unknown field "
+                                "(expected file, seed, candidates, attribute)")
+    rel = table.get("file")
+    if not isinstance(rel, str):
+        raise ScenarioError(f"{scenario_path}: field 'counts.file': expected a path to a counts CSV, got {rel!r}")
+    attribute = table.get("attribute", DEFAULT_EDGE_ATTRIBUTE)
+    if not isinstance(attribute, str) or not attribute:
+        raise ScenarioError(f"{scenario_path}: field 'counts.attribute': expected an edgeData attribute name "
+                            f"(e.g. entered), got {attribute!r}")
+    seed = table.get("seed", 1)
+    cand = table.get("candidates", DEFAULT_CANDIDATES)
+    for key, v in (("seed", seed), ("candidates", cand)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ScenarioError(f"{scenario_path}: field 'counts.{key}': expected an integer >= 0, got {v!r}")
+    csv_path = (scenario_path.parent / rel).resolve()
+    if not csv_path.is_file():
+        raise ScenarioError(f"{scenario_path}: field 'counts.file': file {csv_path} does not exist")
+    return CountsDemand(csv_path, seed, cand, attribute, begin_s, end_s)
 
 
 def _events(f: Fields, begin: float, end: float) -> tuple[tuple[Incident, ...], tuple[Surge, ...]]:
@@ -561,7 +610,7 @@ def _check_ids(s: Scenario) -> None:
         if inc.lane and inc.lane not in net.lanes:
             raise ScenarioError(f"{s.source}: field 'incidents[{i}].lane': lane '{inc.lane}' is not in {s.net_file.name}")
     for i, su in enumerate(s.surges):
-        if not any(su.applies(fl) for fl in s.flows):
+        if s.counts is None and not any(su.applies(fl) for fl in s.flows):  # counted flows: not known yet
             raise ScenarioError(f"{s.source}: field 'surges[{i}]': no [[flows]] from '{su.origin or '*'}' "
                                 f"to '{su.destination or '*'}'")
     for field_name, ids in (("junctions", s.junctions), ("corridor", s.corridor)):
@@ -807,6 +856,9 @@ def write_events(s: Scenario, workdir: Path) -> Path | None:
 def write_routes(s: Scenario, out: Path) -> Path:
     """Write the SUMO route file for a TOML scenario: a vType distribution and one flow per OD pair
     and period, with Poisson arrivals (``period="exp(rate)"``)."""
+    if s.counts is not None:  # never a run without its demand
+        raise ScenarioError(f"{s.source}: field 'counts': the demand is not fitted yet; prepare the scenario "
+                            "with mobility.counts.prepare_demand before writing its routes")
     root = ET.Element("routes")
     dist = ET.SubElement(root, "vTypeDistribution", id="mix")
     for v in s.vehicle_types:
@@ -840,3 +892,33 @@ def write_routes(s: Scenario, out: Path) -> Path:
     ET.indent(root)
     out.write_bytes(ET.tostring(root, xml_declaration=True, encoding="utf-8"))
     return out
+
+
+def sumo_command(scenario: Scenario, seed: int, workdir: Path, *, gui: bool = False,
+                 extra_args: Sequence[str] = ()) -> list[str]:
+    """The SUMO command line for a run (routes for TOML scenarios are written into ``workdir``).
+
+    A ``.sumocfg`` keeps every option of its own (step length, teleporting, routing, ...): only the time
+    window, the seed and the quiet report options are given, and the outputs its files configure
+    go into ``workdir`` (:func:`~mobility.scenario.redirect_outputs`). With no end time SUMO gets the
+    safety cap as ``--end``; the step loop stops earlier, when the network is empty."""
+    from .tools import sumo_binary
+
+    cmd = [sumo_binary(gui)]
+    outputs, additional = redirect_outputs(scenario, workdir, given=[*scenario.sumo_args, *extra_args])
+    cmd += outputs
+    if scenario.sumocfg is not None:
+        cmd += ["-c", str(scenario.sumocfg)]
+        if additional != scenario.additional_files:
+            cmd += ["-a", ",".join(str(p) for p in additional)]
+    else:
+        routes = write_routes(scenario, workdir / "routes.rou.xml")
+        cmd += ["-n", str(scenario.net_file), "-r", str(routes), "--step-length", repr(scenario.step_length_s)]
+        if additional:
+            cmd += ["-a", ",".join(str(p) for p in additional)]
+    cmd += ["--begin", repr(scenario.begin_s), "--end", repr(scenario.stop_s), "--seed", str(seed),
+            "--no-step-log", "true", "--no-warnings", "true", "--duration-log.disable", "true"]
+    if gui:
+        cmd += ["--start", "true", "--quit-on-end", "true"]
+    cmd += list(scenario.sumo_args) + list(extra_args)
+    return cmd

@@ -37,26 +37,11 @@ from .errors import MobilityError, SimulationError, controller_failure
 from .emissions import is_electric
 from .metrics import UNATTRIBUTED, Attribution, ZoneMap
 from .network import Phase, SignalNetwork
-from .scenario import Scenario, redirect_outputs, write_routes
+from .scenario import Scenario, sumo_command
 from .signals import Actuator
+from .tools import sumo_binary, sumo_version  # noqa: F401  (re-exported: mobility.sim.sumo_version)
 
 BACKENDS = ("libsumo", "traci")
-
-
-def sumo_binary(gui: bool = False) -> str:
-    """Path of the SUMO binary from the installed ``eclipse-sumo`` wheel (no SUMO_HOME needed)."""
-    import sumo  # the eclipse-sumo wheel
-
-    path = Path(sumo.SUMO_HOME) / "bin" / ("sumo-gui" if gui else "sumo")
-    if not path.exists():
-        raise MobilityError(f"{path}: SUMO binary not found; reinstall with `pip install eclipse-sumo==1.28.0`")
-    return str(path)
-
-
-def sumo_version() -> str:
-    from importlib.metadata import version
-
-    return version("eclipse-sumo")
 
 
 @dataclass
@@ -70,34 +55,6 @@ class RunOutput:
     timespace: dict[str, pd.DataFrame] = field(default_factory=dict)
     #: vehicle-steps per (junction, vehicle type, speed cell, acceleration cell); see metrics.Kinematics
     kinematics: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-
-def sumo_command(scenario: Scenario, seed: int, workdir: Path, *, gui: bool = False,
-                 extra_args: Sequence[str] = ()) -> list[str]:
-    """The SUMO command line for a run (routes for TOML scenarios are written into ``workdir``).
-
-    A ``.sumocfg`` keeps every option of its own (step length, teleporting, routing, ...): only the time
-    window, the seed and the quiet report options are given, and the outputs its files configure
-    go into ``workdir`` (:func:`~mobility.scenario.redirect_outputs`). With no end time SUMO gets the
-    safety cap as ``--end``; the step loop stops earlier, when the network is empty."""
-    cmd = [sumo_binary(gui)]
-    outputs, additional = redirect_outputs(scenario, workdir, given=[*scenario.sumo_args, *extra_args])
-    cmd += outputs
-    if scenario.sumocfg is not None:
-        cmd += ["-c", str(scenario.sumocfg)]
-        if additional != scenario.additional_files:
-            cmd += ["-a", ",".join(str(p) for p in additional)]
-    else:
-        routes = write_routes(scenario, workdir / "routes.rou.xml")
-        cmd += ["-n", str(scenario.net_file), "-r", str(routes), "--step-length", repr(scenario.step_length_s)]
-        if additional:
-            cmd += ["-a", ",".join(str(p) for p in additional)]
-    cmd += ["--begin", repr(scenario.begin_s), "--end", repr(scenario.stop_s), "--seed", str(seed),
-            "--no-step-log", "true", "--no-warnings", "true", "--duration-log.disable", "true"]
-    if gui:
-        cmd += ["--start", "true", "--quit-on-end", "true"]
-    cmd += list(scenario.sumo_args) + list(extra_args)
-    return cmd
 
 
 class SumoSession(Protocol):

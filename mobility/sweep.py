@@ -71,10 +71,10 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from . import __version__
+from ._version import __version__
 from .controllers import make, parse_spec
 from .errors import MobilityError, SimulationError, user_frame
-from .experiment import (KEYS, MAX_SEEDS, Results, _pid_alive, _run_one, args_text, check_sumo_args, combine,
+from .experiment import (KEYS, MAX_SEEDS, Results, pid_alive, run_one, args_text, check_sumo_args, combine,
                          run_id, variant_label)
 from .scenario import Scenario, load_scenario
 
@@ -203,10 +203,11 @@ class SweepSpec:
     def for_compare(cls, scenario: str | Path | Scenario, controllers: Sequence[str],
                     seeds: int | Sequence[int] = 1, *, backend: str = "libsumo",
                     sumo_args: Sequence[str] | str = ()) -> SweepSpec:
-        """The sweep behind :func:`mobility.experiment.compare`: one scenario, scale 1."""
+        """The sweep behind :func:`compare`: one scenario, scale 1."""
+        from .counts import prepare_demand
         from .experiment import check_seed, preflight
 
-        sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        sc = prepare_demand(scenario if isinstance(scenario, Scenario) else load_scenario(scenario))
         if not controllers:
             raise MobilityError("--controllers: expected at least one controller name")
         if isinstance(seeds, int):
@@ -249,6 +250,8 @@ def _check_labels(variants: Sequence[Variant], where: str) -> None:
 
 def load_spec(path: str | Path) -> SweepSpec:
     """Load and validate a sweep spec (TOML). Every error is one line naming the file and field."""
+    from .counts import prepare_demand
+
     path = Path(path)
     if not path.is_file():
         raise SweepError(f"{path}: no such file; expected a sweep spec (.toml), see scenarios/corridor-sweep.toml")
@@ -313,7 +316,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     for i, ref in enumerate(raw):
         local = (path.parent / ref)
         try:
-            sc = load_scenario(local if local.exists() else ref)
+            sc = prepare_demand(load_scenario(local if local.exists() else ref))
         except MobilityError as e:
             raise err(f"scenarios[{i}]", str(e)) from None
         if window:
@@ -453,7 +456,7 @@ def execute_task(task: Task) -> Results:
     """Simulate one task in this process; any failure becomes a failed record."""
     try:
         ctrl = make(task.variant.controller, **task.variant.params)
-        res = _run_one(task.scenario, ctrl, task.seed, task.backend, False, task.sumo_args,
+        res = run_one(task.scenario, ctrl, task.seed, task.backend, False, task.sumo_args,
                        timespace=task.timespace, variant=task.variant.label, demand_scale=task.demand_scale)
     except (MobilityError, SimulationError) as e:
         return failed_results(task, str(e), getattr(e, "traceback", "") or traceback.format_exc())
@@ -703,7 +706,7 @@ class RunStore:
         finish_pending_writes(self.root)
         for d in self.runs_dir.glob(".*-*"):
             parts = d.name.split("-")
-            if d.is_dir() and len(parts) >= 3 and parts[2].isdigit() and not _pid_alive(int(parts[2])):
+            if d.is_dir() and len(parts) >= 3 and parts[2].isdigit() and not pid_alive(int(parts[2])):
                 shutil.rmtree(d, ignore_errors=True)
 
     def save(self, res: Results) -> None:
@@ -859,6 +862,27 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, jobs: int | Non
             res.write(store.root, extra={"sweep.json": json.dumps(record, indent=2, default=str) + "\n"},
                       remove=[f for f in previous if f not in files])
     return res
+
+
+def compare(scenario: str | Path | Scenario, controllers: Sequence[str], seeds: int | Sequence[int] = 1, *,
+            out: str | Path | None = None, jobs: int | None = None, backend: str = "libsumo",
+            sumo_args: Sequence[str] | str = (), executor: str = "local", scheduler: str | None = None,
+            progress: bool = False, retry_failed: bool = False, force: bool = False,
+            run_timeout_s: float | None = None, wait: bool = False) -> Results:
+    """Run every controller over every seed: a sweep (:func:`run_sweep`) of one scenario.
+
+    A failing run is recorded as failed (with its error) and does not stop the others. Runs execute
+    in separate processes (``jobs`` at a time) on ``executor`` (``local``, ``dask`` with
+    ``scheduler``, or ``dask-local``). With ``out``, runs are kept in the run store
+    ``out/runs/<run_id>/`` and the tables are written to ``out``: calling again with the same inputs
+    reuses finished runs. For a scenario with a corridor, the first seed's run of each controller
+    also records time–space data (``timespace_*`` tables). ``retry_failed``: re-run the runs the
+    store holds as failed; ``force``: re-run every run. ``run_timeout_s``: wall seconds after which a run
+    fails as timed out (default: :func:`default_run_timeout`; 0: no limit). ``out`` is
+    locked while in use; ``wait``: wait for another holder instead of failing."""
+    spec = SweepSpec.for_compare(scenario, controllers, seeds, backend=backend, sumo_args=sumo_args)
+    return run_sweep(spec, out=out, jobs=jobs, executor=executor, scheduler=scheduler, progress=progress,
+                     retry_failed=retry_failed, force=force, run_timeout_s=run_timeout_s, wait=wait)
 
 
 def _load_all(store: RunStore | None, memory: dict[str, Results],

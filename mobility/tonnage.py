@@ -10,7 +10,7 @@ Definitions (also in ``docs/methodology.md``):
 
 * **Window**: each period's scenario is simulated as it is defined; its measurement window is
   ``end_s − begin_s − warmup_s`` seconds (``window_h`` hours). Every (period, controller, seed) is
-  one run (:func:`mobility.experiment.compare`); within a period the same seed gives every
+  one run (:func:`mobility.sweep.compare`); within a period the same seed gives every
   controller the same arrivals and vehicle types.
 * **Annual tonnes** of a junction, controller and seed ``s`` (scope 1, scope 2 and total alike)::
 
@@ -180,6 +180,7 @@ def load_spec(path: str | Path, *, seeds: int | Sequence[int] | None = None) -> 
     before anything runs: periods and their hours, scenarios, fleet, grid factor, controllers and
     baseline. Raises a :class:`~mobility.errors.MobilityError` naming the file and field."""
     from .controllers import make
+    from .counts import prepare_demand
     from .scenario import BUNDLED_DIR, load_scenario, read_toml
 
     path = Path(path)
@@ -268,7 +269,7 @@ def load_spec(path: str | Path, *, seeds: int | Sequence[int] | None = None) -> 
             raise pt.err("name", f"period names must be unique; '{pname}' is used twice")
         target = scenario_ref(pt, sref)
         if target not in scenarios:
-            scenarios[target] = load_scenario(target)
+            scenarios[target] = prepare_demand(load_scenario(target))
         sc = finish_scenario(scenarios[target].scaled(scale))
         periods.append(PeriodSpec(pname, sc, hours, scale, day_type, pdesc))
     folders: dict[str, str] = {}
@@ -298,6 +299,7 @@ def _profile_periods(where: str, path: Path, raw: dict[str, Any], scenario_ref: 
     scenario, with their hours per year (``weekdays`` × weekday hours + ``weekend_days`` × weekend
     hours)."""
     from . import profiles
+    from .counts import prepare_demand
     from .scenario import load_scenario
 
     t = _Table(where, raw, "profile.")
@@ -328,7 +330,7 @@ def _profile_periods(where: str, path: Path, raw: dict[str, Any], scenario_ref: 
             st.finish()
         tt.finish()
         tidal = profiles.Tidal(sets["inbound"], sets["outbound"])
-    base = load_scenario(scenario_ref(t, sref))
+    base = prepare_demand(load_scenario(scenario_ref(t, sref)))
     per_scenario = profiles.apply_profile(base, profile, tidal)
     hours = profiles.hours_per_year(profile, weekdays, weekend)
     base_mult = profile.period(profile.base_period).multiplier
@@ -491,10 +493,10 @@ def annualise(spec: TonnageSpec, period_results: dict[str, Any]) -> Tonnage:
 
 def run_tonnage(spec: TonnageSpec, *, out: str | Path | None = None, jobs: int | None = None,
                 progress: bool = False) -> Tonnage:
-    """Run every period × controller × seed (:func:`mobility.experiment.compare`, period by
+    """Run every period × controller × seed (:func:`mobility.sweep.compare`, period by
     period) and annualise. With ``out``, each period's runs are kept in ``out/periods/<name>/``
     (a resumable run store) and the tonnage tables are written to ``out``."""
-    from .experiment import compare
+    from .sweep import compare
 
     results: dict[str, Any] = {}
     for p in spec.periods:

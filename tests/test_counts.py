@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from mobility.cli import main
-from mobility.counts import Count, demand_from_counts, geh, interval_grid, read_counts, simulate_counts
+from mobility.counts import (Count, demand_from_counts, geh, interval_grid, prepare_demand, read_counts,
+                             simulate_counts)
 from mobility.errors import ScenarioError
 from mobility.network import SignalNetwork
 from mobility.profiles import DEFAULT_PROFILE, apply_profile
@@ -136,6 +137,30 @@ def test_scenario_counts_table_errors(tmp_path: Path) -> None:
             load_scenario(p)
 
 
+def test_loading_a_counts_scenario_runs_no_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fit (randomTrips, duarouter, routeSampler) runs when a run is prepared, not at load; a
+    scenario whose demand is not fitted yet refuses to write routes rather than run without demand."""
+    import subprocess
+
+    from mobility.scenario import write_routes
+
+    write_csv(tmp_path / "c.csv", "edge,begin_s,end_s,count\nW0_G00,0,900,10\n")
+    p = tmp_path / "s.toml"
+    p.write_text(f'network = "{GRID_NET.as_posix()}"\nend_s = 900\n[counts]\nfile = "c.csv"\ncandidates = 50\n')
+
+    def no_tool(*a: object, **k: object) -> None:
+        raise AssertionError("a tool ran while loading a scenario")
+
+    with monkeypatch.context() as m:
+        m.setattr(subprocess, "run", no_tool)
+        m.setattr(subprocess, "Popen", no_tool)
+        sc = load_scenario(p)
+    assert sc.flows == () and sc.counts is not None and sc.counts.candidates == 50
+    assert (sc.counts.begin_s, sc.counts.end_s) == (0.0, 900.0)
+    with pytest.raises(ScenarioError, match="field 'counts': the demand is not fitted yet"):
+        write_routes(sc, tmp_path / "r.rou.xml")
+
+
 # ------------------------------------------------------------------ integration: a known route set
 
 
@@ -182,8 +207,12 @@ def test_recovers_known_counts(known: tuple[Path, list[Count]], tmp_path: Path,
     assert busy["simulated_veh"].sum() == pytest.approx(busy["observed_veh"].sum(), rel=0.15)
     assert sorted(p.name for p in out.iterdir()) == ["fit.csv", "grid_counts.csv", "grid_counts.toml", "routes.rou.xml"]
 
-    # the written scenario references the counts; loading it gives the same demand, deterministically
-    sc = load_scenario(out / "grid_counts.toml")
+    # the written scenario references the counts; loading it runs no tool (no flows yet), preparing the run
+    # gives the same demand, deterministically
+    loaded = load_scenario(out / "grid_counts.toml")
+    assert loaded.flows == () and loaded.counts is not None
+    sc = prepare_demand(loaded)
+    assert sc.counts is None and sc.content_hash() != loaded.content_hash()
     # a 15 min warm-up at the first interval's demand, then the three counted intervals
     assert [p.name for p in sc.periods] == ["warmup", "t0015", "t0030", "t0045"]
     assert (sc.begin_s, sc.warmup_s, sc.end_s) == (0.0, 900.0, 3600.0) and len(sc.flows) > 10
@@ -310,7 +339,7 @@ def test_sumo_edgedata_counts_fit_like_the_same_csv(known: tuple[Path, list[Coun
     pd.testing.assert_frame_equal(ta, tb)
     assert a.share_geh_ok >= 0.85 and len(ta) == len(counts)
     # the written scenario references the XML file and refits it the same way
-    sc = load_scenario(tmp_path / "xml" / "grid_counts.toml")
+    sc = prepare_demand(load_scenario(tmp_path / "xml" / "grid_counts.toml"))
     assert len(sc.flows) == b.flows
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mobility.cli import main
-from mobility.experiment import compare
+from mobility.sweep import compare
 from mobility.network import SignalNetwork
 from mobility.osm import import_osm, summarise_warnings
 from mobility.scenario import load_scenario

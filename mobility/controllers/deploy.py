@@ -246,7 +246,7 @@ class Deployed(Controller):
         #: the treated junctions, after :meth:`reset`
         self.treated: tuple[str, ...] | None = None
         #: for ``@(worst=...)``: delay (s/veh) per junction of the scenario under ``static``, set by
-        #: the run (:func:`mobility.experiment._run_one`) before :meth:`reset`
+        #: the run (:func:`mobility.experiment.run_one`) before :meth:`reset`
         self.static_delay: dict[str, float] | None = None
 
     def safety(self) -> Safety:

@@ -20,7 +20,7 @@ pair, so routes are written in increasing volume: each pair is timed for its bus
 
 from __future__ import annotations
 
-import subprocess
+import os
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
@@ -79,9 +79,9 @@ def write_tls(network: SignalNetwork, plan: CoordinatedWebster, out: Path,
 def run_tls_coordinator(net_file: Path, tls_file: Path, routes: Sequence[tuple[tuple[str, ...], float]],
                         workdir: Path, speed_factor: float) -> dict[str, float]:
     """Run SUMO's ``tlsCoordinator.py`` and return its offset (s) per signal."""
-    import sumo  # the eclipse-sumo wheel
+    from ..tools import run as run_sumo, tool_path
 
-    tool = Path(sumo.SUMO_HOME) / "tools" / "tlsCoordinator.py"
+    tool = tool_path("tlsCoordinator.py")
     if not tool.exists():
         raise ControllerError(f"controller 'tls-coordinator': {tool} not found; "
                               "reinstall with `pip install eclipse-sumo==1.28.0`")
@@ -97,7 +97,7 @@ def run_tls_coordinator(net_file: Path, tls_file: Path, routes: Sequence[tuple[t
     out = workdir / "coordinator-offsets.add.xml"
     cmd = [sys.executable, str(tool), "-n", str(net_file), "-r", str(route_file), "-a", str(tls_file),
            "-o", str(out), "--speed-factor", repr(speed_factor)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    proc = run_sumo(cmd, cwd=workdir, env=os.environ)
     if proc.returncode != 0 or not out.exists():
         lines = (proc.stderr or proc.stdout).strip().splitlines() or ["(no message)"]
         raise ControllerError(f"controller 'tls-coordinator': tlsCoordinator.py failed: {lines[-1]}")
