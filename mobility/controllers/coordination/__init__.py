@@ -1,0 +1,1 @@
+"""Coordination maths of the coordinated controllers: green-wave bandwidth, platoon model."""

@@ -1,0 +1,1 @@
+"""Experiments: runs, sweeps over controllers × seeds × scenarios, executors, the run store, statistics."""

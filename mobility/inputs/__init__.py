@@ -1,0 +1,1 @@
+"""Inputs: demand from traffic counts, OpenStreetMap import, time-of-day profiles, demand estimation."""
