@@ -41,7 +41,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from mobility import compare
     from mobility.controllers import targets
-    from mobility.experiment import split_specs
+    from mobility.experiments.run import split_specs
     from mobility.metrics import UNATTRIBUTED
 
     specs = [c for c in split_specs(args.controllers) if c.split("(")[0] in targets()]

@@ -84,7 +84,7 @@ def main() -> None:
     args = ap.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from mobility.emission_tables import cache_root
+    from mobility.carbon.emission_tables import cache_root
     from mobility.scenario import load_scenario
     from mobility.sim import sumo_command
 

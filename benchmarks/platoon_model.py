@@ -1,4 +1,4 @@
-"""How well green-wave's platoon model (mobility/platoon.py) predicts SUMO, signal by signal.
+"""How well green-wave's platoon model (mobility/controllers/coordination/platoon.py) predicts SUMO, signal by signal.
 
     python benchmarks/platoon_model.py [--seed 1] [--specs "green-wave;green-wave(lead_lag=False);green-wave(objective='maxband')"]
 
@@ -58,7 +58,7 @@ def main() -> None:
 
     from mobility import run
     from mobility.controllers import make
-    from mobility.demand import estimate_demand
+    from mobility.inputs.demand import estimate_demand
     from mobility.network import SignalNetwork
     from mobility.scenario import load_scenario
 

@@ -10,7 +10,7 @@ vehicle-actuated logic: 40 of hamburg-tavf's 43 programs are ``type="actuated"``
                                      [--seeds 5] [--jobs 1]
 
 For every model, controller and seed: network delay (s/veh), stops per vehicle, CO2 (kg), teleports,
-vehicles not inserted by the end, and the gridlock flag of :func:`mobility.stats.gridlock_reason`.
+vehicles not inserted by the end, and the gridlock flag of :func:`mobility.experiments.stats.gridlock_reason`.
 Prints a Markdown table (mean ± 95 % CI over seeds, and the paired difference to ``static`` over the
 same seeds with its 95 % CI) and writes results/real_models/real_models.csv. A killed benchmark
 resumes from results/real_models/real_models.partial.csv. Flagged (gridlocked) runs are shown in the
@@ -55,7 +55,7 @@ def _one(cfg: Path, model: str, controller: str, seed: int) -> dict:
     from resco import resco_delay
 
     from mobility import run
-    from mobility.stats import gridlock_reason
+    from mobility.experiments.stats import gridlock_reason
 
     resco = model in RESCO_MAPS
     with tempfile.TemporaryDirectory() as d:
@@ -136,7 +136,7 @@ def main() -> None:
     from concurrent.futures import ProcessPoolExecutor
 
     sys.path.insert(0, str(ROOT))
-    from mobility.experiment import split_specs
+    from mobility.experiments.run import split_specs
 
     models = args.models.split(",")
     unknown = [m for m in models if m not in REAL + RESCO_MAPS]

@@ -27,7 +27,7 @@ lookup's error on the simulated fleet.
 
 Without ``--results`` a 25-minute window of the bundled corridor with the ``china-city`` fleet is
 simulated once into a temporary directory (~10 s). Emission tables are built on first use and
-cached (see ``mobility.emission_tables``).
+cached (see ``mobility.carbon.emission_tables``).
 """
 
 from __future__ import annotations
@@ -81,9 +81,9 @@ def agreement(seeds: int) -> None:
     import pandas as pd
 
     from mobility import run
-    from mobility.reevaluate import ClassShare, Fleet, reevaluate
+    from mobility.carbon.reevaluate import ClassShare, Fleet, reevaluate
     from mobility.scenario import from_toml
-    from mobility.tonnage import apply_fleet
+    from mobility.carbon.tonnage import apply_fleet
 
     bev_cars = Fleet("all cars BEV", (ClassShare("car_bev_all", "car", "HBEFA4/PC_BEV", 1.0),))
     rows = []
@@ -130,9 +130,9 @@ def main() -> None:
         return
     import pandas as pd
 
-    from mobility.emission_tables import emission_table, grid_index
+    from mobility.carbon.emission_tables import emission_table, grid_index
     from mobility.metrics import KIN_ACCEL_BIN, KIN_ACCEL_MIN, KIN_SPEED_BIN
-    from mobility.reevaluate import (class_split, evaluate_cells, load_fleet, load_results, reevaluate,
+    from mobility.carbon.reevaluate import (class_split, evaluate_cells, load_fleet, load_results, reevaluate,
                                      _run_fleets)
 
     with tempfile.TemporaryDirectory(prefix="mobility-bench-") as tmp:

@@ -88,7 +88,7 @@ def main() -> None:
     import multiprocessing
 
     sys.path.insert(0, str(ROOT))
-    from mobility.experiment import split_specs
+    from mobility.experiments.run import split_specs
 
     tasks = [(args.resco / m / f"{m}.sumocfg", c, s) for m in args.maps.split(",") for c in split_specs(args.controllers)
              for s in range(1, args.seeds + 1)]

@@ -117,7 +117,7 @@ def main() -> None:
                 walls[jobs] = min(w, walls.get(jobs, w))
         print(f"speed-up (best of {args.repeat}): {walls[1] / walls[2]:.2f}x  (load average after: "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())})")
-        from mobility.sweep import compare_results
+        from mobility.experiments.sweep import compare_results
 
         diffs = compare_results(Path(d) / "out1-0", Path(d) / "out2-0")
         print("tables identical between --jobs 1 and --jobs 2" if not diffs else f"TABLES DIFFER: {diffs}")

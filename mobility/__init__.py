@@ -12,10 +12,10 @@ from __future__ import annotations
 from ._version import __version__
 from .controllers import (Controller, GreenPhase, NativeProgram, Observation, Safety, TimingPlan,  # noqa: E402
                           available, make)
-from .check import check_controller  # noqa: E402
+from .controllers.check import check_controller  # noqa: E402
 from .errors import MobilityError  # noqa: E402
-from .experiment import Results, run  # noqa: E402
-from .sweep import compare  # noqa: E402
+from .experiments.run import Results, run  # noqa: E402
+from .experiments.sweep import compare  # noqa: E402
 from .scenario import Scenario, load_scenario  # noqa: E402
 
 __all__ = [

@@ -13,8 +13,8 @@ from typing import NoReturn
 from .errors import MobilityError, SimulationError
 
 
-SEED_LIMIT = 2**31  # = mobility.experiment.SEED_LIMIT (not imported: the parser loads no pandas)
-MAX_SEEDS = 10_000  # = mobility.experiment.MAX_SEEDS
+SEED_LIMIT = 2**31  # = mobility.experiments.run.SEED_LIMIT (not imported: the parser loads no pandas)
+MAX_SEEDS = 10_000  # = mobility.experiments.run.MAX_SEEDS
 
 
 def _seeds(text: str) -> int | list[int]:
@@ -198,19 +198,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from . import experiment
+    from .experiments import run as experiment
     from .controllers import available
 
     if args.command == "controllers":
         for name, desc in available().items():
             print(f"{name:<22} {desc}")
         return 0
-    from .experiment import check_out_dir
+    from .experiments.run import check_out_dir
 
     if getattr(args, "out", None) is not None:
         check_out_dir(args.out)
     if args.command == "sweep":
-        from .sweep import format_sweep, load_spec, run_sweep
+        from .experiments.sweep import format_sweep, load_spec, run_sweep
 
         spec = load_spec(args.spec)
         out = args.out if args.out is not None else Path("results") / spec.name
@@ -225,7 +225,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "import-osm":
         import shlex
 
-        from .osm import DEFAULT_INSERTION_DENSITY, import_osm
+        from .inputs.osm import DEFAULT_INSERTION_DENSITY, import_osm
 
         density = DEFAULT_INSERTION_DENSITY if args.density is None else args.density
         rep = import_osm(args.osm, args.out, name=args.name, insertion_density=density, seed=args.seed,
@@ -234,7 +234,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"\nrun it: mobility compare {rep.scenario_file} --controllers static,max-pressure")
         return 0
     if args.command == "demand-from-counts":
-        from .counts import DEFAULT_CANDIDATES, demand_from_counts
+        from .inputs.counts import DEFAULT_CANDIDATES, demand_from_counts
 
         cand = DEFAULT_CANDIDATES if args.candidates is None else args.candidates
         crep = demand_from_counts(args.network, args.counts, args.out, begin_s=args.begin, end_s=args.end,
@@ -243,7 +243,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(crep.format())
         return 0
     if args.command == "tonnage":
-        from .tonnage import format_tonnage, load_spec as load_tonnage_spec, run_tonnage
+        from .carbon.tonnage import format_tonnage, load_spec as load_tonnage_spec, run_tonnage
 
         tspec = load_tonnage_spec(args.spec, seeds=args.seeds)
         ton = run_tonnage(tspec, out=args.out, jobs=args.jobs, progress=True)
@@ -252,7 +252,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"\nwrote tonnage, tonnage_periods, tonnage_runs (.csv, .parquet) and tonnage_spec.json to {args.out}")
         return 0 if (ton.runs["status"] == "ok").all() else 1
     if args.command == "reevaluate":
-        from .reevaluate import format_whatif, reevaluate
+        from .carbon.reevaluate import format_whatif, reevaluate
 
         what = reevaluate(args.results, args.fleet, grid_kg_co2_per_kwh=args.grid_factor, scenario=args.scenario)
         print(format_whatif(what))
@@ -293,7 +293,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         res = experiment.run(sc, args.controller, args.seed, backend=args.backend, gui=args.gui,
                              sumo_args=args.sumo_args, timespace=args.timespace)
     else:
-        from .sweep import compare
+        from .experiments.sweep import compare
 
         specs = experiment.split_specs(args.controllers)
         res = compare(sc, specs, args.seeds, jobs=args.jobs, backend=args.backend,

@@ -121,7 +121,7 @@ class SignalNetwork:
         self.junctions = junctions
         self.lanes = lanes
         self.graph = graph
-        #: the run's demand per movement (a :class:`mobility.demand.Demand`), set for controllers
+        #: the run's demand per movement (a :class:`mobility.inputs.demand.Demand`), set for controllers
         #: that declare ``needs_demand = True``; None otherwise
         self.demand = demand
 

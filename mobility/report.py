@@ -15,7 +15,7 @@ scale:
 * the methodology: metric definitions (``docs/metrics.md``), zones, vehicle mix and emission
   classes, seeds, statistics, exclusions, versions.
 
-Runs that failed or gridlocked (:mod:`mobility.stats`) are listed in a visible note and excluded
+Runs that failed or gridlocked (:mod:`mobility.experiments.stats`) are listed in a visible note and excluded
 from every mean.
 """
 
@@ -35,7 +35,7 @@ import pandas as pd
 from ._version import __version__
 from .errors import MobilityError
 from .metrics import LOS_BANDS, UNATTRIBUTED, level_of_service
-from .stats import ARM, GRIDLOCK_BACKLOG_SHARE, pick_baseline, summary, with_arm_columns
+from .experiments.stats import ARM, GRIDLOCK_BACKLOG_SHARE, pick_baseline, summary, with_arm_columns
 
 #: colours of the controllers (Tableau 10), in order of appearance
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
@@ -74,7 +74,7 @@ def load_results(results: str | Path) -> dict[str, Any]:
     d = Path(results)
     if not d.is_dir():
         raise ReportError(f"{d}: no such directory; expected the --out directory of mobility run, compare or sweep")
-    from .experiment import check_results_dir, read_table
+    from .experiments.run import check_results_dir, read_table
 
     check_results_dir(d)
     t: dict[str, Any] = {}
@@ -124,7 +124,7 @@ def bar_chart(rows: pd.DataFrame, metric: str, title: str, unit: str, colors: di
               junction_order: Sequence[str]) -> str:
     """Horizontal grouped bars: one group per junction, one bar per controller, CI whiskers.
 
-    ``rows``: the :func:`mobility.stats.describe` rows of one metric (junction_id, variant, mean,
+    ``rows``: the :func:`mobility.experiments.stats.describe` rows of one metric (junction_id, variant, mean,
     ci_low, ci_high)."""
     variants = [v for v in colors if v in set(rows["variant"])]
     bh, gap, left, right, top = 11, 9, 96, 24, 34
@@ -612,7 +612,7 @@ def _map_section(runs: pd.DataFrame, jorder: list[str], jf: pd.DataFrame, varian
 def _corridor_table(c: pd.DataFrame, excl: pd.DataFrame, variants: list[str]) -> str:
     if c.empty:
         return ""
-    from .stats import t_interval
+    from .experiments.stats import t_interval
 
     c = c[~c["run_id"].isin(set(excl["run_id"]))]
     rows = []

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .emissions import GridFactor, check_shares, emission_class_error, preset_fleet
+from .carbon.emissions import GridFactor, check_shares, emission_class_error, preset_fleet
 from .errors import ScenarioError
 
 #: Repository root; bundled scenarios live in ``<root>/scenarios``, networks in ``<root>/networks``.
@@ -150,7 +150,7 @@ class CountsDemand:
     """A scenario's ``[counts]`` table: demand still to be fitted to traffic counts.
 
     Loading a scenario never runs a tool: the fit (randomTrips, duarouter, routeSampler) runs when
-    a run is prepared, :func:`mobility.counts.prepare_demand`, over the file's own time window
+    a run is prepared, :func:`mobility.inputs.counts.prepare_demand`, over the file's own time window
     (``begin_s``/``end_s``, s)."""
 
     file: Path  # counts CSV or SUMO edgeData/edgeRelation XML (absolute)
@@ -193,7 +193,7 @@ class Scenario:
     cap_s: float = UNTIL_EMPTY_CAP_S  # with no end_s: the longest run, simulated s after begin_s
     incidents: tuple[Incident, ...] = ()  # lanes/edges closed during the run ([[incidents]])
     surges: tuple[Surge, ...] = ()  # demand surges during the run ([[surges]])
-    #: demand still to be fitted to counts (periods/flows empty until :func:`mobility.counts.prepare_demand`)
+    #: demand still to be fitted to counts (periods/flows empty until :func:`mobility.inputs.counts.prepare_demand`)
     counts: CountsDemand | None = None
 
     @property
@@ -858,7 +858,7 @@ def write_routes(s: Scenario, out: Path) -> Path:
     and period, with Poisson arrivals (``period="exp(rate)"``)."""
     if s.counts is not None:  # never a run without its demand
         raise ScenarioError(f"{s.source}: field 'counts': the demand is not fitted yet; prepare the scenario "
-                            "with mobility.counts.prepare_demand before writing its routes")
+                            "with mobility.inputs.counts.prepare_demand before writing its routes")
     root = ET.Element("routes")
     dist = ET.SubElement(root, "vTypeDistribution", id="mix")
     for v in s.vehicle_types:

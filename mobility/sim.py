@@ -5,7 +5,7 @@ One simulation per process (libsumo is a process-wide singleton). A run has four
 * the **session** (:class:`Session`, the :class:`SumoSession` protocol): start, step, stop, and the
   signal port the actuator writes to;
 * the **observation builder** (:func:`junction_observation`, :class:`ObservationBuilder`): what a
-  controller sees, from lane / signal / detector subscriptions (``mobility.check`` can build the same
+  controller sees, from lane / signal / detector subscriptions (``mobility.controllers.check`` can build the same
   observations from synthetic readings);
 * the **step loop** (:func:`step_loop`): steps SUMO, lets the controller act, and records each
   departing vehicle's constants once (speed factor, type); no per-vehicle work in a step;
@@ -34,7 +34,7 @@ import pandas as pd
 
 from .controllers.base import Controller, JunctionObservation, Observation
 from .errors import MobilityError, SimulationError, controller_failure
-from .emissions import is_electric
+from .carbon.emissions import is_electric
 from .metrics import UNATTRIBUTED, Attribution, ZoneMap
 from .network import Phase, SignalNetwork
 from .scenario import Scenario, sumo_command
@@ -621,7 +621,7 @@ def prepare_network(scenario: Scenario, controller: Controller, workdir: Path,
     before the run, from the scenario's routes)."""
     net = network or SignalNetwork.load(scenario.net_file)
     if controller.needs_demand:
-        from .demand import estimate_demand
+        from .inputs.demand import estimate_demand
 
         net = net.with_demand(estimate_demand(scenario, net, workdir))
     return net

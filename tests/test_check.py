@@ -200,8 +200,8 @@ class UsesDemand(LongestQueueFirst):
 
 def test_controllers_needing_demand_get_one_or_are_skipped_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     check_controller(UsesDemand)
-    monkeypatch.setitem(sys.modules, "mobility.demand", None)  # as if the module did not exist
-    with pytest.warns(UserWarning, match="needs demand but mobility.demand is not available"):
+    monkeypatch.setitem(sys.modules, "mobility.inputs.demand", None)  # as if the module did not exist
+    with pytest.warns(UserWarning, match="needs demand but mobility.inputs.demand is not available"):
         check_controller(UsesDemand)
 
 

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from mobility.cli import main
-from mobility.counts import (Count, demand_from_counts, geh, interval_grid, prepare_demand, read_counts,
+from mobility.inputs.counts import (Count, demand_from_counts, geh, interval_grid, prepare_demand, read_counts,
                              simulate_counts)
 from mobility.errors import ScenarioError
 from mobility.network import SignalNetwork
-from mobility.profiles import DEFAULT_PROFILE, apply_profile
+from mobility.inputs.profiles import DEFAULT_PROFILE, apply_profile
 from mobility.scenario import Period, load_scenario
 
 from .conftest import ROOT
@@ -350,8 +350,8 @@ def test_targeted_trips_on_a_network_with_pedestrians(tmp_path: Path) -> None:
 
     import sumolib
 
-    from mobility.counts import _targeted_trips
-    from mobility.osm import binary
+    from mobility.inputs.counts import _targeted_trips
+    from mobility.inputs.osm import binary
 
     src = ROOT / "networks" / "corridor"
     net_file = tmp_path / "walk.net.xml"

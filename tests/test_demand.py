@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mobility import load_scenario
-from mobility.demand import estimate_demand
+from mobility.inputs.demand import estimate_demand
 from mobility.errors import ScenarioError
 from mobility.network import SignalNetwork
 from mobility.scenario import from_sumocfg

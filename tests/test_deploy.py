@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mobility import experiment
+from mobility.experiments import run as experiment
 from mobility.controllers import make, parse_spec
 from mobility.controllers.deploy import Deployed, Deployment
 from mobility.errors import ControllerError

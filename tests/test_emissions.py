@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mobility import run
-from mobility.emissions import CHINA_STANDARDS, china_city_fleet, emission_class_error, is_electric
+from mobility.carbon.emissions import CHINA_STANDARDS, china_city_fleet, emission_class_error, is_electric
 from mobility.errors import ScenarioError
 from mobility.metrics import UNATTRIBUTED
 from mobility.scenario import ROOT, ZoneSpec, from_sumocfg, from_toml

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mobility import experiment
+from mobility.experiments import run as experiment
 from mobility.errors import ScenarioError
 from mobility.scenario import ROOT, Incident, Surge, load_scenario, write_routes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mobility import experiment
+from mobility.experiments import run as experiment
 from mobility.controllers import make
 from mobility.scenario import load_scenario
 

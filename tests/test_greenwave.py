@@ -10,9 +10,9 @@ import pytest
 
 from mobility import compare, load_scenario, make
 from mobility.controllers import Safety, TimingPlan
-from mobility.demand import Demand
+from mobility.inputs.demand import Demand
 from mobility.errors import ControllerError
-from mobility.greenwave import Corridor, Direction, corridor_path, maxband, plan_phases, through_green
+from mobility.controllers.coordination.greenwave import Corridor, Direction, corridor_path, maxband, plan_phases, through_green
 from mobility.network import SignalNetwork
 from mobility.scenario import Period
 from mobility.signals import Actuator
@@ -119,7 +119,7 @@ def test_corridor_path_on_a_network_with_sidewalks_and_crossings(tmp_path: Path,
     and the edge graph holds only roads, each with its attributes."""
     import subprocess
 
-    from mobility.osm import binary
+    from mobility.inputs.osm import binary
 
     src = ROOT / "networks" / "corridor"
     net_file = tmp_path / "walk.net.xml"
@@ -310,7 +310,7 @@ def test_stops_objective_refines_maxband_offsets_on_the_platoon_model(with_deman
     cycle its modelled arterial stops are at most theirs; the bands it reports are the ones its
     offsets achieve (recomputed from the offsets, not MAXBAND's)."""
     from mobility.controllers.green_wave import arterial_model, through_windows
-    from mobility.greenwave import achieved_band
+    from mobility.controllers.coordination.greenwave import achieved_band
 
     gw = make("green-wave(cycle_s=90, lead_lag=False)")
     gw.reset(with_demand, 1)
@@ -337,7 +337,7 @@ def test_lead_lag_choice_never_models_worse_and_its_plans_carry_the_mirrored_sta
     cycle the modelled stops can only fall, and exactly the flipped signals get a TimingPlan with
     the mirrored states and the mirrored program's Webster greens."""
     from mobility.controllers.green_wave import lead_lag_alternatives
-    from mobility.greenwave import mirror_states
+    from mobility.controllers.coordination.greenwave import mirror_states
 
     fixed = make("green-wave(cycle_s=90, lead_lag=False)")
     fixed.reset(with_demand, 1)

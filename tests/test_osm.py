@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from mobility.cli import main
-from mobility.sweep import compare
+from mobility.experiments.sweep import compare
 from mobility.network import SignalNetwork
-from mobility.osm import import_osm, summarise_warnings
+from mobility.inputs.osm import import_osm, summarise_warnings
 from mobility.scenario import load_scenario
 
 from .conftest import SHARED
@@ -153,7 +153,7 @@ def _duarouter_routable(net: Path, pairs: list[tuple[str, str]], d: Path) -> lis
     import subprocess
     import xml.etree.ElementTree as ET
 
-    from mobility.osm import binary
+    from mobility.inputs.osm import binary
 
     trips = d / "pairs.trips.xml"
     trips.write_text("<routes>\n" + "\n".join(f'<trip id="p{i}" depart="0" from="{a}" to="{b}"/>'
@@ -170,7 +170,7 @@ def test_drivable_agrees_with_duarouter(tmp_path: Path) -> None:
     can route: a one-way spur into a dead end, a two-way street, a footway and a bus-only lane."""
     import subprocess
 
-    from mobility.osm import binary, drivable
+    from mobility.inputs.osm import binary, drivable
 
     (tmp_path / "n.nod.xml").write_text('<nodes><node id="A" x="0" y="0"/><node id="B" x="200" y="0"/>'
                                         '<node id="C" x="400" y="0"/><node id="D" x="200" y="200"/>'
@@ -197,7 +197,7 @@ def test_bad_hersfeld_drivable_equals_duarouter(tmp_path: Path) -> None:
         pytest.skip(f"OSM extract not found at {BAD_HERSFELD} (../shared is absent on this machine)")
     import random
 
-    from mobility.osm import drivable, import_osm
+    from mobility.inputs.osm import drivable, import_osm
 
     import_osm(BAD_HERSFELD, tmp_path / "bh", insertion_density=0.0)
     net = tmp_path / "bh" / "bh.net.xml"

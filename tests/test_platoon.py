@@ -1,12 +1,12 @@
-"""The cyclic-flow-profile model (mobility.platoon): pure numpy, checked against hand-computed cases."""
+"""The cyclic-flow-profile model (mobility.controllers.coordination.platoon): pure numpy, checked against hand-computed cases."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mobility.greenwave import Corridor, Direction, achieved_band, maxband
-from mobility.platoon import ArterialModel, Stage, Window, disperse, green_share, optimise_offsets, queue
+from mobility.controllers.coordination.greenwave import Corridor, Direction, achieved_band, maxband
+from mobility.controllers.coordination.platoon import ArterialModel, Stage, Window, disperse, green_share, optimise_offsets, queue
 
 
 def test_green_share_counts_the_green_seconds_and_wraps_around_the_cycle() -> None:

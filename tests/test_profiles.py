@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mobility.errors import ScenarioError
-from mobility.profiles import (DEFAULT_PROFILE, FlowSet, Profile, ProfilePeriod, Tidal, apply_profile,
+from mobility.inputs.profiles import (DEFAULT_PROFILE, FlowSet, Profile, ProfilePeriod, Tidal, apply_profile,
                                default_profile, flow_factors, hours_per_year, load_profile)
 from mobility.scenario import Flow, load_scenario
 

@@ -14,13 +14,13 @@ import pytest
 
 from mobility import run
 from mobility.cli import main
-from mobility.emission_tables import Grid, cell_rates, class_error, emission_table, run_tool
+from mobility.carbon.emission_tables import Grid, cell_rates, class_error, emission_table, run_tool
 from mobility.errors import MobilityError, ScenarioError
 from mobility.metrics import KIN_ACCEL_BIN, KIN_ACCEL_MIN, KIN_SPEED_BIN
-from mobility.reevaluate import (ClassShare, Fleet, class_split, fleet_of_scenario, load_fleet, reevaluate)
+from mobility.carbon.reevaluate import (ClassShare, Fleet, class_split, fleet_of_scenario, load_fleet, reevaluate)
 from mobility.scenario import ROOT, from_toml
 from mobility.sim import sumo_binary
-from mobility.tonnage import apply_fleet
+from mobility.carbon.tonnage import apply_fleet
 
 from .conftest import write_sumocfg
 
@@ -139,7 +139,7 @@ def test_table_reproduces_sumos_model_and_is_cached_atomically(tmp_path: Path, m
     assert len([f for f in files if f.suffix == ".npz"]) == len(classes)
     assert not [f for f in files if f.name.endswith(".tmp")]  # nothing half-written left behind
     # a second process (empty memory cache) loads the tables from disk instead of rebuilding them
-    from mobility import emission_tables as et
+    from mobility.carbon import emission_tables as et
 
     et._cached_table.cache_clear()
     monkeypatch.setattr(et, "build_table", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rebuilt")))

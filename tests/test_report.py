@@ -14,7 +14,7 @@ import pytest
 
 from mobility import compare, load_scenario
 from mobility.report import build_report, markdown, write_report
-from mobility.stats import summary
+from mobility.experiments.stats import summary
 
 from .conftest import ROOT
 

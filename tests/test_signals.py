@@ -118,7 +118,7 @@ def test_timing_plan_states_install_a_mirrored_program_and_unsafe_states_are_ref
     its arterial approaches exchanged (westbound left leads) is installed as given; states that give
     foes a priority green together, cut a green without yellow or move the stages are refused with
     one line naming the junction."""
-    from mobility.greenwave import corridor_path, mirror_states
+    from mobility.controllers.coordination.greenwave import corridor_path, mirror_states
     from mobility.scenario import load_scenario
 
     net = SignalNetwork.load(load_scenario("corridor").net_file)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mobility.stats import (GRIDLOCK_BACKLOG_SHARE, describe, excluded_runs, gridlock_reason, paired, pick_baseline,
+from mobility.experiments.stats import (GRIDLOCK_BACKLOG_SHARE, describe, excluded_runs, gridlock_reason, paired, pick_baseline,
                             summary, t_interval, with_arm_columns)
 
 T_975_3 = 3.182446305284263  # Student t quantile, 97.5 %, 3 degrees of freedom (tables)

@@ -12,7 +12,7 @@ import pytest
 from mobility.cli import main
 from mobility.controllers import make
 from mobility.errors import ScenarioError
-from mobility.experiment import run
+from mobility.experiments.run import run
 from mobility.metrics import UNATTRIBUTED
 from mobility.scenario import UNTIL_EMPTY_CAP_S, load_scenario
 from mobility.sim import simulate, sumo_command
@@ -193,7 +193,7 @@ def test_sumo_synonyms_and_bad_options(tmp_path: Path) -> None:
 
 
 def test_sweep_window_can_drop_the_end(tmp_path: Path) -> None:
-    from mobility.sweep import load_spec
+    from mobility.experiments.sweep import load_spec
 
     cfg = _model(tmp_path / "m", end="600")
     spec = tmp_path / "spec.toml"

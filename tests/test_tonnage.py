@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mobility import profiles
+from mobility.inputs import profiles
 from mobility.cli import main
 from mobility.metrics import UNATTRIBUTED
 from mobility.scenario import ROOT, Scenario
-from mobility.tonnage import (ALL_JUNCTIONS, CAR_YEAR_T_CO2, NETWORK, PeriodSpec, TonnageSpec, annualise,
+from mobility.carbon.tonnage import (ALL_JUNCTIONS, CAR_YEAR_T_CO2, NETWORK, PeriodSpec, TonnageSpec, annualise,
                               load_spec)
 
 from .test_reevaluate import corridor_variant
@@ -178,7 +178,7 @@ def test_tonnage_run_writes_annual_tables_that_match_the_period_runs(tmp_path: P
 
 def test_methodology_lists_the_standards_mapping_and_grid_factor_in_code() -> None:
     """docs/methodology.md copies values from code: fail when they drift apart."""
-    from mobility.emissions import CHINA_STANDARDS, DEFAULT_GRID_KG_CO2_PER_KWH, DEFAULT_GRID_YEAR
+    from mobility.carbon.emissions import CHINA_STANDARDS, DEFAULT_GRID_KG_CO2_PER_KWH, DEFAULT_GRID_YEAR
     from mobility.metrics import HALT_SPEED, MODE_ACCEL
 
     doc = (ROOT / "docs" / "methodology.md").read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ import pytest
 
 from mobility import load_scenario, make, run
 from mobility.controllers.webster import Webster, _intergreens, permissive_lane_factors, webster_timing
-from mobility.demand import estimate_demand
+from mobility.inputs.demand import estimate_demand
 from mobility.errors import ControllerError
 from mobility.network import Junction, Link, Phase, SignalNetwork
 

@@ -43,9 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MobilityError
-from .tools import run as run_sumo
-from .tools import sumo_home, sumo_version
+from ..errors import MobilityError
+from ..tools import run as run_sumo
+from ..tools import sumo_home, sumo_version
 
 QUANTITIES = ("co2_mg_s", "fuel_mg_s", "electricity_wh_s")
 #: columns of emissionsDrivingCycle's output: time;speed;accel;slope;CO;CO2;HC;PMx;NOx;fuel;electricity

@@ -28,7 +28,7 @@ import functools
 import math
 from dataclasses import dataclass
 
-from .errors import ScenarioError
+from ..errors import ScenarioError
 
 # ------------------------------------------------------------------------------------------------
 # grid factor

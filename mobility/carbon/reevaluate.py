@@ -4,14 +4,14 @@ Every run records its *kinematics* (:class:`mobility.metrics.Kinematics`): vehic
 junction, vehicle type, speed cell (0.5 m/s) and acceleration cell (0.25 m/s²), with each cell's
 mean speed and acceleration. Emissions are a function of (emission class, speed, acceleration), so a
 different fleet's CO2 follows from those cells and SUMO's emission model of each class, tabulated
-once per class by :mod:`mobility.emission_tables`.
+once per class by :mod:`mobility.carbon.emission_tables`.
 
 **What a fleet is.** A run's vehicles belong to *kinematic groups* (``car``, ``bus``…: all types of a
 group drive identically, see :class:`mobility.scenario.VehicleType`). A fleet what-if changes the
 emission classes *within* groups and keeps each group's share of the traffic, so the traffic itself
 (every vehicle's speed and acceleration) is unchanged. Accepted fleets (:func:`load_fleet`):
 
-* a preset, ``china-city`` or ``china-city(nev_share=0.6)`` (:data:`mobility.emissions.PRESETS`);
+* a preset, ``china-city`` or ``china-city(nev_share=0.6)`` (:data:`mobility.carbon.emissions.PRESETS`);
   its group shares must equal the run's;
 * a scenario TOML: its vehicle types (and grid factor); group shares must equal the run's;
 * a fleet TOML (see ``docs/methodology.md``)::
@@ -45,10 +45,10 @@ exactly those intervals, so the what-if is its expectation given the recorded ty
 is which vehicles inside an overlap were drawn (sampling noise, measured in
 ``docs/methodology.md``).
 
-**Per cell**: rates come from :func:`mobility.emission_tables.cell_rates` (acceleration spread
+**Per cell**: rates come from :func:`mobility.carbon.emission_tables.cell_rates` (acceleration spread
 uniformly inside the cell around its mean where the model is not linear in acceleration across the
 cell; the rate at the cell's mean elsewhere, which is then the same); CO2 (mg) = veh_steps × rate × step length; electricity
-only for electric classes (:func:`mobility.emissions.is_electric`), × the grid factor for scope 2.
+only for electric classes (:func:`mobility.carbon.emissions.is_electric`), × the grid factor for scope 2.
 """
 
 from __future__ import annotations
@@ -66,13 +66,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._version import __version__
+from .._version import __version__
 from .emission_tables import GRID, CELL_NODES, cell_rates, clamped, class_error, emission_table
 from .emissions import GridFactor, PRESETS, is_electric, preset_fleet
-from .errors import MobilityError, ScenarioError
-from .experiment import write_tables  # noqa: F401  (also used by mobility.tonnage)
-from .scenario import Fields, read_toml
-from .metrics import KIN_ACCEL_BIN, KIN_ACCEL_MIN, KIN_SPEED_BIN, UNATTRIBUTED
+from ..errors import MobilityError, ScenarioError
+from ..experiments.run import write_tables  # noqa: F401  (also used by mobility.carbon.tonnage)
+from ..scenario import Fields, read_toml
+from ..metrics import KIN_ACCEL_BIN, KIN_ACCEL_MIN, KIN_SPEED_BIN, UNATTRIBUTED
 
 #: shares of a group's classes must sum to 1 within this tolerance
 SHARE_TOL = 1e-6
@@ -210,7 +210,7 @@ def load_fleet(spec: str | Path) -> Fleet:
             raise ScenarioError(f"{path}: no such fleet file")
         data = read_toml(path)
         if "network" in data:  # a scenario: its own validation
-            from .scenario import load_scenario
+            from ..scenario import load_scenario
 
             return fleet_of_scenario(load_scenario(path))
         return parse_fleet_table(data, str(path.resolve()), name_default=path.stem)
@@ -376,7 +376,7 @@ def _run_fleets(runs: pd.DataFrame, scenario: str | Path | None) -> dict[str, Fl
     run's ``vehicle_mix`` when it records kinematic groups; the run's ``fleet`` record (a preset or
     a full vehicle-type list, checked against ``vehicle_mix``); the scenario file the run recorded
     (checked against ``vehicle_mix``)."""
-    from .scenario import load_scenario
+    from ..scenario import load_scenario
 
     cache: dict[str, Fleet] = {}
     out: dict[str, Fleet] = {}
@@ -415,7 +415,7 @@ def _same_mix(f: Fleet, mix: list[dict[str, Any]]) -> bool:
 
 def _fleet_from_record(raw: Any, mix: list[dict[str, Any]], name: str) -> Fleet | None:
     """A run's ``fleet`` column: a preset (``{"preset": ..., params}``) or a full vehicle-type list
-    (``{"vehicle_types": [...]}``, as :func:`mobility.tonnage.apply_fleet` records it)."""
+    (``{"vehicle_types": [...]}``, as :func:`mobility.carbon.tonnage.apply_fleet` records it)."""
     if not isinstance(raw, str) or not raw.strip():
         return None
     try:
@@ -468,7 +468,7 @@ def load_results(results_dir: str | Path) -> dict[str, pd.DataFrame]:
     d = Path(results_dir)
     if not d.is_dir():
         raise MobilityError(f"{d}: no such results directory")
-    from .experiment import check_results_dir, read_table
+    from ..experiments.run import check_results_dir, read_table
 
     check_results_dir(d)
     out = {}
@@ -514,7 +514,7 @@ def reevaluate(results: str | Path | Mapping[str, pd.DataFrame], fleet: Fleet | 
     dt_run = (runs["step_length_s"] if "step_length_s" in runs.columns else pd.Series(np.nan, index=runs.index))
     dt_run = dt_run.astype(float).to_numpy()
     if np.isnan(dt_run).any():
-        from .scenario import load_scenario
+        from ..scenario import load_scenario
 
         for i, r in runs.iterrows():
             if np.isnan(dt_run[i]):
@@ -579,7 +579,7 @@ def reevaluate(results: str | Path | Mapping[str, pd.DataFrame], fleet: Fleet | 
     with np.errstate(divide="ignore", invalid="ignore"):
         net["lookup_error_pct"] = 100.0 * (net["sim_lookup_co2_total_kg"] / net["sim_co2_total_kg"] - 1.0)
         net["change_pct"] = 100.0 * (net["co2_total_kg"] / net["sim_co2_total_kg"] - 1.0)
-    from .tools import sumo_version
+    from ..tools import sumo_version
 
     grid_src = ("--grid-factor" if grid_kg_co2_per_kwh is not None else
                 f"{new.grid.source} ({new.grid.year})" if new.grid is not None else "each run's grid factor")

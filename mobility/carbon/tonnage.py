@@ -10,7 +10,7 @@ Definitions (also in ``docs/methodology.md``):
 
 * **Window**: each period's scenario is simulated as it is defined; its measurement window is
   ``end_s − begin_s − warmup_s`` seconds (``window_h`` hours). Every (period, controller, seed) is
-  one run (:func:`mobility.sweep.compare`); within a period the same seed gives every
+  one run (:func:`mobility.experiments.sweep.compare`); within a period the same seed gives every
   controller the same arrivals and vehicle types.
 * **Annual tonnes** of a junction, controller and seed ``s`` (scope 1, scope 2 and total alike)::
 
@@ -29,7 +29,7 @@ Definitions (also in ``docs/methodology.md``):
   it is the vendor's implied number, not an independent estimate of a car's annual emissions).
 * A seed with any failed run (any period, any controller) is dropped from every controller, so
   the pairs stay complete; the printout names dropped seeds. Runs flagged as gridlocked
-  (teleports, insertion backlog: :func:`mobility.stats.gridlock_reason`) are kept and counted in
+  (teleports, insertion backlog: :func:`mobility.experiments.stats.gridlock_reason`) are kept and counted in
   ``gridlocked_runs``: their CO2 misses what teleported vehicles would have emitted.
 
 Tables: ``tonnage`` (one row per junction and controller, plus ``(all junctions)``,
@@ -53,10 +53,10 @@ import numpy as np
 import pandas as pd
 
 from .emissions import GridFactor
-from .errors import ControllerError, MobilityError, ScenarioError
-from .metrics import UNATTRIBUTED
+from ..errors import ControllerError, MobilityError, ScenarioError
+from ..metrics import UNATTRIBUTED
 from .reevaluate import Fleet, _preset, _Table, parse_fleet_table, parse_grid, write_tables
-from .scenario import Scenario, VehicleType
+from ..scenario import Scenario, VehicleType
 
 #: hours in a leap year: the most a year's periods can add up to
 MAX_HOURS_PER_YEAR = 8784.0
@@ -179,9 +179,9 @@ def load_spec(path: str | Path, *, seeds: int | Sequence[int] | None = None) -> 
     """Load and validate a tonnage spec; ``seeds`` overrides the spec's. Everything is checked
     before anything runs: periods and their hours, scenarios, fleet, grid factor, controllers and
     baseline. Raises a :class:`~mobility.errors.MobilityError` naming the file and field."""
-    from .controllers import make
-    from .counts import prepare_demand
-    from .scenario import BUNDLED_DIR, load_scenario, read_toml
+    from ..controllers import make
+    from ..inputs.counts import prepare_demand
+    from ..scenario import BUNDLED_DIR, load_scenario, read_toml
 
     path = Path(path)
     if not path.exists():
@@ -278,7 +278,7 @@ def load_spec(path: str | Path, *, seeds: int | Sequence[int] | None = None) -> 
         if other != p.name:
             raise t.err(f"periods[{i}].name", f"period names '{other}' and '{p.name}' would share the folder "
                                               f"periods/{_safe(p.name)}; expected names that differ in letters or digits")
-    from .experiment import preflight
+    from ..experiments.run import preflight
 
     for i, p in enumerate(periods):
         try:
@@ -295,12 +295,12 @@ def load_spec(path: str | Path, *, seeds: int | Sequence[int] | None = None) -> 
 
 def _profile_periods(where: str, path: Path, raw: dict[str, Any], scenario_ref: Callable[[_Table, str], str],
                      finish: Callable[[Scenario], Scenario]) -> list[PeriodSpec]:
-    """``[profile]``: the periods of a time-of-day profile (:mod:`mobility.profiles`) applied to one
+    """``[profile]``: the periods of a time-of-day profile (:mod:`mobility.inputs.profiles`) applied to one
     scenario, with their hours per year (``weekdays`` × weekday hours + ``weekend_days`` × weekend
     hours)."""
-    from . import profiles
-    from .counts import prepare_demand
-    from .scenario import load_scenario
+    from ..inputs import profiles
+    from ..inputs.counts import prepare_demand
+    from ..scenario import load_scenario
 
     t = _Table(where, raw, "profile.")
     sref = t.get("scenario", str, what="the base scenario (its demand is the profile's base period)")
@@ -368,7 +368,7 @@ class Tonnage:
 
 
 def _t_interval(x: np.ndarray) -> tuple[float, float, float]:
-    from .stats import t_interval
+    from ..experiments.stats import t_interval
 
     m, lo, hi, _ = t_interval(x, CONFIDENCE)
     return m, lo, hi
@@ -388,7 +388,7 @@ def _scoped(j: pd.DataFrame) -> pd.DataFrame:
 
 
 def annualise(spec: TonnageSpec, period_results: dict[str, Any]) -> Tonnage:
-    """Annual tonnes from each period's :class:`~mobility.experiment.Results` (keyed by period name)."""
+    """Annual tonnes from each period's :class:`~mobility.experiments.run.Results` (keyed by period name)."""
     label = "variant"
     runs_all, rows = [], []
     for p in spec.periods:
@@ -493,10 +493,10 @@ def annualise(spec: TonnageSpec, period_results: dict[str, Any]) -> Tonnage:
 
 def run_tonnage(spec: TonnageSpec, *, out: str | Path | None = None, jobs: int | None = None,
                 progress: bool = False) -> Tonnage:
-    """Run every period × controller × seed (:func:`mobility.sweep.compare`, period by
+    """Run every period × controller × seed (:func:`mobility.experiments.sweep.compare`, period by
     period) and annualise. With ``out``, each period's runs are kept in ``out/periods/<name>/``
     (a resumable run store) and the tonnage tables are written to ``out``."""
-    from .sweep import compare
+    from ..experiments.sweep import compare
 
     results: dict[str, Any] = {}
     for p in spec.periods:

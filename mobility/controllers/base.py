@@ -66,7 +66,7 @@ class TimingPlan:
     offset_s: float = 0.0
     #: optional signal states replacing those of the network program, one per phase (for a plan
     #: that reorders movements, e.g. a lagging instead of a leading left turn, see
-    #: :func:`mobility.greenwave.mirror_states`). The actuator refuses states that give two
+    #: :func:`mobility.controllers.coordination.greenwave.mirror_states`). The actuator refuses states that give two
     #: conflicting links (SUMO's foes) a priority green together, end a green without yellow, or move
     #: the green phases.
     states: tuple[str, ...] | None = None
@@ -155,7 +155,7 @@ class Controller(ABC):
     #: seconds between calls of :meth:`act`; ``None``: called once, at the start of the run
     decision_interval_s: float | None = None
     #: if True, ``reset`` receives a network whose ``demand`` holds the scenario's demand per
-    #: movement and period (:class:`mobility.demand.Demand`), e.g. for Webster timing
+    #: movement and period (:class:`mobility.inputs.demand.Demand`), e.g. for Webster timing
     needs_demand: bool = False
 
     def __init__(self, **params: Any) -> None:

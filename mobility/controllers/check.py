@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from .controllers.base import Action, Controller, GreenPhase, JunctionObservation, NativeProgram, Observation, TimingPlan
-from .errors import SimulationError
-from .network import Phase, SignalNetwork, states_problem
-from .scenario import ROOT, Period
-from .signals import Actuator
+from .base import Action, Controller, GreenPhase, JunctionObservation, NativeProgram, Observation, TimingPlan
+from ..errors import SimulationError
+from ..network import Phase, SignalNetwork, states_problem
+from ..scenario import ROOT, Period
+from ..signals import Actuator
 
 #: networks the checks run on unless told otherwise
 BUNDLED_NETWORKS = (ROOT / "networks" / "corridor" / "corridor.net.xml", ROOT / "networks" / "grid" / "grid.net.xml")
@@ -64,8 +64,8 @@ def check_controller(controller: type[Controller] | Controller, *,
     5. ``reset`` is deterministic: two instances reset with the same seed and fed the same
        observations return identical actions, and so does a second ``reset`` of the same instance.
 
-    Controllers with ``needs_demand`` get a synthetic :class:`mobility.demand.Demand` (two periods,
-    20-150 veh/h per link at random); if :mod:`mobility.demand` is missing, steps 4 and 5 are
+    Controllers with ``needs_demand`` get a synthetic :class:`mobility.inputs.demand.Demand` (two periods,
+    20-150 veh/h per link at random); if :mod:`mobility.inputs.demand` is missing, steps 4 and 5 are
     skipped with a warning.
     """
     cls = controller if isinstance(controller, type) else type(controller)
@@ -326,7 +326,7 @@ def _synthetic_demand(net: SignalNetwork) -> Any:
     """Two demand periods over the episode, 20-150 vehicles/hour per link at random: below capacity at
     every bundled junction (None: no demand module)."""
     try:
-        from .demand import Demand
+        from ..inputs.demand import Demand
     except ImportError:
         return None
     rng = np.random.default_rng(SEED)
@@ -347,7 +347,7 @@ def _check_on_network(cls: type[Controller], params: dict[str, Any], net: Signal
     if cls.needs_demand:
         demand = _synthetic_demand(net)
         if demand is None:
-            warnings.warn(f"{where}: the controller needs demand but mobility.demand is not available; "
+            warnings.warn(f"{where}: the controller needs demand but mobility.inputs.demand is not available; "
                           "reset/act checks skipped", stacklevel=3)
             return
         net = net.with_demand(demand)

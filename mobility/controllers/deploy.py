@@ -159,7 +159,7 @@ class Deployment:
         if self.worst is not None:
             if static_delay is None:
                 raise ControllerError(f"{where}: @(worst=...) needs the static run's delay per junction; "
-                                      "run it through mobility.experiment (run, compare, sweep)")
+                                      "run it through mobility.experiments.run (run, compare, sweep)")
             ranked = [j for j in junction_ids if j in static_delay and math.isfinite(static_delay[j])]
             ranked.sort(key=lambda j: (-static_delay[j], j))
             k = self._count(self.worst, len(ranked), where)
@@ -246,7 +246,7 @@ class Deployed(Controller):
         #: the treated junctions, after :meth:`reset`
         self.treated: tuple[str, ...] | None = None
         #: for ``@(worst=...)``: delay (s/veh) per junction of the scenario under ``static``, set by
-        #: the run (:func:`mobility.experiment.run_one`) before :meth:`reset`
+        #: the run (:func:`mobility.experiments.run.run_one`) before :meth:`reset`
         self.static_delay: dict[str, float] | None = None
 
     def safety(self) -> Safety:

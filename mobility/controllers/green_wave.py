@@ -3,10 +3,10 @@
 Sources: F. V. Webster (1958), *Traffic Signal Settings*, RRL Technical Paper 39 (cycle and splits,
 :func:`~mobility.controllers.webster.webster_timing`); J. D. C. Little, M. D. Kelson, N. H. Gartner
 (1981), "MAXBAND: a program for setting signals on arteries and triangular networks", Transportation
-Research Record 795 (offsets, :func:`~mobility.greenwave.maxband`).
+Research Record 795 (offsets, :func:`~mobility.controllers.coordination.greenwave.maxband`).
 
 One plan for the whole run, designed for the busiest demand period of the corridor (the design
-hour). Along the corridor (:func:`~mobility.greenwave.corridor_path`) every signal runs the common
+hour). Along the corridor (:func:`~mobility.controllers.coordination.greenwave.corridor_path`) every signal runs the common
 cycle: the longest isolated Webster cycle of its signals (or ``cycle_s``), split by Webster's rule.
 MAXBAND then chooses the offsets that maximise the outbound plus ``weight_inbound`` × the inbound
 green band for vehicles at the design speed, taking into account when each direction's through
@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ControllerError
-from ..greenwave import (Bandwidth, Corridor, achieved_band, corridor_path, maxband, mirror_states, plan_phases,
+from .coordination.greenwave import (Bandwidth, Corridor, achieved_band, corridor_path, maxband, mirror_states, plan_phases,
                          through_green)
 from ..network import Junction, SignalNetwork
-from ..platoon import ArterialModel, Inflow, Stage, Window as PlatoonWindow, optimise_offsets
+from .coordination.platoon import ArterialModel, Inflow, Stage, Window as PlatoonWindow, optimise_offsets
 from .base import Action, Controller, Observation, TimingPlan
 from .webster import WebsterTiming, _check_params, webster_timing
 
@@ -94,7 +94,7 @@ def coordinated_webster(controller: str, network: SignalNetwork, path: Sequence[
 @dataclass(frozen=True)
 class LeadLag:
     """A corridor signal's alternative program: its arterial approaches exchanged
-    (:func:`~mobility.greenwave.mirror_states`), so the other direction's left turn leads, with
+    (:func:`~mobility.controllers.coordination.greenwave.mirror_states`), so the other direction's left turn leads, with
     its own Webster splits on the common cycle. ``junction`` carries the mirrored phases."""
 
     states: tuple[str, ...]
@@ -185,10 +185,10 @@ def volume_ratio(network: SignalNetwork, plan: CoordinatedWebster) -> float:
 def arterial_model(network: SignalNetwork, plan: CoordinatedWebster, travel_out_s: Sequence[float],
                    travel_in_s: Sequence[float], saturation_flow_vph_per_lane: float,
                    alternatives: Mapping[str, LeadLag] | None = None) -> ArterialModel:
-    """The cyclic-flow-profile model (:mod:`mobility.platoon`) of the corridor's through traffic under
+    """The cyclic-flow-profile model (:mod:`mobility.controllers.coordination.platoon`) of the corridor's through traffic under
     ``plan`` (design-period demand). ``travel_*_s`` are the travel times between consecutive stop
     lines in outbound indexing (value ``i``: between signals ``i`` and ``i+1``), as in
-    :class:`~mobility.greenwave.Bandwidth`. ``alternatives``: signals' lead–lag programs (mode 1).
+    :class:`~mobility.controllers.coordination.greenwave.Bandwidth`. ``alternatives``: signals' lead–lag programs (mode 1).
 
     The side-street inflows keep the windows of the program as given (a mirror leaves side streets
     unchanged)."""
@@ -289,18 +289,18 @@ class GreenWave(Controller):
         excluded; the cycle with the best ``objective`` score wins (ties: the longer cycle).
     objective: how offsets and cycle are chosen, default ``"stops"``: the offsets (and lead–lag
         choice) that minimise the modelled stops of the arterial through traffic, both directions
-        (:mod:`mobility.platoon`, TRANSYT's cyclic flow profiles). Both MAXBAND solutions below start
+        (:mod:`mobility.controllers.coordination.platoon`, TRANSYT's cyclic flow profiles). Both MAXBAND solutions below start
         TRANSYT's hill-climb (plus ``RANDOM_STARTS`` random starts from a fixed seed), on the
         ``REFINE_CYCLES`` cycles whose MAXBAND offsets model best and on every ``CLIMB_CYCLE_STEP``-th
         cycle within capacity; the plan with the fewest modelled stops wins. The bands reported are
-        the ones the final offsets achieve (:func:`~mobility.greenwave.achieved_band`).
+        the ones the final offsets achieve (:func:`~mobility.controllers.coordination.greenwave.achieved_band`).
         ``"maxband"``: Little's ``b_out + k b_in`` with the target ratio ``b_in >= k b_out`` and, for
         the cycle, band efficiency ``(b_out + k b_in) / C``. ``"band-share"``: the volume-weighted
         share of each direction's entry green inside its band, ``b_out / g_out + k b_in / g_in``
         (``g``: the through green where the direction enters), without the target ratio.
     lead_lag: with ``objective="stops"``, let each corridor signal run its program mirrored (the two
         arterial approaches exchange signal states, so the other direction's left turn leads;
-        :func:`~mobility.greenwave.mirror_states`) when that cuts modelled stops, with Webster splits
+        :func:`~mobility.controllers.coordination.greenwave.mirror_states`) when that cuts modelled stops, with Webster splits
         for the mirrored stages; default True. Only where both approaches have the same movements and
         the mirror passes the actuator's checks (SUMO's foe matrix).
     max_saturation: highest degree of saturation ``x = y C / g`` allowed for any corridor stage when
@@ -311,8 +311,8 @@ class GreenWave(Controller):
 
     After :meth:`reset`: ``lead_lag_`` (signals running their mirrored program), ``modelled_``
     (the platoon model's stops and delay of the plan), ``model_`` and ``modes_`` (with
-    ``objective="stops"``: the :class:`~mobility.platoon.ArterialModel` of the chosen cycle and each
-    corridor signal's program mode, 1 = mirrored), ``bandwidth_`` (:class:`~mobility.greenwave.Bandwidth`), ``plan_``
+    ``objective="stops"``: the :class:`~mobility.controllers.coordination.platoon.ArterialModel` of the chosen cycle and each
+    corridor signal's program mode, 1 = mirrored), ``bandwidth_`` (:class:`~mobility.controllers.coordination.greenwave.Bandwidth`), ``plan_``
     (:class:`CoordinatedWebster`) and :meth:`report`.
     """
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ControllerError
-from ..greenwave import downstream_paths, plan_phases
+from .coordination.greenwave import downstream_paths, plan_phases
 from ..network import SignalNetwork
 from .base import Action, Controller, Observation, TimingPlan
 from .green_wave import WEBSTER_PARAMS, CoordinatedWebster, _number, check_path, coordinated_webster

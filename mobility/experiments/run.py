@@ -13,7 +13,7 @@ Every table starts with :data:`KEYS` (the large ``kinematics`` and ``timespace_t
 (``max-pressure(min_green_s=5)``; the bare name when none were given); ``demand_scale`` is the
 factor applied to the scenario's demand (:meth:`Scenario.scaled`, 1 = as specified).
 
-:func:`compare` is a sweep (:mod:`mobility.sweep`) of one scenario: the same executors, and with
+:func:`compare` is a sweep (:mod:`mobility.experiments.sweep`) of one scenario: the same executors, and with
 ``out`` the same resumable run store. Result files are written to a temporary name and renamed into
 place, so ``--out`` never holds a half-written file.
 """
@@ -41,11 +41,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._version import __version__
-from .controllers import Controller, make
-from .errors import MobilityError, NetworkError, SimulationError
-from .metrics import UNATTRIBUTED
-from .scenario import Scenario, load_scenario
+from .._version import __version__
+from ..controllers import Controller, make
+from ..errors import MobilityError, NetworkError, SimulationError
+from ..metrics import UNATTRIBUTED
+from ..scenario import Scenario, load_scenario
 
 KEYS = ["run_id", "scenario", "demand_scale", "controller", "variant", "seed"]
 
@@ -251,7 +251,7 @@ def _sumo_help() -> tuple[frozenset[str], frozenset[str]]:
     input files (``FILE`` options of its "Input Options" section)."""
     import subprocess
 
-    from .tools import run as run_sumo, sumo_binary
+    from ..tools import run as run_sumo, sumo_binary
 
     try:
         text = run_sumo([sumo_binary(), "--help"], env=os.environ, timeout=60).stdout
@@ -317,7 +317,7 @@ def check_sumo_args(sumo_args: Sequence[str] | str, where: str = "--sumo-args") 
 
 
 def _sumo_version() -> str:
-    from .tools import sumo_version
+    from ..tools import sumo_version
 
     return sumo_version()
 
@@ -340,7 +340,7 @@ def preflight(sc: Scenario, *, sumo_args: Sequence[str] | str = (), seeds: Seque
       from its origin in the network's edge graph;
     * the scenario's seed and ``seeds`` satisfy 0 <= seed < 2**31;
     * ``sumo_args`` parse and name SUMO options (:func:`check_sumo_args`)."""
-    from .network import SignalNetwork
+    from ..network import SignalNetwork
 
     src = where or str(sc.source)
     check_seed(sc.seed, f"{src}: field 'seed'")
@@ -412,7 +412,7 @@ def _file_hash_cached(path: str, mtime_ns: int, size: int) -> str:
 def engine_hash() -> str:
     """Hash of the ``mobility`` package's own Python sources (the simulation session, metrics,
     actuator and built-in controllers): a checkout edited between two runs gives other run ids."""
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]  # the mobility package
     h = hashlib.sha256()
     for f in sorted(root.rglob("*.py")):
         h.update(f.relative_to(root).as_posix().encode())
@@ -475,7 +475,7 @@ def run_id(scenario_hash: str, controller: Controller, seed: int, sumo_args: str
     ``scenario_hash`` is :meth:`Scenario.content_hash`, which covers the demand, so a scaled
     scenario (:meth:`Scenario.scaled`) has its own id. Editing a controller's file, or ``mobility``
     itself, gives new ids, so a run store never returns the numbers of other code."""
-    from .tools import sumo_version
+    from ..tools import sumo_version
 
     parts: list[Any] = [scenario_hash, controller.name, controller.get_params(), seed, sumo_version(), __version__,
                         controller_code(type(controller)), backend, engine_hash()]
@@ -490,7 +490,7 @@ def variant_label(name: str, given: dict[str, Any]) -> str:
     deployment or modifiers: ``max-pressure(min_green_s=5)@(J2,J4)``)."""
     if not given:
         return name
-    from .controllers.deploy import split_top
+    from ..controllers.deploy import split_top
 
     base, *rest = split_top(name, "@+")
     return f"{base[1]}({', '.join(f'{k}={v!r}' for k, v in given.items())})" + "".join(s + p for s, p in rest)
@@ -509,7 +509,7 @@ def run(scenario: str | Path | Scenario, controller: str | Controller = "static"
         sumo_args: Sequence[str] | str = (), timespace: bool = False) -> Results:
     """Simulate one scenario under one controller; raise on failure (use :func:`compare` for
     failure isolation). ``timespace``: record time–space diagram data along the corridor."""
-    from .counts import prepare_demand
+    from ..inputs.counts import prepare_demand
 
     sc = prepare_demand(scenario if isinstance(scenario, Scenario) else load_scenario(scenario))
     ctrl = _controller(controller)
@@ -531,8 +531,8 @@ def run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
              variant: str | None = None, demand_scale: float = 1.0) -> Results:
     """One run with provenance. ``sc`` is the scenario as simulated (already scaled by
     ``demand_scale``); ``variant`` labels the controller and its given parameters."""
-    from .sim import simulate
-    from .tools import sumo_version
+    from ..sim import simulate
+    from ..tools import sumo_version
     from .stats import gridlock_reason
 
     params = ctrl.get_params()
@@ -628,7 +628,7 @@ def _static_delay(sc: Scenario, backend: str) -> dict[str, float]:
     ``@(worst=...)`` deployments; cached per process by scenario content)."""
     key = sc.content_hash()
     if key not in _STATIC_DELAY:
-        from .controllers.static import Static
+        from ..controllers.static import Static
 
         res = run_one(sc, Static(), sc.seed, backend, False, (), raise_errors=True)
         j = res.junctions[res.junctions["junction_id"] != UNATTRIBUTED]
@@ -640,9 +640,9 @@ def _event_recovery(sc: Scenario, wd: Path) -> pd.DataFrame | None:
     """Per junction, the recovery time after each event of the scenario (None: no events)."""
     if not (sc.incidents or sc.surges):
         return None
-    from .events import recovery_columns
-    from .network import SignalNetwork
-    from .scenario import EVENTS_EDGEDATA
+    from ..events import recovery_columns
+    from ..network import SignalNetwork
+    from ..scenario import EVENTS_EDGEDATA
 
     net = SignalNetwork.load(sc.net_file)
     return recovery_columns(sc, wd / EVENTS_EDGEDATA, net, list(sc.junctions) or net.junction_ids)
@@ -708,7 +708,7 @@ def summary(res: Results, baseline: str | None = None) -> pd.DataFrame:
     cols = ["vehicles", "delay_s_per_veh", "stops_per_veh", "halted_veh_s", "co2_kg", "co2_idle_kg"]
     m = j.groupby(["junction_id", "controller"], sort=False)[cols].mean().reset_index()
     m["seeds"] = j.groupby(["junction_id", "controller"], sort=False).size().values
-    from .metrics import level_of_service
+    from ..metrics import level_of_service
 
     m["los"] = [level_of_service(x) for x in m["delay_s_per_veh"]]
     b = m[m["controller"] == base].set_index("junction_id")
@@ -737,8 +737,8 @@ def network_summary(res: Results, baseline: str | None = None) -> pd.DataFrame:
 
 def flagged_runs(res: Results) -> pd.DataFrame:
     """The ok runs flagged as gridlocked, by the rule of ``sweep`` and the report
-    (:func:`mobility.stats.excluded_runs`: teleports, or an insertion backlog above
-    :data:`mobility.stats.GRIDLOCK_BACKLOG_SHARE`), with the reason and the printed ``label``."""
+    (:func:`mobility.experiments.stats.excluded_runs`: teleports, or an insertion backlog above
+    :data:`mobility.experiments.stats.GRIDLOCK_BACKLOG_SHARE`), with the reason and the printed ``label``."""
     from .stats import excluded_runs
 
     cols = ["run_id", "label", "seed", "reason"]

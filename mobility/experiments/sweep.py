@@ -17,7 +17,7 @@ A sweep spec is a TOML file (``scenarios/corridor-sweep.toml`` documents every f
     params = { min_green_s = [5, 10] } # a list is a grid axis; a scalar is fixed
 
 Each (scenario, scale, variant, seed) is one *task* with a stable run id
-(:func:`mobility.experiment.run_id`: scenario content incl. demand, controller and all its
+(:func:`mobility.experiments.run.run_id`: scenario content incl. demand, controller and all its
 parameters, seed, extra SUMO options, SUMO and ``mobility`` versions).
 
 **Run store.** With an output directory ``DIR``, each finished run is kept in
@@ -41,7 +41,7 @@ process; a crash, even a segfault, fails only that run):
 * ``dask-local``: a ``LocalCluster`` of ``jobs`` single-threaded worker processes, to try Dask.
 
 A run that fails (SUMO error, controller exception, a crashed process) is recorded as failed with
-its error and does not stop the others. Gridlocked runs are flagged (:mod:`mobility.stats`).
+its error and does not stop the others. Gridlocked runs are flagged (:mod:`mobility.experiments.stats`).
 """
 
 from __future__ import annotations
@@ -71,12 +71,12 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from ._version import __version__
-from .controllers import make, parse_spec
-from .errors import MobilityError, SimulationError, user_frame
-from .experiment import (KEYS, MAX_SEEDS, Results, pid_alive, run_one, args_text, check_sumo_args, combine,
+from .._version import __version__
+from ..controllers import make, parse_spec
+from ..errors import MobilityError, SimulationError, user_frame
+from .run import (KEYS, MAX_SEEDS, Results, pid_alive, run_one, args_text, check_sumo_args, combine,
                          run_id, variant_label)
-from .scenario import Scenario, load_scenario
+from ..scenario import Scenario, load_scenario
 
 EXECUTORS = ("local", "dask", "dask-local")
 
@@ -204,8 +204,8 @@ class SweepSpec:
                     seeds: int | Sequence[int] = 1, *, backend: str = "libsumo",
                     sumo_args: Sequence[str] | str = ()) -> SweepSpec:
         """The sweep behind :func:`compare`: one scenario, scale 1."""
-        from .counts import prepare_demand
-        from .experiment import check_seed, preflight
+        from ..inputs.counts import prepare_demand
+        from .run import check_seed, preflight
 
         sc = prepare_demand(scenario if isinstance(scenario, Scenario) else load_scenario(scenario))
         if not controllers:
@@ -250,7 +250,7 @@ def _check_labels(variants: Sequence[Variant], where: str) -> None:
 
 def load_spec(path: str | Path) -> SweepSpec:
     """Load and validate a sweep spec (TOML). Every error is one line naming the file and field."""
-    from .counts import prepare_demand
+    from ..inputs.counts import prepare_demand
 
     path = Path(path)
     if not path.is_file():
@@ -411,7 +411,7 @@ def load_spec(path: str | Path) -> SweepSpec:
                           baseline)
         except ValueError as e:
             raise err("baseline", str(e)) from None
-    from .experiment import preflight
+    from .run import preflight
 
     try:
         check_sumo_args(sumo_args, f"{path}: field 'sumo_args'")
@@ -471,7 +471,7 @@ def execute_task(task: Task) -> Results:
     return res
 
 
-_WORKER_CODE = "from mobility.sweep import _worker_main; _worker_main()"
+_WORKER_CODE = "from mobility.experiments.sweep import _worker_main; _worker_main()"
 
 
 def _watch_parent(parent: int) -> None:
@@ -699,8 +699,8 @@ class RunStore:
 
     def prepare(self) -> None:
         """Create the store; remove temporary directories left by killed sweeps and complete or
-        discard their unfinished final writes (:func:`mobility.experiment.finish_pending_writes`)."""
-        from .experiment import finish_pending_writes
+        discard their unfinished final writes (:func:`mobility.experiments.run.finish_pending_writes`)."""
+        from .run import finish_pending_writes
 
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         finish_pending_writes(self.root)
@@ -814,14 +814,14 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, jobs: int | Non
     :func:`default_run_timeout` of its scenario; 0: no limit); the sweep goes on with the others.
     ``out`` is locked while the sweep runs (:func:`out_lock`; ``wait``: wait for another holder
     instead of failing); the tables and ``sweep.json`` are written as one unit
-    (:func:`mobility.experiment.write_tables`), and only files a previous sweep listed in its
+    (:func:`mobility.experiments.run.write_tables`), and only files a previous sweep listed in its
     ``sweep.json`` are ever deleted."""
     if run_timeout_s is not None and not (math.isfinite(run_timeout_s) and run_timeout_s >= 0):
         raise SweepError(f"--run-timeout: expected a number of seconds >= 0 (0: no limit), got {run_timeout_s!r}")
     tasks = [dataclasses.replace(t, timeout_s=(default_run_timeout(t.scenario) if run_timeout_s is None
                                                else min(run_timeout_s, RUN_TIMEOUT_MAX_S) or None))
              for t in spec.tasks()]
-    from .experiment import check_out_dir
+    from .run import check_out_dir
 
     store = RunStore(out) if out is not None else None
     check_out_dir(out)

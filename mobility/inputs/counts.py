@@ -69,9 +69,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import MobilityError, ScenarioError
-from .network import SignalNetwork
-from .scenario import DEFAULT_CANDIDATES, DEFAULT_EDGE_ATTRIBUTE, Flow, Period, Scenario, VehicleType  # noqa: F401
+from ..errors import MobilityError, ScenarioError
+from ..network import SignalNetwork
+from ..scenario import DEFAULT_CANDIDATES, DEFAULT_EDGE_ATTRIBUTE, Flow, Period, Scenario, VehicleType  # noqa: F401
 
 #: GEH threshold and the share of locations that must meet it (the usual acceptance)
 GEH_OK = 5.0
@@ -382,7 +382,7 @@ def fit_demand(counts: Sequence[Count], net_file: str | Path, workdir: str | Pat
         args += ["-d", str(edge_file)]
     if any(c.is_turn for c in counts):
         args += ["-t", str(turn_file)]
-    from .tools import run_tool
+    from ..tools import run_tool
 
     run_tool("routeSampler.py", args, what=f"{where}: route sampling")
     demand = _flows_from_sampled(sampled, periods, len(routes))
@@ -395,7 +395,7 @@ def fit_demand(counts: Sequence[Count], net_file: str | Path, workdir: str | Pat
 
 def _candidates(counts: Sequence[Count], net_file: Path, wd: Path, seed: int, n: int) -> list[Path]:
     """Candidate route files: random trips, plus targeted routes through every count location."""
-    from .tools import binary, run_binary, run_tool
+    from ..tools import binary, run_binary, run_tool
 
     files = []
     if n > 0:
@@ -550,8 +550,8 @@ def simulate_counts(scenario: Scenario, counts: Sequence[Count], workdir: str | 
 
     Counting rule: see the module doc. Returns one simulated vehicle count per element of
     ``counts``."""
-    from .scenario import sumo_command  # builds the command only; SUMO runs as a subprocess here
-    from .tools import run_binary
+    from ..scenario import sumo_command  # builds the command only; SUMO runs as a subprocess here
+    from ..tools import run_binary
 
     wd = Path(workdir)
     wd.mkdir(parents=True, exist_ok=True)
@@ -619,7 +619,7 @@ def fit_table(counts: Sequence[Count], simulated: Sequence[float]) -> pd.DataFra
 def resolve_network(spec: str | Path) -> Path:
     """A network given as a ``.net.xml[.gz]`` path, a directory holding one, a bundled network name
     (``grid``, ``corridor``) or a scenario (TOML/``.sumocfg``, whose network is used)."""
-    from .scenario import ROOT, load_scenario
+    from ..scenario import ROOT, load_scenario
 
     p = Path(spec)
     if p.is_file() and (p.name.endswith(".net.xml") or p.name.endswith(".net.xml.gz")):

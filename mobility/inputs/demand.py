@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ScenarioError
-from .network import SignalNetwork
-from .scenario import Period, Scenario, write_routes
+from ..errors import ScenarioError
+from ..network import SignalNetwork
+from ..scenario import Period, Scenario, write_routes
 
 #: attributes that give a trip/flow its origin and destination instead of a route
 _OD_ATTRS = ("from", "to", "via", "fromJunction", "toJunction", "fromTaz", "toTaz", "fromXY", "toXY",
@@ -269,7 +269,7 @@ class _RouteReader:
         """Route every trip/flow given by origin and destination once with duarouter."""
         if not self.trips:
             return
-        from .tools import binary, run as run_sumo
+        from ..tools import binary, run as run_sumo
 
         root = ET.Element("routes")
         lines = [xml for xml in self.types.values() if xml]

@@ -11,7 +11,7 @@ with the options in :data:`NETCONVERT_OPTIONS`, then writes, into ``networks/NAM
   denser, trips whose destination cars cannot reach from their origin dropped, then thinned back
   to the density). Trips with the same origin and destination edge are grouped into one Poisson flow
   (``[[flows]]`` in vehicles/hour), so the scenario is an ordinary TOML scenario: seeds, demand
-  scaling and time-of-day profiles (:mod:`mobility.profiles`) work on it;
+  scaling and time-of-day profiles (:mod:`mobility.inputs.profiles`) work on it;
 * ``NAME.rou.xml`` and ``NAME.sumocfg``: the same trips (SUMO routes them at insertion, as it does the
   scenario's flows), for plain SUMO/sumo-gui;
 * ``import.json``: what the import found (:class:`ImportReport`).
@@ -21,7 +21,7 @@ failed import (e.g. a file with no roads) leaves nothing behind. Bad input raise
 :class:`~mobility.errors.NetworkError` with one line.
 
 This module also holds the helpers that run SUMO's Python tools (``randomTrips.py``,
-``routeSampler.py``) with the wheel's SUMO home; :mod:`mobility.counts` uses them.
+``routeSampler.py``) with the wheel's SUMO home; :mod:`mobility.inputs.counts` uses them.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import MobilityError, NetworkError
-from .tools import run as run_sumo
-from .tools import binary, error_line as _error_line, run_binary, run_tool, sumo_home  # noqa: F401
+from ..errors import MobilityError, NetworkError
+from ..tools import run as run_sumo
+from ..tools import binary, error_line as _error_line, run_binary, run_tool, sumo_home  # noqa: F401
 
 #: netconvert options for OSM imports, with the reason for each (docs/networks.md explains them).
 #: ``--tls.discard-simple`` is deliberately absent: on the Bad Hersfeld extract it dropped 5 real

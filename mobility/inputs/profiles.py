@@ -24,7 +24,7 @@ are given in Python or in a profile TOML's ``[tidal.inbound]`` / ``[tidal.outbou
 weekend_days × weekend hours`` (defaults 250 and 115 days: 365 days, 8,760 h). An annual total is
 then ``Σ_p (quantity per hour of period p) × hours_per_year[p]``.
 
-Stable API (used by :mod:`mobility.tonnage`)::
+Stable API (used by :mod:`mobility.carbon.tonnage`)::
 
     DEFAULT_PROFILE, default_profile()             the bundled weekday/weekend day (table below)
     load_profile(path) -> Profile                  a profile TOML (see docs/networks.md)
@@ -57,8 +57,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ScenarioError
-from .scenario import Flow, Scenario, read_toml
+from ..errors import ScenarioError
+from ..scenario import Flow, Scenario, read_toml
 
 DIRECTIONS = ("inbound", "outbound")
 #: days per year used by :func:`hours_per_year` unless given: working weekdays and weekend/holidays

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ControllerError
-from .network import Junction, Link, Phase, SignalNetwork, states_problem
+from ...errors import ControllerError
+from ...network import Junction, Link, Phase, SignalNetwork, states_problem
 
 _GREEN = "Gg"
 
