@@ -210,7 +210,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if getattr(args, "out", None) is not None:
         check_out_dir(args.out)
     if args.command == "sweep":
-        from .experiments.sweep import format_sweep, load_spec, run_sweep
+        from .experiments.spec import load_spec
+        from .experiments.sweep import format_sweep, run_sweep
 
         spec = load_spec(args.spec)
         out = args.out if args.out is not None else Path("results") / spec.name

@@ -193,7 +193,7 @@ def test_sumo_synonyms_and_bad_options(tmp_path: Path) -> None:
 
 
 def test_sweep_window_can_drop_the_end(tmp_path: Path) -> None:
-    from mobility.experiments.sweep import load_spec
+    from mobility.experiments.spec import load_spec
 
     cfg = _model(tmp_path / "m", end="600")
     spec = tmp_path / "spec.toml"

@@ -15,7 +15,9 @@ import pytest
 from mobility import compare, load_scenario
 from mobility.experiments.run import Results
 from mobility.experiments.stats import excluded_runs
-from mobility.experiments.sweep import RunStore, compare_results, load_spec
+from mobility.experiments.spec import load_spec
+from mobility.experiments.store import RunStore
+from mobility.experiments.sweep import compare_results
 
 from .conftest import ROOT
 
@@ -82,7 +84,7 @@ def test_run_ids_are_stable_and_change_with_what_changes_results(tmp_path: Path)
         tmp_path, 'sumo_args = "--time-to-teleport 100"\n' + TINY, "d.toml")).tasks()]
     assert not set(a) & set(with_args)
     # compare() of the same scenario, controllers and seeds gives the same runs (same machinery)
-    from mobility.experiments.sweep import SweepSpec
+    from mobility.experiments.spec import SweepSpec
 
     sc = load_scenario("corridor").replace(end_s=420.0, warmup_s=120.0)
     cmp = SweepSpec.for_compare(sc, ["static", "max-pressure(min_green_s=5)"], [1, 2]).tasks()
@@ -483,7 +485,7 @@ class Hang(Controller):
 @pytest.mark.sumo
 def test_a_hanging_controller_times_out_and_the_sweep_finishes(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from mobility.experiments.sweep import default_run_timeout
+    from mobility.experiments.spec import default_run_timeout
 
     (tmp_path / "hang_ctrl.py").write_text(HANG)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -537,7 +539,7 @@ def test_a_second_sweep_on_a_locked_out_gets_one_line_or_waits(uninterrupted: Pa
     import shutil
     import threading
 
-    from mobility.experiments.sweep import out_lock
+    from mobility.experiments.store import out_lock
 
     out = tmp_path / "out"
     shutil.copytree(uninterrupted, out)
@@ -586,7 +588,8 @@ def test_a_truncated_parquet_in_the_store_is_redone(uninterrupted: Path, tmp_pat
 KILL_AT_COMMIT = """
 import os, signal, sys
 import mobility.experiments.run as ex
-from mobility.experiments.sweep import load_spec, run_sweep
+from mobility.experiments.spec import load_spec
+from mobility.experiments.sweep import run_sweep
 real, n = os.replace, [0]
 def replace(a, b):
     if str(b).startswith(sys.argv[2]) and "staging" not in str(b) and not str(b).endswith("MANIFEST.json"):
