@@ -74,7 +74,7 @@ def load_results(results: str | Path) -> dict[str, Any]:
     d = Path(results)
     if not d.is_dir():
         raise ReportError(f"{d}: no such directory; expected the --out directory of mobility run, compare or sweep")
-    from .experiments.run import check_results_dir, read_table
+    from .files import check_results_dir, read_table
 
     check_results_dir(d)
     t: dict[str, Any] = {}

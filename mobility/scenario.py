@@ -32,6 +32,7 @@ from typing import Any
 
 from .carbon.emissions import GridFactor, check_shares, emission_class_error, preset_fleet
 from .errors import ScenarioError
+from .fields import Fields, is_integer, is_number, read_toml  # noqa: F401  (Fields, read_toml: also mobility.scenario.*)
 
 #: Repository root; bundled scenarios live in ``<root>/scenarios``, networks in ``<root>/networks``.
 ROOT = Path(__file__).resolve().parent.parent
@@ -325,69 +326,6 @@ def load_scenario(spec: str | Path) -> Scenario:
     raise ScenarioError(f"{path}: expected a .toml scenario or a .sumocfg file")
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """The TOML file at ``path``; unreadable or malformed files raise a one-line :class:`ScenarioError`."""
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(f"{path}: malformed TOML: {e}") from None
-    except UnicodeDecodeError as e:
-        raise ScenarioError(f"{path}: not UTF-8 text (byte {e.start}); expected a TOML file saved as UTF-8") from None
-    except OSError as e:
-        raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
-
-
-class Fields:
-    """Typed access to a TOML table that names the file and field in every error."""
-
-    #: where an unknown field's message points the user
-    hint = "scenarios/corridor.toml"
-
-    def __init__(self, path: Path | str, table: dict[str, Any], prefix: str = "") -> None:
-        self.path, self.table, self.prefix = path, table, prefix
-        self.used: set[str] = set()
-
-    def err(self, key: str, msg: str) -> ScenarioError:
-        return ScenarioError(f"{self.path}: field '{self.prefix}{key}': {msg}")
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, what: str) -> Any:
-        self.used.add(key)
-        if key not in self.table:
-            if default is ...:
-                raise self.err(key, f"missing; expected {what}")
-            return default
-        v = self.table[key]
-        if kind is float and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        if isinstance(v, bool) and kind is not bool or not isinstance(v, kind):
-            raise self.err(key, f"expected {what}, got {v!r}")
-        return v
-
-    def tables(self, key: str, what: str) -> list[Fields]:
-        """An array of tables (``[[key]]``), each as typed fields named ``key[i].`` in errors."""
-        out = []
-        for i, t in enumerate(self.get(key, list, [], what=what)):
-            if not isinstance(t, dict):
-                raise self.err(f"{key}[{i}]", f"expected a table, got {t!r}")
-            out.append(type(self)(self.path, t, f"{self.prefix}{key}[{i}]."))
-        return out
-
-    def number(self, key: str, default: Any = ..., *, minimum: float = -math.inf,
-               strict: bool = False, what: str = "a number") -> float:
-        v = self.get(key, float, default, what=what)
-        if v is default:
-            return v
-        if not math.isfinite(v) or v < minimum or (strict and v == minimum):
-            cmp = ">" if strict else ">="
-            raise self.err(key, f"expected {what} {cmp} {minimum:g}, got {v!r}")
-        return v
-
-    def finish(self) -> None:
-        extra = sorted(set(self.table) - self.used)
-        if extra:
-            raise self.err(extra[0], f"unknown field (check the spelling; see {self.hint})")
-
-
 def from_toml(path: Path) -> Scenario:
     """Load and validate a TOML scenario (relative paths are relative to the file)."""
     path = path.resolve()
@@ -443,7 +381,7 @@ def from_toml(path: Path) -> Scenario:
         if len(vals) != len(periods):
             raise ff.err("vph", f"expected {len(periods)} values (one per period), got {len(vals)}")
         for x in vals:
-            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0:
+            if not is_number(x) or not math.isfinite(x) or x < 0:
                 raise ff.err("vph", f"expected non-negative vehicles/hour, got {x!r}")
         flows.append(Flow(origin, dest, tuple(float(x) for x in vals), via))
         ff.finish()
@@ -486,7 +424,7 @@ def _counts_table(scenario_path: Path, table: dict[str, Any], begin_s: float, en
     seed = table.get("seed", 1)
     cand = table.get("candidates", DEFAULT_CANDIDATES)
     for key, v in (("seed", seed), ("candidates", cand)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        if not is_integer(v) or v < 0:
             raise ScenarioError(f"{scenario_path}: field 'counts.{key}': expected an integer >= 0, got {v!r}")
     csv_path = (scenario_path.parent / rel).resolve()
     if not csv_path.is_file():
@@ -538,7 +476,7 @@ def _vehicle_types(path: Path, f: Fields) -> tuple[list[VehicleType], str]:
         preset = ff.get("preset", str, what="a fleet preset name (china-city)")
         params = {k: v for k, v in fleet.items() if k != "preset"}
         for k, v in params.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if not is_number(v):
                 raise ff.err(k, f"expected a number, got {v!r}")
         try:
             classes = preset_fleet(preset, **params)

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MobilityError
+from ..files import atomic_file
 from ..tools import run as run_sumo
 from ..tools import sumo_home, sumo_version
 
@@ -273,15 +274,8 @@ def _write_atomic(path: Path, table: EmissionTable) -> None:
     meta = json.dumps({"emission_class": table.emission_class, "vclass": table.vclass,
                        "params": [list(p) for p in table.params], "grid": table.grid.__dict__,
                        "sumo_version": table.sumo_version, "quantities": list(table.quantities)})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, meta=np.array(meta), values=table.values)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, meta=np.array(meta), values=table.values)
 
 
 def tool_command(emission_class: str, vclass: str, params: tuple[tuple[str, str], ...], workdir: Path) -> list[str]:

@@ -70,8 +70,9 @@ from .._version import __version__
 from .emission_tables import GRID, CELL_NODES, cell_rates, clamped, class_error, emission_table
 from .emissions import GridFactor, PRESETS, is_electric, preset_fleet
 from ..errors import MobilityError, ScenarioError
-from ..experiments.run import write_tables  # noqa: F401  (also used by mobility.carbon.tonnage)
-from ..scenario import Fields, read_toml
+from ..fields import is_number
+from ..files import write_tables
+from ..fields import Fields, read_toml
 from ..metrics import KIN_ACCEL_BIN, KIN_ACCEL_MIN, KIN_SPEED_BIN, UNATTRIBUTED
 
 #: shares of a group's classes must sum to 1 within this tolerance
@@ -150,7 +151,7 @@ def _preset(name: str, params: dict[str, Any], where: str, field_prefix: str) ->
     """A preset as a :class:`Fleet` (group shares included)."""
     t = _Table(where, params, field_prefix)
     for k, v in params.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+        if not is_number(v):
             raise t.err(k, f"expected a number, got {v!r}")
     if name not in PRESETS:
         raise ScenarioError(f"{where}: field '{field_prefix}preset': unknown fleet preset {name!r}; "
@@ -468,16 +469,13 @@ def load_results(results_dir: str | Path) -> dict[str, pd.DataFrame]:
     d = Path(results_dir)
     if not d.is_dir():
         raise MobilityError(f"{d}: no such results directory")
-    from ..experiments.run import check_results_dir, read_table
+    from ..files import read_results
 
-    check_results_dir(d)
-    out = {}
-    for name in ("kinematics", "runs", "junctions"):
-        p = d / f"{name}.parquet"
-        if not p.exists():
-            hint = " (runs record kinematics since fleets were added; re-run with this version)" if name == "kinematics" else ""
-            raise MobilityError(f"{p}: not found; expected the output of `mobility run/compare --out`{hint}")
-        out[name] = read_table(p)
+    out = read_results(d, ("runs", "junctions"), ("kinematics",),
+                       missing_hint="expected the output of `mobility run/compare --out`")
+    if "kinematics" not in out:
+        raise MobilityError(f"{d / 'kinematics.parquet'}: missing; expected the output of `mobility run/compare --out` "
+                            "(runs record kinematics since fleets were added; re-run with this version)")
     for name, cols in (("runs", ("run_id",)), ("junctions", ("run_id", "junction_id")),
                        ("kinematics", ("run_id", "junction_id", "vtype", "veh_steps", "speed_mps_mean",
                                        "accel_mps2_mean", "speed_bin"))):

@@ -54,8 +54,10 @@ import pandas as pd
 
 from .emissions import GridFactor
 from ..errors import ControllerError, MobilityError, ScenarioError
+from ..fields import is_integer
 from ..metrics import UNATTRIBUTED
-from .reevaluate import Fleet, _preset, _Table, parse_fleet_table, parse_grid, write_tables
+from ..files import write_tables
+from .reevaluate import Fleet, _preset, _Table, parse_fleet_table, parse_grid
 from ..scenario import Scenario, VehicleType
 
 #: hours in a leap year: the most a year's periods can add up to
@@ -165,7 +167,7 @@ def _seeds(value: Any, t: _Table, key: str, first: int = 1) -> tuple[int, ...]:
             raise t.err(key, f"a count of {value} from seed {first} goes beyond 2**31 - 1; expected integers "
                              "0 <= seed < 2**31")
         return tuple(range(first, first + value))
-    if isinstance(value, list) and value and all(isinstance(x, int) and not isinstance(x, bool) for x in value):
+    if isinstance(value, list) and value and all(is_integer(x) for x in value):
         bad = [x for x in value if not 0 <= x < 2**31]
         if bad:
             raise t.err(key, f"expected integers 0 <= seed < 2**31, got {bad[0]}")
@@ -181,7 +183,8 @@ def load_spec(path: str | Path, *, seeds: int | Sequence[int] | None = None) -> 
     baseline. Raises a :class:`~mobility.errors.MobilityError` naming the file and field."""
     from ..controllers import make
     from ..inputs.counts import prepare_demand
-    from ..scenario import BUNDLED_DIR, load_scenario, read_toml
+    from ..fields import read_toml
+    from ..scenario import BUNDLED_DIR, load_scenario
 
     path = Path(path)
     if not path.exists():

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
-from numbers import Real
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,6 +28,7 @@ import numpy as np
 
 from .base import Action, Controller, GreenPhase, JunctionObservation, NativeProgram, Observation, TimingPlan
 from ..errors import SimulationError
+from ..fields import is_number
 from ..network import Phase, SignalNetwork, states_problem
 from ..scenario import ROOT, Period
 from ..signals import Actuator
@@ -91,26 +91,22 @@ def check_controller(controller: type[Controller] | Controller, *,
 # -- static checks ------------------------------------------------------------------------
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, Real) and not isinstance(v, bool)
-
-
 def _check_declarations(c: Controller, who: str) -> None:
     for attr in ("name", "description"):
         v = getattr(c, attr)
         if not isinstance(v, str) or not v.strip():
             raise AssertionError(f"{who}: class attribute '{attr}' must be a non-empty string, got {v!r}")
     dt = c.decision_interval_s
-    if dt is not None and not (_is_number(dt) and 0 < dt < math.inf):
+    if dt is not None and not (is_number(dt) and 0 < dt < math.inf):
         raise AssertionError(f"{who}: decision_interval_s must be None or a positive number of seconds, got {dt!r}")
     s = c.safety()
-    if not (_is_number(s.yellow_s) and _is_number(s.all_red_s) and _is_number(s.min_green_s)
-            and _is_number(s.max_green_s) and s.yellow_s >= 0 and s.all_red_s >= 0
+    if not (is_number(s.yellow_s) and is_number(s.all_red_s) and is_number(s.min_green_s)
+            and is_number(s.max_green_s) and s.yellow_s >= 0 and s.all_red_s >= 0
             and 0 <= s.min_green_s <= s.max_green_s and math.isfinite(s.min_green_s + s.yellow_s + s.all_red_s)):
         raise AssertionError(f"{who}: safety() returned {s!r}; expected seconds with yellow_s, all_red_s >= 0 "
                              "and 0 <= min_green_s <= max_green_s")
     d = c.detectors()
-    if d is not None and not (_is_number(d) and 0 < d < math.inf):
+    if d is not None and not (is_number(d) and 0 < d < math.inf):
         raise AssertionError(f"{who}: detectors() returned {d!r}; expected None or a positive distance in m")
 
 
@@ -266,8 +262,8 @@ def _check_actions(actions: Any, net: SignalNetwork, obs: Observation, who: str)
                                      f"in 0..{n - 1} (an index into Junction.green_phases; convert numpy ints with int())")
         elif isinstance(a, TimingPlan):
             g = a.greens_s
-            if not isinstance(g, tuple) or len(g) != n or not all(_is_number(x) and 0 < x < math.inf for x in g) \
-                    or not (_is_number(a.offset_s) and math.isfinite(a.offset_s)):
+            if not isinstance(g, tuple) or len(g) != n or not all(is_number(x) and 0 < x < math.inf for x in g) \
+                    or not (is_number(a.offset_s) and math.isfinite(a.offset_s)):
                 raise AssertionError(f"{who}: {at} returned {a!r} for '{jid}'; expected a tuple of {n} positive "
                                      "green durations (one per green phase, in program order) and a finite offset")
             if a.states is not None:
@@ -276,7 +272,7 @@ def _check_actions(actions: Any, net: SignalNetwork, obs: Observation, who: str)
                 if problem:
                     raise AssertionError(f"{who}: {at} returned a TimingPlan for '{jid}' whose states {problem}")
         elif isinstance(a, NativeProgram):
-            if a.kind != "actuated" or not (_is_number(a.min_green_s) and _is_number(a.max_green_s)
+            if a.kind != "actuated" or not (is_number(a.min_green_s) and is_number(a.max_green_s)
                                             and 0 < a.min_green_s <= a.max_green_s < math.inf) \
                     or not all(isinstance(k, str) and isinstance(v, str) for k, v in dict(a.params).items()):
                 raise AssertionError(f"{who}: {at} returned {a!r} for '{jid}'; expected kind 'actuated', "

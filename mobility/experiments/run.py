@@ -28,11 +28,9 @@ import os
 import platform
 import re
 import shlex
-import shutil
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +42,7 @@ import pandas as pd
 from .._version import __version__
 from ..controllers import Controller, make
 from ..errors import MobilityError, NetworkError, SimulationError
+from ..files import table_files, write_tables
 from ..metrics import UNATTRIBUTED
 from ..scenario import Scenario, load_scenario
 
@@ -93,143 +92,6 @@ class Results:
 
 #: the large tables, written as Parquet only
 PARQUET_ONLY = ("timespace_trajectories", "kinematics")
-
-#: prefix of the staging directory a unit of result files is written into (see :func:`write_tables`)
-STAGING_PREFIX = ".staging-"
-_MANIFEST = "MANIFEST.json"
-
-
-def table_files(tables: Mapping[str, pd.DataFrame], parquet_only: Sequence[str] = ()) -> list[str]:
-    """``<name>.csv`` (not for names in ``parquet_only``) and ``<name>.parquet`` of every table."""
-    return [f"{name}.{ext}" for name in tables for ext in ("csv", "parquet")
-            if not (ext == "csv" and name in parquet_only)]
-
-
-def write_tables(out: str | Path, tables: Mapping[str, pd.DataFrame], parquet_only: Sequence[str] = (), *,
-                 extra: Mapping[str, str] | None = None, remove: Sequence[str] = ()) -> list[Path]:
-    """Write each table as ``<name>.csv`` (for people; not for names in ``parquet_only``, the large
-    ones) and ``<name>.parquet`` (for machines) into ``out``, with the text files ``extra``, as one unit.
-
-    Everything is first written into a staging directory ``out/.staging-<pid>-…``; a manifest
-    written last (atomically) lists the files; then each file is renamed into place and the files in
-    ``remove`` (an earlier unit's, when not rewritten) are deleted. A process killed before the
-    manifest leaves nothing visible (the staging directory is removed by the next writer); killed
-    after it, the next writer (or reader: :func:`finish_pending_writes`) completes the renames. So
-    ``out`` never holds a half-written file, nor, once finished, tables from two different units."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    finish_pending_writes(out)
-    stage = out / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    stage.mkdir()
-    names: list[str] = []
-    try:
-        for name, df in tables.items():
-            for ext in ("csv", "parquet"):
-                if ext == "csv" and name in parquet_only:
-                    continue
-                if ext == "csv":
-                    df.to_csv(stage / f"{name}.csv", index=False, float_format="%.6g")
-                else:
-                    df.to_parquet(stage / f"{name}.parquet", index=False)
-                names.append(f"{name}.{ext}")
-        for fname, text in (extra or {}).items():
-            (stage / fname).write_text(text, encoding="utf-8")
-            names.append(fname)
-        manifest = {"files": names, "remove": [r for r in remove if r not in names and Path(r).name == r]}
-        (stage / f".{_MANIFEST}.tmp").write_text(json.dumps(manifest))
-        os.replace(stage / f".{_MANIFEST}.tmp", stage / _MANIFEST)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    _roll_forward(stage)
-    return [out / n for n in names]
-
-
-def _roll_forward(stage: Path) -> None:
-    """Move a staged unit's files into place, delete the files it replaces, remove the staging dir."""
-    manifest = json.loads((stage / _MANIFEST).read_text())
-    for n in manifest["files"]:
-        if (stage / n).exists():
-            os.replace(stage / n, stage.parent / n)
-    for n in manifest["remove"]:
-        (stage.parent / n).unlink(missing_ok=True)
-    shutil.rmtree(stage, ignore_errors=True)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-#: temporary files of earlier versions of :func:`write_tables` (``.<table>.<random>.<ext>.tmp``)
-_LEGACY_TMP = re.compile(r"^\.(?:[A-Za-z_]+\.[A-Za-z0-9_]+\.(?:csv|parquet)|sweep\.json\.\d+|"
-                         r"tonnage_spec\.[A-Za-z0-9_]+\.json)\.tmp$")
-
-
-def pending_writes(out: str | Path) -> list[Path]:
-    """Staging directories in ``out`` of writers still running (see :func:`write_tables`)."""
-    out = Path(out)
-    if not out.is_dir():
-        return []
-    return [d for d in out.glob(f"{STAGING_PREFIX}*") if d.is_dir() and _staging_pid(d) is not None
-            and pid_alive(_staging_pid(d))]  # type: ignore[arg-type]
-
-
-def _staging_pid(d: Path) -> int | None:
-    head = d.name.removeprefix(STAGING_PREFIX).split("-")[0]
-    return int(head) if head.isdigit() else None
-
-
-def finish_pending_writes(out: str | Path) -> None:
-    """Complete or discard the units of result files that killed writers left in ``out``: a staging
-    directory with its manifest is rolled forward, one without is removed; temporary files of
-    earlier versions are removed. Staging directories of live processes are left alone."""
-    out = Path(out)
-    if not out.is_dir():
-        return
-    for d in sorted(out.glob(f"{STAGING_PREFIX}*")):
-        pid = _staging_pid(d)
-        if not d.is_dir() or pid is None or (pid != os.getpid() and pid_alive(pid)):
-            continue
-        if (d / _MANIFEST).is_file():
-            try:
-                _roll_forward(d)
-                continue
-            except (OSError, ValueError, KeyError, TypeError):
-                pass
-        shutil.rmtree(d, ignore_errors=True)
-    for f in out.iterdir():
-        if f.is_file() and _LEGACY_TMP.match(f.name):
-            f.unlink(missing_ok=True)
-
-
-def check_results_dir(d: str | Path) -> None:
-    """Raise a one-line :class:`MobilityError` when ``d``'s tables are being replaced or were left
-    half-replaced by a killed writer (a staging directory with its manifest, see :func:`write_tables`)."""
-    for st in Path(d).glob(f"{STAGING_PREFIX}*"):
-        if not (st / _MANIFEST).is_file():
-            continue
-        pid = _staging_pid(st)
-        if pid is not None and pid_alive(pid):
-            raise MobilityError(f"{d}: its tables are being written by pid {pid}; wait for it to finish")
-        raise MobilityError(f"{d}: a write of its tables was interrupted ({st.name}); re-run the mobility command "
-                            "that wrote them to complete it")
-
-
-def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """A Parquet table of a results directory; a damaged file is a one-line :class:`MobilityError`."""
-    try:
-        return pd.read_parquet(path, columns=list(columns) if columns is not None else None)
-    except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ValueError...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise MobilityError(f"{path}: unreadable ({first[:120]}); expected a Parquet table written by mobility, "
-                            "re-run the command that wrote it") from None
-
 
 #: seeds are handed to SUMO's ``--seed`` (a signed 32-bit integer): one rule everywhere
 SEED_LIMIT = 2**31

@@ -21,6 +21,7 @@ from typing import Any
 from .._version import __version__
 from ..controllers import make, parse_spec
 from ..errors import MobilityError
+from ..fields import is_integer, is_number
 from .run import (MAX_SEEDS, args_text, check_sumo_args, run_id, variant_label)
 from ..scenario import Scenario, load_scenario
 
@@ -249,7 +250,7 @@ def load_spec(path: str | Path) -> SweepSpec:
             raise err(f"window.{k}", "unknown field; expected begin_s, end_s or warmup_s")
         if k == "end_s" and v == "empty":  # no end time: until the network is empty
             continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        if not is_number(v) or not math.isfinite(v) or v < 0:
             raise err(f"window.{k}", f"expected a non-negative number of seconds, got {v!r}")
     scenarios: list[Scenario] = []
     for i, ref in enumerate(raw):
@@ -282,7 +283,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     elif isinstance(seeds, list):
         if not seeds:
             raise err("seeds", "expected at least one seed, got an empty list")
-        if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in seeds):
+        if not all(is_integer(s) and 0 <= s < 2**31 for s in seeds):
             raise err("seeds", f"expected integers 0 <= seed < 2**31, got {seeds!r}")
         if len(set(seeds)) != len(seeds):
             raise err("seeds", f"seeds must be distinct, got {seeds!r}")
@@ -295,7 +296,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     if not isinstance(scales, list) or not scales:
         raise err("demand_scales", f"expected a non-empty list of positive factors, got {scales!r}")
     for s in scales:
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not (math.isfinite(s) and s > 0):
+        if not is_number(s) or not (math.isfinite(s) and s > 0):
             raise err("demand_scales", f"expected positive numbers, got {s!r}")
     if len(set(scales)) != len(scales):
         raise err("demand_scales", f"factors must be distinct, got {scales!r}")

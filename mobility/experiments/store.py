@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .run import (Results, pid_alive)
+from ..files import finish_pending_writes, pid_alive, read_results
+from .run import Results
 from .spec import SweepError, Task
 
 #: tables a run may produce (Parquet files in its store directory)
@@ -106,8 +107,7 @@ class RunStore:
 
     def prepare(self) -> None:
         """Create the store; remove temporary directories left by killed sweeps and complete or
-        discard their unfinished final writes (:func:`mobility.experiments.run.finish_pending_writes`)."""
-        from .run import finish_pending_writes
+        discard their unfinished final writes (:func:`mobility.files.finish_pending_writes`)."""
 
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         finish_pending_writes(self.root)
@@ -143,7 +143,7 @@ class RunStore:
     def load(self, task: Task) -> Results:
         """A stored run's tables, labelled as ``task`` (variant label and scale come from the spec)."""
         d = self.path(task.run_id)
-        t = {p.stem: pd.read_parquet(p) for p in sorted(d.glob("*.parquet")) if p.stem in TABLES}
+        t = read_results(d, (), TABLES)
         for df in t.values():
             if "variant" in df.columns:
                 df["variant"] = task.variant.label

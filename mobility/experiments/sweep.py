@@ -61,6 +61,7 @@ import pandas as pd
 
 from .run import (Results, combine)
 from ..scenario import Scenario
+from ..files import read_results
 from .executors import EXECUTORS, open_executor  # noqa: F401  (EXECUTORS: the names --executor takes)
 from .spec import RUN_TIMEOUT_MAX_S, SweepError, SweepSpec, Task, default_run_timeout
 from .store import TABLES, RunStore, out_lock
@@ -137,7 +138,7 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, jobs: int | Non
     :func:`default_run_timeout` of its scenario; 0: no limit); the sweep goes on with the others.
     ``out`` is locked while the sweep runs (:func:`out_lock`; ``wait``: wait for another holder
     instead of failing); the tables and ``sweep.json`` are written as one unit
-    (:func:`mobility.experiments.run.write_tables`), and only files a previous sweep listed in its
+    (:func:`mobility.files.write_tables`), and only files a previous sweep listed in its
     ``sweep.json`` are ever deleted."""
     if run_timeout_s is not None and not (math.isfinite(run_timeout_s) and run_timeout_s >= 0):
         raise SweepError(f"--run-timeout: expected a number of seconds >= 0 (0: no limit), got {run_timeout_s!r}")
@@ -244,8 +245,7 @@ def compare_results(a: Results | str | Path, b: Results | str | Path) -> list[st
             t = {"junctions": r.junctions, "network": r.network, "runs": r.runs, "corridor": r.corridor,
                  "kinematics": r.kinematics, **{f"timespace_{k}": v for k, v in r.timespace.items()}}
             return {k: v for k, v in t.items() if not v.empty or k in ("junctions", "network", "runs")}
-        d = Path(r)
-        return {p.stem: pd.read_parquet(p) for p in sorted(d.glob("*.parquet")) if p.stem in TABLES}
+        return read_results(Path(r), (), TABLES)
 
     ta, tb = tables(a), tables(b)
     diffs = []

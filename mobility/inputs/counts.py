@@ -712,7 +712,7 @@ def demand_from_counts(network: str | Path, counts_csv: str | Path, out_dir: str
     ``begin_s``/``end_s`` (default: the counts' extent) is the counted window; counts outside it
     are ignored. The scenario starts ``warmup_s`` earlier (not before 0 s) with the first
     interval's demand, so the network is filled when counting starts; metrics exclude the warm-up."""
-    from .osm import atomic_dir
+    from ..files import atomic_dir
 
     net_file = resolve_network(network)
     src = Path(counts_csv)

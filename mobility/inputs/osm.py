@@ -31,19 +31,17 @@ import json
 import math
 import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import MobilityError, NetworkError
+from ..files import atomic_dir
 from ..tools import run as run_sumo
 from ..tools import binary, error_line as _error_line, run_binary, run_tool, sumo_home  # noqa: F401
 
@@ -76,46 +74,6 @@ _OVERSAMPLE = 1.25
 #: edge types where trips may pass but not start or end (unless at the border): fast roads and links
 _VIA_EDGE_TYPES = ("highway.motorway", "highway.motorway_link", "highway.trunk_link",
                    "highway.primary_link", "highway.secondary_link", "highway.tertiary_link")
-
-
-# --------------------------------------------------------------------------------------------
-# output directories
-
-
-@contextmanager
-def atomic_dir(out: Path, *, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary directory next to ``out``; on success it becomes ``out``.
-
-    ``out`` must not exist or be empty, unless ``force`` (then the old directory is replaced
-    only after the new one is complete). On an exception the temporary directory is removed."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise MobilityError(f"{out}: exists and is not a directory; choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise MobilityError(f"{out}: directory exists and is not empty; choose another --out or pass --force")
-    created = [p for p in reversed(out.parents) if not p.exists()]  # outermost first
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary directory
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for p in reversed(created):  # leave no trace: remove the parents this call created
-            try:
-                p.rmdir()
-            except OSError:
-                break
-        raise
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -58,7 +58,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ScenarioError
-from ..scenario import Flow, Scenario, read_toml
+from ..fields import Fields, is_number, read_toml
+from ..scenario import Flow, Scenario
 
 DIRECTIONS = ("inbound", "outbound")
 #: days per year used by :func:`hours_per_year` unless given: working weekdays and weekend/holidays
@@ -253,7 +254,7 @@ def hours_per_year(profile: Profile | None = None, weekdays: float = WEEKDAYS_PE
     """Hours per year in each period: ``weekdays × weekday hours + weekend_days × weekend hours``."""
     profile = profile or DEFAULT_PROFILE
     for what, v in (("weekdays", weekdays), ("weekend_days", weekend_days)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= v <= 366):
+        if not is_number(v) or not (0 <= v <= 366):
             raise ScenarioError(f"hours_per_year: {what}: expected a number of days in [0, 366], got {v!r}")
     return {p.name: float(weekdays * p.weekday_h + weekend_days * p.weekend_h) for p in profile.periods}
 
@@ -303,16 +304,12 @@ def load_profile(path: str | Path) -> Profile:
         raise ScenarioError(f"{path}: {e}") from None
 
 
-class _Table:
-    """Typed access to a TOML table; errors name the file and field."""
+class _Table(Fields):
+    """:class:`~mobility.fields.Fields` of a profile spec (type names in its messages)."""
 
-    def __init__(self, path: Path, table: dict[str, Any], prefix: str) -> None:
-        self.path, self.table, self.prefix, self.used = path, table, prefix, set()
+    hint = "docs/networks.md"
 
-    def err(self, key: str, msg: str) -> ScenarioError:
-        return ScenarioError(f"{self.path}: field '{self.prefix}{key}': {msg}")
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, what: str = "") -> Any:
         self.used.add(key)
         if key not in self.table:
             if default is ...:
@@ -334,15 +331,10 @@ class _Table:
         out = []
         for s in v:
             if (not isinstance(s, list) or len(s) != 2
-                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in s)):
+                    or not all(is_number(x) for x in s)):
                 raise self.err(key, f"expected a list of [start_h, end_h] pairs, got {v!r}")
             out.append((float(s[0]), float(s[1])))
         return tuple(out)
-
-    def finish(self) -> None:
-        extra = sorted(set(self.table) - self.used)
-        if extra:
-            raise self.err(extra[0], "unknown field (check the spelling; see docs/networks.md)")
 
 
 def profile_table(profile: Profile | None = None, weekdays: float = WEEKDAYS_PER_YEAR,
