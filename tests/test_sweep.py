@@ -133,7 +133,6 @@ def test_bad_spec_one_line_exit_2_nothing_written(case: str, tmp_path: Path) -> 
 
 def test_unreachable_scheduler_one_line_exit_2_nothing_written(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    t0 = time.monotonic()
     proc = mobility("sweep", str(spec_file(tmp_path)), "--out", str(out), "--executor", "dask",
                     "--scheduler", "tcp://127.0.0.1:9")
     assert proc.returncode == 2, proc.stderr
@@ -141,7 +140,6 @@ def test_unreachable_scheduler_one_line_exit_2_nothing_written(tmp_path: Path) -
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "--scheduler tcp://127.0.0.1:9: cannot reach a Dask scheduler" in lines[0]
     assert not out.exists()
-    assert time.monotonic() - t0 < 60
     proc = mobility("sweep", str(spec_file(tmp_path)), "--out", str(out), "--executor", "dask")
     assert proc.returncode == 2 and "expected --scheduler ADDRESS" in proc.stderr and not out.exists()
 

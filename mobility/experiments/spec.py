@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 from .._version import __version__
 from ..controllers import make, parse_spec
 from ..errors import MobilityError
-from ..fields import is_integer, is_number
+from ..fields import Fields, is_integer, is_number, read_toml
 from .run import (MAX_SEEDS, args_text, check_sumo_args, run_id, variant_label)
 from ..scenario import Scenario, load_scenario
 
@@ -188,169 +187,195 @@ def _check_labels(variants: Sequence[Variant], where: str) -> None:
         seen.add(v.label)
 
 
+class _SpecFields(Fields):
+    """Fields of a sweep spec: errors are :class:`SweepError`."""
+
+    error = SweepError
+    hint = "scenarios/corridor-sweep.toml"
+
+
 def load_spec(path: str | Path) -> SweepSpec:
     """Load and validate a sweep spec (TOML). Every error is one line naming the file and field."""
-    from ..inputs.counts import prepare_demand
-
     path = Path(path)
     if not path.is_file():
         raise SweepError(f"{path}: no such file; expected a sweep spec (.toml), see scenarios/corridor-sweep.toml")
     path = path.resolve()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise SweepError(f"{path}: malformed TOML: {e}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SweepError(f"{path}: cannot read: {e}") from None
-
-    def err(key: str, msg: str) -> SweepError:
-        return SweepError(f"{path}: field '{key}': {msg}")
-
+    data = read_toml(path, SweepError)
+    f = _SpecFields(path, data)
     if "network" in data and "scenarios" not in data:
         raise SweepError(f"{path}: this is a scenario, not a sweep spec; a sweep spec lists scenarios = [...] and "
                          "[[controllers]] (see scenarios/corridor-sweep.toml), or use `mobility compare`")
     for key in data:
         if key not in SPEC_FIELDS:
-            raise err(key, f"unknown field; expected one of {', '.join(SPEC_FIELDS)}")
+            raise f.err(key, f"unknown field; expected one of {', '.join(SPEC_FIELDS)}")
 
-    def text(key: str, default: str) -> str:
-        v = data.get(key, default)
-        if not isinstance(v, str):
-            raise err(key, f"expected a string, got {v!r}")
-        return v
-
-    name = text("name", path.stem)
+    name = f.get("name", str, path.stem, what="a string")
     if not name.strip() or any(c in name for c in "/\\\0") or name.strip() in (".", ".."):
-        raise err("name", f"expected a name (the default output directory is results/<name>), not a path: got "
-                          f"{name!r}; use --out for another place")
-    description = text("description", "")
-    backend = text("backend", "libsumo")
+        raise f.err("name", f"expected a name (the default output directory is results/<name>), not a path: got "
+                            f"{name!r}; use --out for another place")
+    description = f.get("description", str, "", what="a string")
+    backend = f.get("backend", str, "libsumo", what="a string")
     if backend not in ("libsumo", "traci"):
-        raise err("backend", f"expected 'libsumo' or 'traci', got {backend!r}")
+        raise f.err("backend", f"expected 'libsumo' or 'traci', got {backend!r}")
     sumo_args = data.get("sumo_args", "")
     if isinstance(sumo_args, list) and all(isinstance(a, str) for a in sumo_args):
         sumo_args = " ".join(sumo_args)
     if not isinstance(sumo_args, str):
-        raise err("sumo_args", f"expected a string or a list of strings, got {sumo_args!r}")
+        raise f.err("sumo_args", f"expected a string or a list of strings, got {sumo_args!r}")
     timespace = data.get("timespace", True)
     if not isinstance(timespace, bool):
-        raise err("timespace", f"expected true or false, got {timespace!r}")
+        raise f.err("timespace", f"expected true or false, got {timespace!r}")
 
-    # scenarios (+ optional window override)
+    scenarios = _spec_scenarios(f, path, data)
+    seed_spec = _spec_seeds(f, data)
+    scales = _spec_scales(f, data)
+    variants = _spec_variants(f, path, data)
+    baseline = _spec_baseline(f, data, variants)
+    _spec_preflight(f, path, sumo_args, scenarios, seed_spec)
+    spec = SweepSpec(name=name, scenarios=tuple(scenarios), variants=tuple(variants), seeds=seed_spec,
+                     demand_scales=tuple(float(s) for s in scales), baseline=baseline, backend=backend,
+                     sumo_args=sumo_args, timespace=timespace, source=path, description=description)
+    spec.tasks()  # validates that runs are distinct
+    return spec
+
+
+def _spec_scenarios(f: Fields, path: Path, data: dict[str, Any]) -> list[Scenario]:
+    """``scenarios`` (names or paths relative to the spec), loaded with their demand, in the
+    optional ``[window]``."""
+    from ..inputs.counts import prepare_demand
+
     raw = data.get("scenarios")
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list) or not raw or not all(isinstance(s, str) for s in raw):
-        raise err("scenarios", f"expected a non-empty list of scenario names or paths, got {raw!r}")
+        raise f.err("scenarios", f"expected a non-empty list of scenario names or paths, got {raw!r}")
     window = data.get("window", {})
     if not isinstance(window, dict):
-        raise err("window", f"expected a table with end_s and/or warmup_s, got {window!r}")
+        raise f.err("window", f"expected a table with end_s and/or warmup_s, got {window!r}")
     for k, v in window.items():
         if k not in ("begin_s", "end_s", "warmup_s"):
-            raise err(f"window.{k}", "unknown field; expected begin_s, end_s or warmup_s")
+            raise f.err(f"window.{k}", "unknown field; expected begin_s, end_s or warmup_s")
         if k == "end_s" and v == "empty":  # no end time: until the network is empty
             continue
         if not is_number(v) or not math.isfinite(v) or v < 0:
-            raise err(f"window.{k}", f"expected a non-negative number of seconds, got {v!r}")
+            raise f.err(f"window.{k}", f"expected a non-negative number of seconds, got {v!r}")
     scenarios: list[Scenario] = []
     for i, ref in enumerate(raw):
         local = (path.parent / ref)
         try:
             sc = prepare_demand(load_scenario(local if local.exists() else ref))
         except MobilityError as e:
-            raise err(f"scenarios[{i}]", str(e)) from None
+            raise f.err(f"scenarios[{i}]", str(e)) from None
         if window:
             w = {k: float(v) for k, v in window.items() if v != "empty"}
             begin = w.get("begin_s", sc.begin_s)
             end = None if window.get("end_s") == "empty" else w.get("end_s", sc.end_s)
             warm = w.get("warmup_s", sc.warmup_s)
             if end is not None and (end <= begin or begin + warm >= end):  # None: until the network is empty
-                raise err("window", f"scenario '{sc.name}': expected begin_s + warmup_s < end_s, got "
-                                    f"{begin:g} + {warm:g} >= {end:g}")
+                raise f.err("window", f"scenario '{sc.name}': expected begin_s + warmup_s < end_s, got "
+                                      f"{begin:g} + {warm:g} >= {end:g}")
             sc = sc.replace(warmup_s=warm).with_window(begin, end, until_empty=end is None)
         if any(s.name == sc.name for s in scenarios):
-            raise err(f"scenarios[{i}]", f"scenario name '{sc.name}' appears twice; scenarios must have distinct names")
+            raise f.err(f"scenarios[{i}]", f"scenario name '{sc.name}' appears twice; scenarios must have distinct names")
         scenarios.append(sc)
+    return scenarios
 
-    # seeds
+
+def _spec_seeds(f: Fields, data: dict[str, Any]) -> tuple[int, ...] | int:
+    """``seeds``: a list of distinct seeds, or a count (the scenario's seed and the next ones)."""
     seeds = data.get("seeds")
     if isinstance(seeds, bool) or seeds is None:
-        raise err("seeds", "missing; expected a list of integer seeds or a count")
+        raise f.err("seeds", "missing; expected a list of integer seeds or a count")
     if isinstance(seeds, int):
         if not 1 <= seeds <= MAX_SEEDS:
-            raise err("seeds", f"expected a count of 1 to {MAX_SEEDS} seeds, got {seeds}")
-        seed_spec: tuple[int, ...] | int = seeds
-    elif isinstance(seeds, list):
-        if not seeds:
-            raise err("seeds", "expected at least one seed, got an empty list")
-        if not all(is_integer(s) and 0 <= s < 2**31 for s in seeds):
-            raise err("seeds", f"expected integers 0 <= seed < 2**31, got {seeds!r}")
-        if len(set(seeds)) != len(seeds):
-            raise err("seeds", f"seeds must be distinct, got {seeds!r}")
-        seed_spec = tuple(seeds)
-    else:
-        raise err("seeds", f"expected a list of integer seeds or a count, got {seeds!r}")
+            raise f.err("seeds", f"expected a count of 1 to {MAX_SEEDS} seeds, got {seeds}")
+        return seeds
+    if not isinstance(seeds, list):
+        raise f.err("seeds", f"expected a list of integer seeds or a count, got {seeds!r}")
+    if not seeds:
+        raise f.err("seeds", "expected at least one seed, got an empty list")
+    if not all(is_integer(s) and 0 <= s < 2**31 for s in seeds):
+        raise f.err("seeds", f"expected integers 0 <= seed < 2**31, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise f.err("seeds", f"seeds must be distinct, got {seeds!r}")
+    return tuple(seeds)
 
-    # demand scales
+
+def _spec_scales(f: Fields, data: dict[str, Any]) -> list[float]:
+    """``demand_scales``: distinct positive factors (default ``[1.0]``)."""
     scales = data.get("demand_scales", [1.0])
     if not isinstance(scales, list) or not scales:
-        raise err("demand_scales", f"expected a non-empty list of positive factors, got {scales!r}")
+        raise f.err("demand_scales", f"expected a non-empty list of positive factors, got {scales!r}")
     for s in scales:
         if not is_number(s) or not (math.isfinite(s) and s > 0):
-            raise err("demand_scales", f"expected positive numbers, got {s!r}")
+            raise f.err("demand_scales", f"expected positive numbers, got {s!r}")
     if len(set(scales)) != len(scales):
-        raise err("demand_scales", f"factors must be distinct, got {scales!r}")
+        raise f.err("demand_scales", f"factors must be distinct, got {scales!r}")
+    return scales
 
-    # controllers × parameter grids
+
+def _spec_variants(f: Fields, path: Path, data: dict[str, Any]) -> list[Variant]:
+    """``[[controllers]]`` × their parameter grids (a list value is an axis), each made once to check it."""
     ctrls = data.get("controllers")
     if not isinstance(ctrls, list) or not ctrls:
-        raise err("controllers", "missing or empty; expected [[controllers]] tables (name, params) or a list of "
-                                 "controller specs")
+        raise f.err("controllers", "missing or empty; expected [[controllers]] tables (name, params) or a list of "
+                                   "controller specs")
     variants: list[Variant] = []
     for i, c in enumerate(ctrls):
         key = f"controllers[{i}]"
         if isinstance(c, str):
             c = {"name": c}
         if not isinstance(c, dict):
-            raise err(key, f"expected a table with name and params, or a spec string, got {c!r}")
+            raise f.err(key, f"expected a table with name and params, or a spec string, got {c!r}")
         for k in c:
             if k not in ("name", "params"):
-                raise err(f"{key}.{k}", "unknown field; expected name or params")
+                raise f.err(f"{key}.{k}", "unknown field; expected name or params")
         cname = c.get("name")
         if not isinstance(cname, str) or not cname.strip():
-            raise err(f"{key}.name", f"expected a controller name, got {cname!r}")
+            raise f.err(f"{key}.name", f"expected a controller name, got {cname!r}")
         grid = c.get("params", {})
         if not isinstance(grid, dict):
-            raise err(f"{key}.params", f"expected a table of parameter = value or [values], got {grid!r}")
+            raise f.err(f"{key}.params", f"expected a table of parameter = value or [values], got {grid!r}")
         try:
             base_name, spec_params = parse_spec(cname)
         except MobilityError as e:
-            raise err(f"{key}.name", str(e)) from None
+            raise f.err(f"{key}.name", str(e)) from None
         axes: list[tuple[str, list[Any]]] = []
         for k, v in grid.items():
             values = v if isinstance(v, list) else [v]
             if not values:
-                raise err(f"{key}.params.{k}", "expected at least one value, got an empty list")
+                raise f.err(f"{key}.params.{k}", "expected at least one value, got an empty list")
             axes.append((k, values))
         for combo in itertools.product(*(vals for _, vals in axes)):
             params = {**spec_params, **dict(zip((k for k, _ in axes), combo))}
             try:
                 ctrl = make(base_name, **params)
             except MobilityError as e:
-                raise err(key, str(e)) from None
+                raise f.err(key, str(e)) from None
             variants.append(Variant(base_name, params, variant_label(ctrl.name, params)))
     _check_labels(variants, f"{path}: field 'controllers'")
-    baseline = data.get("baseline")
-    if baseline is not None:
-        if not isinstance(baseline, str):
-            raise err("baseline", f"expected a controller label, got {baseline!r}")
-        from .stats import pick_baseline
+    return variants
 
-        try:
-            pick_baseline([v.label for v in variants], [make(v.controller, **v.params).name for v in variants],
-                          baseline)
-        except ValueError as e:
-            raise err("baseline", str(e)) from None
+
+def _spec_baseline(f: Fields, data: dict[str, Any], variants: Sequence[Variant]) -> str | None:
+    """``baseline``: a variant label or controller name differences are taken against."""
+    baseline = data.get("baseline")
+    if baseline is None:
+        return None
+    if not isinstance(baseline, str):
+        raise f.err("baseline", f"expected a controller label, got {baseline!r}")
+    from .stats import pick_baseline
+
+    try:
+        pick_baseline([v.label for v in variants], [make(v.controller, **v.params).name for v in variants], baseline)
+    except ValueError as e:
+        raise f.err("baseline", str(e)) from None
+    return baseline
+
+
+def _spec_preflight(f: Fields, path: Path, sumo_args: str, scenarios: Sequence[Scenario],
+                    seed_spec: tuple[int, ...] | int) -> None:
+    """The checks made before anything runs: SUMO options, each scenario's preflight, seed range."""
     from .run import preflight
 
     try:
@@ -361,14 +386,9 @@ def load_spec(path: str | Path) -> SweepSpec:
         try:
             preflight(sc)
         except MobilityError as e:
-            raise err(f"scenarios[{i}]", str(e)) from None
+            raise f.err(f"scenarios[{i}]", str(e)) from None
         if isinstance(seed_spec, int) and sc.seed + seed_spec - 1 >= 2**31:
-            raise err("seeds", f"a count of {seed_spec} from scenario '{sc.name}''s seed {sc.seed} goes beyond "
-                               "2**31 - 1; expected integers 0 <= seed < 2**31")
-    spec = SweepSpec(name=name, scenarios=tuple(scenarios), variants=tuple(variants), seeds=seed_spec,
-                     demand_scales=tuple(float(s) for s in scales), baseline=baseline, backend=backend,
-                     sumo_args=sumo_args, timespace=timespace, source=path, description=description)
-    spec.tasks()  # validates that runs are distinct
-    return spec
+            raise f.err("seeds", f"a count of {seed_spec} from scenario '{sc.name}''s seed {sc.seed} goes beyond "
+                                 "2**31 - 1; expected integers 0 <= seed < 2**31")
 
 
