@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.resources
 import json
 import math
 import tomllib
@@ -34,8 +35,10 @@ from .carbon.emissions import GridFactor, check_shares, emission_class_error, pr
 from .errors import ScenarioError
 from .fields import Fields, is_integer, is_number, read_toml  # noqa: F401  (Fields, read_toml: also mobility.scenario.*)
 
-#: Repository root; bundled scenarios live in ``<root>/scenarios``, networks in ``<root>/networks``.
-ROOT = Path(__file__).resolve().parent.parent
+#: The bundled data, shipped inside the package (``mobility/_data``; in a checkout its folders link to
+#: the repository's ``networks/``, ``scenarios/`` and ``docs/metrics.md``): scenarios live in
+#: ``<ROOT>/scenarios``, networks in ``<ROOT>/networks``, the metric definitions in ``<ROOT>/docs``.
+ROOT = Path(str(importlib.resources.files(__name__.rpartition(".")[0]) / "_data"))
 BUNDLED_DIR = ROOT / "scenarios"
 
 #: Safety cap of a run with no end time (simulated seconds after ``begin_s``): a model that runs

@@ -181,7 +181,7 @@ def test_methodology_lists_the_standards_mapping_and_grid_factor_in_code() -> No
     from mobility.carbon.emissions import CHINA_STANDARDS, DEFAULT_GRID_KG_CO2_PER_KWH, DEFAULT_GRID_YEAR
     from mobility.metrics import HALT_SPEED, MODE_ACCEL
 
-    doc = (ROOT / "docs" / "methodology.md").read_text(encoding="utf-8")
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "methodology.md").read_text(encoding="utf-8")
     for (category, fuel, standard), eclass in CHINA_STANDARDS.items():
         assert eclass in doc, (category, fuel, standard)
     assert f"{DEFAULT_GRID_KG_CO2_PER_KWH:g} kg CO2/kWh" in doc and str(DEFAULT_GRID_YEAR) in doc

@@ -277,6 +277,8 @@ def engine_hash() -> str:
     root = Path(__file__).resolve().parents[1]  # the mobility package
     h = hashlib.sha256()
     for f in sorted(root.rglob("*.py")):
+        if "_data" in f.relative_to(root).parts:  # bundled data, not code (networks/build.py)
+            continue
         h.update(f.relative_to(root).as_posix().encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
