@@ -10,7 +10,7 @@ Public API::
 from __future__ import annotations
 
 from ._version import __version__
-from .controllers import (Controller, GreenPhase, NativeProgram, Observation, Safety, TimingPlan,  # noqa: E402
+from .controllers import (Controller, GreenPhase, NativeProgram, Observation, Safety, SiteSafety, TimingPlan,  # noqa: E402
                           available, make)
 from .controllers.check import check_controller  # noqa: E402
 from .errors import MobilityError  # noqa: E402
@@ -20,5 +20,5 @@ from .scenario import Scenario, load_scenario  # noqa: E402
 
 __all__ = [
     "Controller", "GreenPhase", "MobilityError", "NativeProgram", "Observation", "Results", "Safety",
-    "Scenario", "TimingPlan", "__version__", "available", "check_controller", "compare", "load_scenario", "make", "run",
+    "Scenario", "SiteSafety", "TimingPlan", "__version__", "available", "check_controller", "compare", "load_scenario", "make", "run",
 ]

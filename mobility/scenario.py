@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .carbon.emissions import GridFactor, check_shares, emission_class_error, preset_fleet
+from .controllers.base import SiteSafety
 from .errors import ScenarioError
 from .fields import Fields, is_integer, is_number, read_toml  # noqa: F401  (Fields, read_toml: also mobility.scenario.*)
 
@@ -149,6 +150,11 @@ DEFAULT_CANDIDATES = 2000
 DEFAULT_EDGE_ATTRIBUTE = "entered"
 
 
+#: the safety floors of a ``.sumocfg`` model: 3 s yellow, no all-red floor (the real programs of the
+#: city and RESCO models have none; a TOML scenario's floors are set with ``[safety]``)
+SUMOCFG_SAFETY = SiteSafety(yellow_s=3.0, all_red_s=0.0, min_green_s=0.0)
+
+
 @dataclass(frozen=True)
 class CountsDemand:
     """A scenario's ``[counts]`` table: demand still to be fitted to traffic counts.
@@ -199,6 +205,8 @@ class Scenario:
     surges: tuple[Surge, ...] = ()  # demand surges during the run ([[surges]])
     #: demand still to be fitted to counts (periods/flows empty until :func:`mobility.inputs.counts.prepare_demand`)
     counts: CountsDemand | None = None
+    #: the site's safety floors ([safety]): yellow, all-red and minimum green no controller can shorten
+    safety: SiteSafety = field(default_factory=SiteSafety)
 
     @property
     def measure_begin_s(self) -> float:
@@ -285,6 +293,8 @@ class Scenario:
         for key in ("incidents", "surges", "counts"):  # no events: hashes of scenarios without them unchanged
             if not d.get(key):
                 d.pop(key, None)
+        if self.safety == (SUMOCFG_SAFETY if self.sumocfg is not None else SiteSafety()):  # default floors: hash unchanged
+            d.pop("safety", None)
         h.update(json.dumps(d, sort_keys=True).encode())
         files = [self.net_file, *self.route_files, *self.additional_files]
         if self.sumocfg is not None:
@@ -395,6 +405,13 @@ def from_toml(path: Path) -> Scenario:
             raise f.err("counts", "expected either [counts] or [[periods]]/[[flows]], not both")
         counted = _counts_table(path, counts, begin, end)
     incidents, surges = _events(f, begin, end)
+    st = Fields(path, f.get("safety", dict, {}, what="a table: yellow_s, all_red_s, min_green_s (s)"), "safety.")
+    safety = SiteSafety(
+        yellow_s=st.number("yellow_s", SiteSafety.yellow_s, minimum=0.0, what="a yellow time in seconds"),
+        all_red_s=st.number("all_red_s", SiteSafety.all_red_s, minimum=0.0, what="an all-red time in seconds"),
+        min_green_s=st.number("min_green_s", SiteSafety.min_green_s, minimum=0.0, what="a minimum green in seconds"),
+    )
+    st.finish()
     f.finish()
 
     scenario = Scenario(
@@ -402,7 +419,7 @@ def from_toml(path: Path) -> Scenario:
         step_length_s=step, seed=seed, zones=zones, periods=tuple(periods),
         vehicle_types=tuple(vtypes), flows=tuple(flows), junctions=junctions, corridor=corridor,
         sumo_args=sumo_args, description=description, grid=grid, fleet=fleet_desc,
-        incidents=incidents, surges=surges, counts=counted,
+        incidents=incidents, surges=surges, counts=counted, safety=safety,
     )
     _check_ids(scenario)
     return scenario
@@ -656,7 +673,8 @@ def from_sumocfg(path: Path) -> Scenario:
         return x
 
     begin = num("begin", 0.0)
-    assert begin is not None
+    if begin is None:  # unreachable: the default is 0
+        raise ScenarioError(f"{path}: option 'begin': expected a time >= 0")
     end = num("end", None)
     if end is not None and end <= begin:
         raise ScenarioError(f"{path}: option 'end': expected a time after begin={begin:g}, got {end:g}")
@@ -672,7 +690,7 @@ def from_sumocfg(path: Path) -> Scenario:
         name=path.parent.name if path.stem in ("scenario", "osm", "run") else path.stem, source=path,
         net_file=nets[0], begin_s=begin, end_s=end, step_length_s=step, seed=seed,
         periods=(Period("all", begin, end),) if end is not None else (), sumocfg=path,
-        route_files=files("route-files"), additional_files=files("additional-files"),
+        route_files=files("route-files"), additional_files=files("additional-files"), safety=SUMOCFG_SAFETY,
     )
 
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from .controllers.base import Action, GreenPhase, NativeProgram, Safety, TimingPlan
+from .controllers.base import Action, GreenPhase, NativeProgram, Safety, SiteSafety, TimingPlan
 from .errors import SimulationError
 from .network import Junction, Phase, SignalNetwork, states_problem
 
@@ -104,10 +104,11 @@ class Actuator:
     """Applies actions for the junctions of one run; call :meth:`tick` every step."""
 
     def __init__(self, network: SignalNetwork, junction_ids: list[str], safety: Safety, port: SignalPort,
-                 controller_name: str = "controller") -> None:
+                 controller_name: str = "controller", site: SiteSafety | None = None) -> None:
         self.net = network
         self.junction_ids = set(junction_ids)
-        self.safety = safety
+        #: the controller's safety lengthened to the site's floors (``site``: the scenario's, default floors)
+        self.safety = safety = safety.at_least(site if site is not None else SiteSafety())
         self.port = port
         self.name = controller_name
         self.phase_ctl: dict[str, _PhaseControl] = {}

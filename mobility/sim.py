@@ -671,7 +671,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     t0 = time.perf_counter()
     now = scenario.begin_s
     try:
-        actuator = Actuator(net, jids, controller.safety(), session, controller.name)
+        actuator = Actuator(net, jids, controller.safety(), session, controller.name, site=scenario.safety)
         builder = ObservationBuilder(net, jids, actuator, detector_of, scenario.begin_s,
                                      live=controller.decision_interval_s is not None)
         loop = step_loop(session, controller, actuator, builder, scenario.begin_s, scenario.end_s, measure_from,

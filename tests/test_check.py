@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from mobility import check_controller
-from mobility.controllers import Controller, GreenPhase, TimingPlan, load_class, targets
+from mobility.controllers import Controller, GreenPhase, Safety, TimingPlan, load_class, targets
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "controllers.md"
 
@@ -134,6 +134,16 @@ class ReturnsNone(LongestQueueFirst):
         return None
 
 
+class NoYellow(LongestQueueFirst):
+    def safety(self) -> Safety:
+        return Safety(yellow_s=0.0)
+
+
+class NoClearance(LongestQueueFirst):
+    def safety(self) -> Safety:
+        return Safety(all_red_s=0.5)
+
+
 class FailsInAct(LongestQueueFirst):
     def act(self, obs):  # type: ignore[no-untyped-def]
         if obs.time_s >= 20:
@@ -155,6 +165,8 @@ class FailsInAct(LongestQueueFirst):
     (AllGreenStates, "whose states phase 0 gives conflicting links"),
     (ReturnsNone, "returned NoneType; expected a mapping"),
     (FailsInAct, "act() at t=20 raised KeyError"),
+    (NoYellow, "safety() asks for a 0 s yellow; unsafe below 3 s"),
+    (NoClearance, "safety() asks for a 0.5 s all-red; unsafe below 1 s"),
 ])
 def test_broken_controllers_fail_with_a_fix_it_message(cls: type[Controller], message: str) -> None:
     with pytest.raises(AssertionError, match=re.escape(message)):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mobility.controllers import GreenPhase, Safety, TimingPlan
+from mobility.controllers import GreenPhase, Safety, SiteSafety, TimingPlan
 from mobility.errors import SimulationError
 from mobility.network import SignalNetwork
 from mobility.signals import Actuator, clearance_state, yellow_state
@@ -38,10 +38,11 @@ def test_transition_states() -> None:
     assert clearance_state("GgrG", "rrGG") == "rrrG"
 
 
-def _drive(net: SignalNetwork, safety: Safety, requests: dict[float, int], until: float) -> FakePort:
+def _drive(net: SignalNetwork, safety: Safety, requests: dict[float, int], until: float,
+           site: SiteSafety | None = None) -> FakePort:
     j = net.junctions["C"]
     port = FakePort(j.phases[0].state)
-    act = Actuator(net, ["C"], safety, port, "test")
+    act = Actuator(net, ["C"], safety, port, "test", site=site)
     t = 0.0
     while t <= until:
         port.now = t
@@ -63,12 +64,30 @@ def test_min_green_yellow_red_sequence(one_junction: Path) -> None:
     assert port.history == [(0.0, g0), (10.0, yellow_state(g0, g1)), (13.0, clearance_state(g0, g1)), (15.0, g1)]
 
 
+def test_site_floors_lengthen_but_never_shorten(one_junction: Path) -> None:
+    """A controller asking for no yellow and no all-red gets the site's floors; one asking for more
+    than the floors gets what it asked for."""
+    net = SignalNetwork.load(one_junction)
+    j = net.junctions["C"]
+    g0, g1 = (j.phases[i].state for i in j.green_phases)
+    unsafe = Safety(yellow_s=0, all_red_s=0, min_green_s=1, max_green_s=100)
+    port = _drive(net, unsafe, {0.0: 0, 4.0: 1}, until=30, site=SiteSafety(yellow_s=4, all_red_s=2, min_green_s=8))
+    # min green 8 s (site), then 4 s yellow and 2 s all-red (site)
+    assert port.history == [(0.0, g0), (8.0, yellow_state(g0, g1)), (12.0, clearance_state(g0, g1)), (14.0, g1)]
+    # default floors: 3 s yellow, 1 s all-red
+    port = _drive(net, unsafe, {0.0: 0, 4.0: 1}, until=30)
+    assert port.history == [(0.0, g0), (4.0, yellow_state(g0, g1)), (7.0, clearance_state(g0, g1)), (8.0, g1)]
+    # longer than the floors: kept
+    port = _drive(net, Safety(yellow_s=5, all_red_s=3, min_green_s=10, max_green_s=100), {0.0: 0, 4.0: 1}, until=30)
+    assert port.history == [(0.0, g0), (10.0, yellow_state(g0, g1)), (15.0, clearance_state(g0, g1)), (18.0, g1)]
+
+
 def test_max_green_forces_next_phase(one_junction: Path) -> None:
     net = SignalNetwork.load(one_junction)
     j = net.junctions["C"]
     g0, g1 = (j.phases[i].state for i in j.green_phases)
     safety = Safety(yellow_s=3, all_red_s=0, min_green_s=5, max_green_s=20)
-    port = _drive(net, safety, {0.0: 0}, until=50)
+    port = _drive(net, safety, {0.0: 0}, until=50, site=SiteSafety(all_red_s=0))
     # 0..20 green 0, yellow 20..23, green 1 from 23 to 43, then back to green 0
     assert [t for t, _ in port.history] == [0.0, 20.0, 23.0, 43.0, 46.0]
     assert port.history[2][1] == g1 and port.history[4][1] == g0

@@ -17,11 +17,11 @@ from typing import Any
 
 from ..errors import ControllerError
 from .base import (Action, Controller, GreenPhase, JunctionObservation, NativeProgram, Observation,
-                   Safety, TimingPlan)
+                   Safety, SiteSafety, TimingPlan)
 
 __all__ = [
     "Action", "Controller", "GreenPhase", "JunctionObservation", "NativeProgram", "Observation",
-    "Safety", "TimingPlan", "available", "load_class", "make", "parse_spec",
+    "Safety", "SiteSafety", "TimingPlan", "available", "load_class", "make", "parse_spec",
 ]
 
 #: built-in controllers: name -> "module:Class" (imported only when used)

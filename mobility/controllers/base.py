@@ -40,12 +40,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ..errors import ControllerError
+
+if TYPE_CHECKING:
+    from ..network import SignalNetwork
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,25 @@ class Safety:
     min_green_s: float = 5.0
     max_green_s: float = 90.0
     program_yellow: bool = False
+
+    def at_least(self, site: SiteSafety) -> Safety:
+        """These settings lengthened to the site's floors (a controller may lengthen the site's
+        yellow, all-red and minimum green, never shorten them); max green at least the min green."""
+        min_green = max(self.min_green_s, site.min_green_s)
+        return replace(self, yellow_s=max(self.yellow_s, site.yellow_s), all_red_s=max(self.all_red_s, site.all_red_s),
+                       min_green_s=min_green, max_green_s=max(self.max_green_s, min_green))
+
+
+@dataclass(frozen=True)
+class SiteSafety:
+    """The site's safety floors (seconds), from the scenario (``[safety]``): the actuator never shows
+    a shorter yellow, all-red (clearance) or minimum green (e.g. a pedestrian crossing's walk and
+    clearance time) under phase-level control than these, whatever the controller's
+    :class:`Safety` says. Plans (:class:`TimingPlan`) keep the transitions of the junction's program."""
+
+    yellow_s: float = 3.0
+    all_red_s: float = 1.0
+    min_green_s: float = 0.0
 
 
 @dataclass
@@ -176,8 +198,9 @@ class Controller(ABC):
         default): no detectors."""
         return None
 
-    def reset(self, network: Any, seed: int) -> None:  # noqa: B027 - optional hook
-        """Prepare for a new run on ``network`` (a :class:`~mobility.network.SignalNetwork`)."""
+    def reset(self, network: SignalNetwork, seed: int) -> None:  # noqa: B027 - optional hook
+        """Prepare for a new run on ``network`` with the run's ``seed`` (for any randomness of the
+        controller): build here what is derived from the network, never in the constructor."""
 
     @abstractmethod
     def act(self, observation: Observation) -> Mapping[str, Action]:

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import Action, Controller, GreenPhase, JunctionObservation, NativeProgram, Observation, TimingPlan
+from .base import (Action, Controller, GreenPhase, JunctionObservation, NativeProgram, Observation, SiteSafety,
+                   TimingPlan)
 from ..errors import SimulationError
 from ..fields import is_number
 from ..network import Phase, SignalNetwork, states_problem
@@ -105,6 +106,12 @@ def _check_declarations(c: Controller, who: str) -> None:
             and 0 <= s.min_green_s <= s.max_green_s and math.isfinite(s.min_green_s + s.yellow_s + s.all_red_s)):
         raise AssertionError(f"{who}: safety() returned {s!r}; expected seconds with yellow_s, all_red_s >= 0 "
                              "and 0 <= min_green_s <= max_green_s")
+    floor = SiteSafety()
+    for what, v, low in (("yellow", s.yellow_s, floor.yellow_s), ("all-red", s.all_red_s, floor.all_red_s)):
+        if v < low:
+            raise AssertionError(f"{who}: safety() asks for a {v:g} s {what}; unsafe below {low:g} s (the default "
+                                 "site floor: the actuator would lengthen it; a controller may ask for longer, never "
+                                 "shorter)")
     d = c.detectors()
     if d is not None and not (is_number(d) and 0 < d < math.inf):
         raise AssertionError(f"{who}: detectors() returned {d!r}; expected None or a positive distance in m")
