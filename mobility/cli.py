@@ -156,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--out", type=Path, default=None, help="directory for junctions/network/runs .csv and .parquet")
 
     sub.add_parser("controllers", help="list available controllers")
+    ck = sub.add_parser("check", help="check that a controller keeps the contract (mobility.check_controller)")
+    ck.add_argument("controller", help="a registered name or MODULE:Class (the module importable from here)")
+    ck.add_argument("--network", action="append", default=None,
+                    help="a .net.xml to check on (repeatable; default: the bundled corridor and grid)")
     z = sub.add_parser("zones", help="print the attribution zones of a scenario's network")
     z.add_argument("scenario")
     for sp in sub.choices.values():
@@ -197,6 +201,26 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
+def _check(spec: str, networks: list[str] | None) -> int:
+    """``mobility check MODULE:Class``: 0 when the controller keeps the contract, 1 with the broken rule."""
+    from .controllers import load_class
+    from .controllers.check import check_controller
+
+    if ":" in spec and os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # MODULE:Class of a file in the current directory, as `python -m` would
+    for net in networks or []:
+        if not Path(net).is_file():
+            raise MobilityError(f"--network {net}: no such file; expected a SUMO .net.xml")
+    cls = load_class(spec)
+    try:
+        check_controller(cls, networks=networks)
+    except AssertionError as e:
+        print(f"mobility check: {spec}: FAILED: {e}", file=sys.stderr)
+        return 1
+    print(f"{spec}: ok ({cls.__module__}:{cls.__qualname__} keeps the controller contract)")
+    return 0
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     from .experiments import run as experiment
     from .controllers import available
@@ -205,6 +229,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         for name, desc in available().items():
             print(f"{name:<22} {desc}")
         return 0
+    if args.command == "check":
+        return _check(args.controller, args.network)
     from .experiments.run import check_out_dir
 
     if getattr(args, "out", None) is not None:

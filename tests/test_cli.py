@@ -75,10 +75,59 @@ def test_bad_input_one_line_exit_2_nothing_written(case: str, tmp_path: Path) ->
 
 
 def test_controllers_lists_builtins() -> None:
+    """Every registered controller is listed with its own description: one that fails to load is
+    listed as "(cannot load: ...)" and fails this test."""
+    from mobility.controllers import BUILTIN, load_class
+
     proc = mobility("controllers")
     assert proc.returncode == 0
-    names = [line.split()[0] for line in proc.stdout.splitlines()]
-    assert {"static", "sumo-actuated"} <= set(names)
+    listed = dict(line.split(None, 1) for line in proc.stdout.splitlines())
+    assert set(BUILTIN) <= set(listed)
+    for name in BUILTIN:
+        assert listed[name].strip() == load_class(name).description, listed[name]
+
+
+GOOD_CONTROLLER = """
+from mobility.controllers import Controller, GreenPhase
+
+
+class LongestQueue(Controller):
+    name = "longest-queue"
+    description = "Serve the green phase whose lanes hold the most halted vehicles."
+    decision_interval_s = 5.0
+
+    def reset(self, network, seed):
+        self.lanes_of = {j: network.junctions[j].green_lanes() for j in network.junction_ids}
+
+    def act(self, obs):
+        out = {}
+        for jid, o in obs.junctions.items():
+            q = [sum(o.queue(lane) for lane in lanes) for lanes in self.lanes_of[jid]]
+            out[jid] = GreenPhase(max(range(len(q)), key=q.__getitem__))
+        return out
+
+
+class NoYellow(LongestQueue):
+    def safety(self):
+        from mobility.controllers import Safety
+
+        return Safety(yellow_s=0.0)
+"""
+
+
+def test_check_command(tmp_path: Path) -> None:
+    """``mobility check MODULE:Class`` from the module's directory: 0 and "ok" for a conforming
+    controller, 1 and the broken rule for an unsafe one, 2 and one line for one that does not load."""
+    (tmp_path / "my_ctl.py").write_text(GOOD_CONTROLLER)
+    ok = mobility("check", "my_ctl:LongestQueue", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == "my_ctl:LongestQueue: ok (my_ctl:LongestQueue keeps the controller contract)"
+    bad = mobility("check", "my_ctl:NoYellow", cwd=tmp_path)
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert "safety() asks for a 0 s yellow; unsafe below 3 s" in bad.stderr
+    missing = mobility("check", "my_ctl:Nothing", cwd=tmp_path)
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+    assert "cannot load 'my_ctl:Nothing'" in missing.stderr
 
 
 @pytest.mark.sumo

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -133,12 +132,11 @@ def test_unreadable_routes_name_the_file(one_junction: Path, tmp_path: Path) -> 
             estimate_demand(sc, net, tmp_path / name)
 
 
-def test_resco_ingolstadt21_is_fast(tmp_path: Path) -> None:
+def test_resco_ingolstadt21_demand_on_every_junction(tmp_path: Path) -> None:
+    """(Its speed is measured in benchmarks, not asserted here: no wall-clock assertions in tests.)"""
     sc = load_scenario(resco_map("ingolstadt21"))
     net = SignalNetwork.load(sc.net_file)
-    t0 = time.perf_counter()
     d = estimate_demand(sc, net, tmp_path)
-    assert time.perf_counter() - t0 < 10.0
     assert len(d.link_vph) == len(net.junctions)
     # ~4,300 trips in the hour, each crossing a few signals
     total = sum(float(a.sum()) for a in d.link_vph.values())

@@ -8,7 +8,6 @@ the ``mobility.controllers`` entry-point group (value ``"package.module:Class"``
 
 from __future__ import annotations
 
-import ast
 import importlib
 import math
 import re
@@ -102,13 +101,11 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     name, args = m.group(1), m.group(2)
     params: dict[str, Any] = {}
     if args and args.strip():
+        from .deploy import literal_kwargs
+
         try:
-            call = ast.parse(f"f({args})", mode="eval").body
-            assert isinstance(call, ast.Call) and not call.args
-            for kw in call.keywords:
-                assert kw.arg is not None
-                params[kw.arg] = ast.literal_eval(kw.value)
-        except (SyntaxError, ValueError, AssertionError):
+            params = literal_kwargs(args)
+        except ValueError:
             raise ControllerError(f"controller spec '{spec}': parameters must be param=literal, comma-separated") from None
     return name, params
 

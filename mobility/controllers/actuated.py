@@ -20,11 +20,11 @@ Yellow and clearance red are inserted by the actuator (:mod:`mobility.signals`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
 from ..errors import ControllerError
+from ..network import SignalNetwork
 from .base import Action, Controller, GreenPhase, Observation, Safety
 
 
@@ -71,7 +71,7 @@ class Actuated(Controller):
         return Safety(all_red_s=float(self._params["all_red_s"]), min_green_s=float(self._params["min_green_s"]),
                       max_green_s=float("inf"))
 
-    def reset(self, network: Any, seed: int) -> None:
+    def reset(self, network: SignalNetwork, seed: int) -> None:
         """For each junction and stage, the positions (in ``incoming_lanes``) of the lanes it serves."""
         self._served, self._target = {}, {}
         for jid in network.junction_ids:

@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from ..network import SignalNetwork
 from .base import Action, Controller, Observation, TimingPlan
 
 
@@ -139,7 +140,7 @@ class CycleAdaptive(Controller):
     def detectors(self) -> float:
         return float(self._params["detector_distance_m"])
 
-    def reset(self, network: Any, seed: int) -> None:
+    def reset(self, network: SignalNetwork, seed: int) -> None:
         """Stages, their detected lanes and the real greens of every junction."""
         p = self._params
         self._net, self._j, self._groups, self.history = network, {}, {}, []

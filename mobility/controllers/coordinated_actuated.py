@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ControllerError
+from ..network import SignalNetwork
 from .base import Action, Controller, GreenPhase, Observation, Safety, TimingPlan  # noqa: F401
 from .green_wave import GreenWave
 
@@ -81,7 +82,7 @@ class CoordinatedActuated(Controller):
         # stage ends are this controller's decisions (force-offs); the actuator keeps min green
         return Safety(min_green_s=float(self._params["min_green_s"]), max_green_s=float("inf"))
 
-    def reset(self, network: Any, seed: int) -> None:
+    def reset(self, network: SignalNetwork, seed: int) -> None:
         gw = GreenWave(**self._backbone_params)
         gw.reset(network, seed)
         assert gw.plan_ is not None and gw.bandwidth_ is not None

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ControllerError
+from ..network import SignalNetwork
 from .base import Action, Controller, Observation, Safety
 
 
@@ -70,16 +71,21 @@ def is_composite(spec: str) -> bool:
     return len(split_top(spec, "@+")) > 1
 
 
-def _kwargs(text: str, where: str) -> dict[str, Any]:
+def literal_kwargs(text: str) -> dict[str, Any]:
+    """``"a=1, b='x'"`` → ``{"a": 1, "b": "x"}`` (Python literals only); :class:`ValueError` otherwise."""
     try:
         call = ast.parse(f"f({text})", mode="eval").body
-        assert isinstance(call, ast.Call) and not call.args
-        out = {}
-        for kw in call.keywords:
-            assert kw.arg is not None
-            out[kw.arg] = ast.literal_eval(kw.value)
-        return out
-    except (SyntaxError, ValueError, AssertionError):
+    except SyntaxError as e:
+        raise ValueError(str(e)) from None
+    if not isinstance(call, ast.Call) or call.args or any(kw.arg is None for kw in call.keywords):
+        raise ValueError("expected param=literal, comma-separated")
+    return {str(kw.arg): ast.literal_eval(kw.value) for kw in call.keywords}
+
+
+def _kwargs(text: str, where: str) -> dict[str, Any]:
+    try:
+        return literal_kwargs(text)
+    except ValueError:
         raise ControllerError(f"{where}: parameters must be param=literal, comma-separated") from None
 
 
@@ -259,7 +265,7 @@ class Deployed(Controller):
         """Extra SUMO options the modifiers need (e.g. the GLOSA device)."""
         return [o for m in self.modifiers for o in m.sumo_options()]
 
-    def reset(self, network: Any, seed: int) -> None:
+    def reset(self, network: SignalNetwork, seed: int) -> None:
         self.treated = self.deployment.select(list(network.junction_ids), f"controller '{self.name}'",
                                               network.path.name, self.static_delay)
         self._set = frozenset(self.treated)

@@ -359,7 +359,7 @@ class GreenWave(Controller):
         self.lead_lag_: list[str] = []
         self._actions: dict[str, TimingPlan] = {}
 
-    def reset(self, network: Any, seed: int) -> None:
+    def reset(self, network: SignalNetwork, seed: int) -> None:
         p = self._params
         webster = {k: p[k] for k in WEBSTER_PARAMS}
         plan = coordinated_webster(self.name, network, p["path"], p["cycle_s"], webster)

@@ -34,10 +34,10 @@ How the model's quantities are measured here (per lane, not per movement):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
+from ..network import SignalNetwork
 from .base import Action, Controller, GreenPhase, JunctionObservation, Observation, Safety
 
 
@@ -135,7 +135,7 @@ class MaxPressure(Controller):
                       min_green_s=float(self._params["min_green_s"]), max_green_s=float(self._params["max_green_s"]),
                       program_yellow=bool(self._params["program_yellow"]))
 
-    def reset(self, network: Any, seed: int) -> None:
+    def reset(self, network: SignalNetwork, seed: int) -> None:
         """Build, per junction, the stage × lane weight matrices of the pressure sum."""
         served = "Gg" if self._params["include_permissive"] else "G"
         self._w_in, self._w_out, self._current, self._lane_served_at = {}, {}, {}, {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..network import SignalNetwork
 from .base import Action, Controller, NativeProgram, Observation
 
 
@@ -42,7 +43,7 @@ class SumoActuated(Controller):
             raise self._param_error("max_green_s", f"at least min_green_s={min_green_s}", max_green_s)
         self._junctions: list[str] = []
 
-    def reset(self, network: object, seed: int) -> None:
+    def reset(self, network: SignalNetwork, seed: int) -> None:
         self._junctions = list(network.junction_ids)  # type: ignore[attr-defined]
 
     def act(self, observation: Observation) -> Mapping[str, Action]:

@@ -138,7 +138,7 @@ class TlsCoordinator(Controller):
         self.offsets_: dict[str, float] = {}
         self._actions: dict[str, TimingPlan] = {}
 
-    def reset(self, network: Any, seed: int) -> None:
+    def reset(self, network: SignalNetwork, seed: int) -> None:
         p = self._params
         cycle = p["cycle_s"]
         if cycle is None:  # the same common cycle green-wave would choose: same splits, only offsets differ

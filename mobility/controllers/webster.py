@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ControllerError
-from ..network import Junction
+from ..network import Junction, SignalNetwork
 from .base import Action, Controller, Observation, TimingPlan
 
 _ErrorFactory = Callable[[str, str, Any], ControllerError]
@@ -375,7 +375,7 @@ class Webster(Controller):
         self._junctions: dict[str, Junction] = {}
         self._period: dict[str, int] = {}
 
-    def reset(self, network: Any, seed: int) -> None:
+    def reset(self, network: SignalNetwork, seed: int) -> None:
         demand = network.demand
         if demand is None:
             raise ControllerError(f"controller '{self.name}': the network carries no demand; run it with "
