@@ -2,13 +2,13 @@
 #   make demo   -- set up .venv, install, compare the existing timing, a green wave and max-pressure
 #                  on the bundled corridor (3 seeds),
 #                  write the HTML report and print its path
-#   make test   -- set up .venv, install, run the whole test suite
+#   make test   -- set up .venv, install, lint (ruff), type-check (mypy), run the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OUT    ?= results/demo
 
-.PHONY: demo test setup networks benchmark clean
+.PHONY: demo test lint setup networks benchmark clean
 
 setup: $(VENV)/.installed
 
@@ -23,7 +23,13 @@ demo: setup
 	$(VENV)/bin/mobility report $(OUT) --out $(OUT)/report.html
 
 test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -ra
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 networks: setup
 	$(PY) networks/build.py
@@ -32,4 +38,4 @@ benchmark: setup
 	$(PY) benchmarks/overhead.py
 
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache build

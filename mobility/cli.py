@@ -179,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return 1
     except (MobilityError, SimulationError) as e:
-        if args.debug and getattr(e, "traceback", ""):
-            print(e.traceback.rstrip(), file=sys.stderr)
+        trace = getattr(e, "traceback", "")
+        if args.debug and trace:
+            print(trace.rstrip(), file=sys.stderr)
         print(f"mobility: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

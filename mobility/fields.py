@@ -10,7 +10,7 @@ import math
 import tomllib
 from numbers import Real
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from .errors import MobilityError, ScenarioError
 
@@ -72,7 +72,7 @@ class Fields:
             raise self.err(key, f"expected {what}, got {v!r}")
         return v
 
-    def tables(self, key: str, what: str) -> list[Fields]:
+    def tables(self, key: str, what: str) -> list[Self]:
         """An array of tables (``[[key]]``), each as typed fields named ``key[i].`` in errors."""
         out = []
         for i, t in enumerate(self.get(key, list, [], what=what)):

@@ -276,7 +276,7 @@ class Scenario:
                 return str(v)
             if isinstance(v, tuple):
                 return [conv(x) for x in v]
-            if dataclasses.is_dataclass(v):
+            if dataclasses.is_dataclass(v) and not isinstance(v, type):
                 return {k: conv(x) for k, x in dataclasses.asdict(v).items()}
             return v
 

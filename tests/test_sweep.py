@@ -535,7 +535,6 @@ def _consistent(out: Path) -> None:
 @pytest.mark.sumo
 def test_a_second_sweep_on_a_locked_out_gets_one_line_or_waits(uninterrupted: Path, tmp_path: Path) -> None:
     import shutil
-    import threading
 
     from mobility.experiments.store import out_lock
 

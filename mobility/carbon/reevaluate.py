@@ -431,7 +431,7 @@ def _fleet_from_record(raw: Any, mix: list[dict[str, Any]], name: str) -> Fleet 
         except ScenarioError:
             return None
         vclass = {v["id"]: v.get("vclass") for v in mix}
-        kin = {g: (next((vclass[c.id] for c in f.within(g) if vclass.get(c.id)), k[0]), k[1])
+        kin = {g: (str(next((vclass[c.id] for c in f.within(g) if vclass.get(c.id)), k[0])), k[1])
                for g, k in f.kinematics.items()}
         return Fleet(name, f.classes, f.group_shares, None, kin, f.preset_json)
     if isinstance(d.get("vehicle_types"), list):
@@ -523,7 +523,8 @@ def reevaluate(results: str | Path | Mapping[str, pd.DataFrame], fleet: Fleet | 
         new.grid.kg_co2_per_kwh if new.grid is not None else None)
     new_grid = np.full(len(runs), new_grid_factor) if new_grid_factor is not None else run_grid
 
-    parts_new, parts_sim = [], []
+    parts_new: list[pd.DataFrame] = []
+    parts_sim: list[pd.DataFrame] = []
     for fkey in dict.fromkeys(id(fleets[r]) for r in runs["run_id"]):
         rids = [r for r in runs["run_id"] if id(fleets[r]) == fkey]
         rf = fleets[rids[0]]

@@ -99,7 +99,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     if not m:
         raise ControllerError(f"controller spec '{spec}': expected NAME or NAME(param=value, ...)")
     name, args = m.group(1), m.group(2)
-    params: dict[str, Any] = {}
+    params = {}
     if args and args.strip():
         from .deploy import literal_kwargs
 

@@ -44,7 +44,7 @@ class SumoActuated(Controller):
         self._junctions: list[str] = []
 
     def reset(self, network: SignalNetwork, seed: int) -> None:
-        self._junctions = list(network.junction_ids)  # type: ignore[attr-defined]
+        self._junctions = list(network.junction_ids)
 
     def act(self, observation: Observation) -> Mapping[str, Action]:
         p = self._params

@@ -475,13 +475,13 @@ def run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     kin = output.kinematics
     if not kin.empty:
         kin.insert(0, "run_id", rid)
-    timespace = {}
+    timespace_tables = {}
     for name, table in output.timespace.items():  # trajectories are large: run_id only (join with runs)
         table = table.copy()
         for i, k in enumerate(KEYS if name == "signals" else ["run_id"]):
             table.insert(i, k, info[k])
-        timespace[name] = table
-    return Results(junctions, network, pd.DataFrame([info]), corridor, timespace, kin)
+        timespace_tables[name] = table
+    return Results(junctions, network, pd.DataFrame([info]), corridor, timespace_tables, kin)
 
 
 _STATIC_DELAY: dict[str, dict[str, float]] = {}

@@ -76,7 +76,7 @@ RUN_TIMEOUT_MAX_S = 30 * 86400.0
 
 def default_run_timeout(sc: Scenario) -> float:
     """The default per-run timeout of ``sc``, wall seconds (see :data:`RUN_TIMEOUT_PER_SIM_S`)."""
-    return min(RUN_TIMEOUT_BASE_S + RUN_TIMEOUT_PER_SIM_S * max(sc.end_s - sc.begin_s, 0.0), RUN_TIMEOUT_MAX_S)
+    return min(RUN_TIMEOUT_BASE_S + RUN_TIMEOUT_PER_SIM_S * max(sc.stop_s - sc.begin_s, 0.0), RUN_TIMEOUT_MAX_S)
 
 
 @dataclass(frozen=True)

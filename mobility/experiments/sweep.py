@@ -55,7 +55,7 @@ import time
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 import pandas as pd
 
@@ -272,7 +272,7 @@ def format_sweep(res: Results, baseline: str | None = None) -> str:
         return "no runs"
     s = summary(res.junctions, res.network, res.runs, baseline)
     base = s["baseline"]
-    net, diffs, excl = s["network"], s["network_diffs"], s["excluded"]
+    net, diffs, excl = (cast(pd.DataFrame, s[k]) for k in ("network", "network_diffs", "excluded"))
     lines = [f"Network totals (mean ± 95 % CI over seeds; change vs '{base}' paired by seed, "
              "'~' = the CI of the change includes 0):"]
     metrics = [("delay_s_per_veh", "delay s/veh", 1), ("stops_per_veh", "stops/veh", 2), ("co2_kg", "CO2 kg", 1)]

@@ -280,9 +280,9 @@ def _validate(rows: list[tuple[int, dict[str, str]]], net: SignalNetwork, net_na
     by_loc: dict[str, list[Count]] = defaultdict(list)
     for c in out:
         by_loc[c.location].append(c)
-    for loc, rows in by_loc.items():
-        rows.sort(key=lambda c: (c.begin_s, c.end_s, c.line))
-        for prev, nxt in zip(rows, rows[1:]):
+    for loc, at_loc in by_loc.items():
+        at_loc.sort(key=lambda c: (c.begin_s, c.end_s, c.line))
+        for prev, nxt in zip(at_loc, at_loc[1:]):
             if nxt.begin_s < prev.end_s:
                 raise ScenarioError(
                     f"{where}: line {nxt.line}: interval [{nxt.begin_s:g}, {nxt.end_s:g}) at "
@@ -587,7 +587,7 @@ def simulate_counts(scenario: Scenario, counts: Sequence[Count], workdir: str | 
     return out
 
 
-def fit_table(counts: Sequence[Count], simulated: Sequence[float]) -> pd.DataFrame:
+def fit_table(counts: Sequence[Count], simulated: Sequence[float] | np.ndarray) -> pd.DataFrame:
     """One row per count: observed and simulated vehicles and vehicles/hour, and GEH.
 
     Columns: ``line, location, from_edge, to_edge, begin_s, end_s, observed_veh, simulated_veh,
