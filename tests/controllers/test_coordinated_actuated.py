@@ -8,7 +8,6 @@ detector gaps are chosen: the stage it serves is then predicted exactly. Greens 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
