@@ -86,7 +86,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from mobility.carbon.emission_tables import cache_root
     from mobility.scenario import load_scenario
-    from mobility.sim import sumo_command
+    from mobility.scenario import sumo_command
 
     path = str(city(cache_root() / "bench-city")) if args.city else (args.scenario or str(DEFAULT))
     sc = load_scenario(path)

@@ -15,7 +15,8 @@ from mobility.errors import ScenarioError
 from mobility.experiments.run import run
 from mobility.metrics import UNATTRIBUTED
 from mobility.scenario import UNTIL_EMPTY_CAP_S, load_scenario
-from mobility.sim import simulate, sumo_command
+from mobility.scenario import sumo_command
+from mobility.sim import simulate
 
 from .conftest import ROOT, SHARED
 
