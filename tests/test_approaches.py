@@ -148,3 +148,59 @@ def test_corridor_every_served_vehicle_has_its_approach_and_movement() -> None:
     c = res.corridor
     assert (c["congestion_index"] == c["travel_time_s_mean"] / (c["travel_time_s_mean"] - c["delay_s_per_veh"])).all()
     assert (c["congestion_index"] > 1).all()
+
+
+# -- pure logic (no SUMO run) -----------------------------------------------------------------
+
+
+def test_full_lane_needs_one_queue_from_end_to_start() -> None:
+    """A 60 m lane: halted fronts at 59, 50, 41, 32, 23, 14 m form one queue from the stop line to
+    the start (gaps <= 15 m, the last within 15 m of the start); with a 20 m hole, or a queue that
+    does not reach the start, or one that starts away from the stop line, the lane is not full."""
+    from mobility.approaches import _full
+
+    def full(pos: list[float]) -> bool:
+        n = len(pos)
+        t, g = _full(np.zeros(n), np.zeros(n, dtype=np.int64), np.array(pos), np.full(n, 60.0))
+        return len(t) == 1
+
+    assert full([59, 50, 41, 32, 23, 14])
+    assert full([14, 41, 59, 23, 50, 32])  # row order does not matter
+    assert not full([59, 50, 41, 21, 12])  # a 20 m hole
+    assert not full([59, 50, 41, 32, 23])  # the last is 23 m from the start
+    assert not full([40, 31, 22, 13])  # 20 m of free lane before the stop line
+    # two 20 m lanes and two steps at once: (t=0, lane 1) has a 17 m hole, (t=1, lane 0) 16 m free at the
+    # stop line; only (t=1, lane 1) is full
+    t, g = _full(np.array([0, 0, 1, 1, 1]), np.array([1, 1, 0, 1, 1]), np.array([19.0, 2.0, 4.0, 18.0, 9.0]),
+                 np.full(5, 20.0))
+    assert (t.tolist(), g.tolist()) == ([1], [1])
+
+
+def test_crossings_find_approach_movement_and_time(one_junction: Path) -> None:
+    """Vehicle 0 drives W_C -> internal lane -> C_E; vehicle 1 skips the internal lane between two
+    samples; vehicle 2 is still on W_C at the end; vehicle 3 only drives on C_E (departed there)."""
+    from mobility.approaches import ApproachMap, Crossings
+    from mobility.metrics import ZoneMap
+    from mobility.network import SignalNetwork
+
+    net = SignalNetwork.load(one_junction)
+    zm = ZoneMap.build(net, ZoneSpec(100, 100))
+    am = ApproachMap(net, zm)
+    li = zm.lane_index
+    via = [lk.via[0] for lk in net.junctions["C"].links if lk.in_lane == "W_C_0"][0]
+    rows = [(0, 1, "W_C_0"), (0, 2, via), (0, 3, "C_E_0"), (1, 1, "W_C_0"), (1, 2, "C_E_0"), (2, 1, "W_C_0"),
+            (2, 2, "W_C_0"), (3, 1, "C_E_0"), (3, 2, "C_E_0")]
+    rows.sort(key=lambda r: r[1])
+    c = Crossings(am)
+    half = 5  # two batches, the first ending inside vehicle 0's crossing
+    for part in (rows[:half], rows[half:]):
+        c.add(np.array([r[0] for r in part]), np.array([float(r[1]) for r in part]), np.array([li[r[2]] for r in part]))
+    c.finish()
+    got = sorted(zip(c.veh.tolist(), (c.key & ((1 << 37) - 1)).tolist(), c.appr.tolist(), c.mov.tolist()))
+    w = am.appr_edge.index("W_C")
+    m = [i for i, (a, e) in enumerate(zip(am.mov_appr, am.mov_edge)) if a == w and e == "C_E"][0]
+    assert got == [(0, 3000, w, m), (1, 2000, w, m)]
+    # a step on the approach belongs to the next crossing, one on the exit to the last one
+    a, mv = c.lookup(np.array([0, 0, 2]), np.array([1.0, 3.0, 2.0]), np.zeros(3, dtype=np.int64),
+                     np.array([True, False, True]))
+    assert a.tolist() == [w, w, -1] and mv.tolist() == [m, m, -1]
