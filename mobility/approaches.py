@@ -292,8 +292,9 @@ class SignalStates:
             rows = by[j]
             width = max((len(s) for _, s in rows), default=0)
             self.times.append(np.array([t for t, _ in rows], dtype=float))
-            self.green.append(np.array([[c in "Gg" for c in s.ljust(width, "r")] for _, s in rows], dtype=bool)
-                              .reshape(len(rows), width))
+            chars = np.array([s.ljust(width, "r").encode("ascii", "replace") for _, s in rows], dtype=f"S{max(width, 1)}")
+            codes = chars.view(np.uint8).reshape(len(rows), max(width, 1))[:, :width]
+            self.green.append((codes == ord("G")) | (codes == ord("g")))
 
     def green_at(self, junction: np.ndarray, char: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Whether link ``char`` of ``junction`` showed green at time ``t`` (each an array)."""
@@ -310,15 +311,6 @@ class SignalStates:
             res[ok] = g[i[ok], c[ok]]
             out[sel] = res
         return out
-
-    def green_steps(self, junction: int, grid: np.ndarray) -> np.ndarray:
-        """Per link of ``junction``: the number of the times ``grid`` at which it showed green."""
-        times, g = self.times[junction], self.green[junction]
-        if not len(times):
-            return np.zeros(g.shape[1] if g.ndim == 2 else 0)
-        i = np.searchsorted(times, grid, side="right") - 1
-        i = i[i >= 0]
-        return np.bincount(i, minlength=len(times)) @ g.astype(float)
 
 
 _SUMS = ("veh_s", "halted_veh_s", "delay_s", "stops", "co2_mg", "served", "arrival_s")
