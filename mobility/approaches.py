@@ -75,7 +75,7 @@ SPILLBACK_MIN_S = 5.0
 CHAIN_MAX_M = 1000.0
 NONE_APPROACH = "(none)"
 UNRESOLVED = "(unresolved)"
-_QMAX = 4096  # queue lengths above are counted as this (histograms for the 95th percentile)
+_QMAX = 1024  # the 95th percentile counts longer queues as this (the maximum and the mean are exact)
 
 
 def _key(veh: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -325,8 +325,12 @@ class ApproachStats:
         self.amap, self.cross, self.signals, self.dt = amap, crossings, signals, dt
         self.a = {k: np.zeros(amap.n_appr) for k in _SUMS}
         self.m = {k: np.zeros(amap.n_mov) for k in _SUMS}
-        self.a_hist = np.zeros((amap.n_appr, _QMAX + 1))
-        self.m_hist = np.zeros((amap.n_mov, _QMAX + 1))
+        # queue samples per step: counts of each non-zero length (zeros follow from the step count),
+        # the sum and the maximum
+        self.a_hist = np.zeros((amap.n_appr, _QMAX + 1), dtype=np.int32)
+        self.m_hist = np.zeros((amap.n_mov, _QMAX + 1), dtype=np.int32)
+        self.a_qsum, self.m_qsum = np.zeros(amap.n_appr), np.zeros(amap.n_mov)
+        self.a_qmax, self.m_qmax = np.zeros(amap.n_appr, dtype=np.int64), np.zeros(amap.n_mov, dtype=np.int64)
         self.steps = 0
         self.last_a = np.zeros(0, dtype=np.int64)
         self.last_m = np.zeros(0, dtype=np.int64)
@@ -402,10 +406,16 @@ class ApproachStats:
         present = np.unique(step)
         self.steps += len(present)
         q = z & halted & (code % 4 != EXIT)
-        for idx, hist, n in ((a, self.a_hist, self.amap.n_appr), (m, self.m_hist, self.amap.n_mov)):
-            counts = np.bincount(step[q] * n + idx[q], minlength=(int(step.max()) + 1) * n).reshape(-1, n)[present]
-            flat = np.arange(n)[None, :] * (_QMAX + 1) + np.minimum(counts, _QMAX)
-            hist += np.bincount(flat.ravel(), minlength=n * (_QMAX + 1)).reshape(n, _QMAX + 1)
+        for idx, hist, qsum, qmax, n in ((a, self.a_hist, self.a_qsum, self.a_qmax, self.amap.n_appr),
+                                         (m, self.m_hist, self.m_qsum, self.m_qmax, self.amap.n_mov)):
+            if not q.any():
+                continue
+            key, count = np.unique(step[q] * n + idx[q], return_counts=True)  # (step, bin) -> halted vehicles
+            col = key % n
+            qsum += np.bincount(col, weights=count, minlength=n)
+            np.maximum.at(qmax, col, count)
+            cell, k = np.unique(col * (_QMAX + 1) + np.minimum(count, _QMAX), return_counts=True)
+            hist.reshape(-1)[cell] += k.astype(np.int32)
         self._full_lanes(t, lane, pos, halted)
 
     def _full_lanes(self, t: np.ndarray, lane: np.ndarray, pos: np.ndarray, halted: np.ndarray) -> None:
@@ -523,19 +533,18 @@ class ApproachStats:
         appr_blocked = np.bincount(np.array(am.mov_appr, dtype=np.int64), weights=blocked, minlength=am.n_appr)
         jids = np.asarray(am.junction_ids, dtype=object)
 
-        def frame(sums: dict[str, np.ndarray], hist: np.ndarray, cap: np.ndarray, green: np.ndarray,
+        def frame(sums: dict[str, np.ndarray], hist: np.ndarray, qsum: np.ndarray, qmax: np.ndarray,
+                  cap: np.ndarray, green: np.ndarray,
                   lanes: list[list[int]]) -> pd.DataFrame:
             served = sums["served"]
             hours = window_s / 3600.0
             with np.errstate(divide="ignore", invalid="ignore"):
                 per = lambda x: np.where(served > 0, x / served, np.nan)  # noqa: E731
                 steps = max(self.steps, 1)
-                hist = hist.copy()
-                hist[:, 0] += np.maximum(self.steps - hist.sum(axis=1), 0)  # (no step is missing; kept safe)
-                qv = np.arange(_QMAX + 1)
+                hist = hist.astype(np.int64)
+                hist[:, 0] = np.maximum(self.steps - hist[:, 1:].sum(axis=1), 0)  # steps with no queue
                 cdf = np.cumsum(hist, axis=1) / np.maximum(hist.sum(axis=1, keepdims=True), 1)
                 p95 = (cdf < 0.95 - 1e-12).sum(axis=1)
-                qmax = ((hist > 0) * qv[None, :]).max(axis=1)
                 tt = sums["veh_s"] + sums["arrival_s"]
                 flow = served / hours
                 return pd.DataFrame({
@@ -548,7 +557,7 @@ class ApproachStats:
                     "halted_veh_s": sums["halted_veh_s"],
                     "veh_s": sums["veh_s"],
                     "queue_max_veh": qmax.astype(np.int64),
-                    "queue_mean_veh": (hist * qv[None, :]).sum(axis=1) / steps,
+                    "queue_mean_veh": qsum / steps,
                     "queue_p95_veh": p95.astype(np.int64),
                     "flow_veh_per_h": flow,
                     "green_ratio": green,
@@ -559,7 +568,7 @@ class ApproachStats:
                 })
 
         appr_j = np.array(am.appr_junction, dtype=np.int64)
-        adf = frame(self.a, self.a_hist, appr_cap, appr_g, am.appr_lanes)
+        adf = frame(self.a, self.a_hist, self.a_qsum, self.a_qmax, appr_cap, appr_g, am.appr_lanes)
         adf.insert(0, "approach", am.appr_edge)
         adf.insert(0, "junction_id", jids[appr_j])
         adf.insert(adf.columns.get_loc("delay_s_per_veh") + 1, "hcm_los",
@@ -568,7 +577,7 @@ class ApproachStats:
         adf["spillback_s"] = spill_s
         adf["blocked_green_s"] = appr_blocked
         mov_a = np.array(am.mov_appr, dtype=np.int64)
-        mdf = frame(self.m, self.m_hist, mov_cap, mov_g, am.mov_lanes)
+        mdf = frame(self.m, self.m_hist, self.m_qsum, self.m_qmax, mov_cap, mov_g, am.mov_lanes)
         mdf.insert(0, "to_edge", am.mov_edge)
         mdf.insert(0, "approach", np.asarray(am.appr_edge, dtype=object)[mov_a])
         mdf.insert(0, "junction_id", jids[appr_j[mov_a]])
