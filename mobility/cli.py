@@ -329,6 +329,10 @@ def _dispatch(args: argparse.Namespace) -> int:
                       scheduler=args.scheduler, progress=True, retry_failed=args.retry_failed,
                       force=args.force, run_timeout_s=args.run_timeout, wait=args.wait)
     print(experiment.format_comparison(res))
+    if args.command == "run" and not res.approaches.empty:
+        from .approaches import format_approaches
+
+        print("\n" + format_approaches(res.approaches, res.network))
     if args.command == "compare" and args.out is not None:
         print(f"\nwrote the tables to {args.out} (runs in {args.out / 'runs'})")
     elif args.out is not None:

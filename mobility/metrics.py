@@ -43,6 +43,7 @@ Per junction, over the measurement window (after warm-up), for vehicle-steps in 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -269,6 +270,9 @@ class Attribution:
         self.dt = step_length_s
         self.grid_kg_co2_per_kwh = grid_kg_co2_per_kwh
         self.kinematics = Kinematics()
+        #: optional receiver of every batch of rows and arrivals as attributed here (duck-typed:
+        #: ``rows(...)`` and ``arrive(...)``; see :class:`mobility.approaches.ApproachStats`)
+        self.listener: Any = None
         self.nbins = zone_map.n_junctions + 1  # last bin: unattributed
         self.sums = {k: np.zeros(self.nbins) for k in _SUMS}
         self.queue_max = np.zeros(self.nbins)
@@ -421,6 +425,8 @@ class Attribution:
         self.last[v] = np.where(ins, 0.0, np.column_stack((dloss[i], co2[i], fuel[i], nox[i], elec[i])))
         counted = ~insertion
         m = counted & (t > measure_from + 1e-9)
+        if self.listener is not None:  # per-approach tables (mobility.approaches): the same rows, classified
+            self.listener.rows(veh, t, lane, pos, speed, code, prev_code, stop, dloss, co2, counted, m)
         if m.any():
             step = np.rint((t[m] - t[m].min()) / dt).astype(np.int64)
             self._accumulate(veh[m], step, code[m], prev_code[m], speed[m], accel[m], stop[m], dloss[m], co2[m],
@@ -500,6 +506,8 @@ class Attribution:
         self.sums["nox_mg"] += np.bincount(b, weights=last[:, 3], minlength=n) * dt
         self.sums["energy_wh"] += np.bincount(b, weights=last[:, 4], minlength=n) * dt
         self.kinematics.add(b, self.vtype[slots], self.prev_speed[slots], self.prev_accel[slots])
+        if self.listener is not None:
+            self.listener.arrive(slots, code, last[:, 0], last[:, 1])
 
     def arrive_rows(self, t_end: float, measure_from: float) -> np.ndarray:
         """After :meth:`add_rows` has seen a whole run ending at ``t_end`` (s): every vehicle whose

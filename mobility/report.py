@@ -1,14 +1,20 @@
 """A self-contained HTML report of a results directory (``mobility report RESULTS --out FILE``).
 
-One file, no network access needed to open it: CSS and a small script inline, every chart an inline
-SVG drawn here from the tables (no plotting library, no CDN). It holds, for each scenario and demand
-scale:
+One file, no network access needed to open it: CSS and a small script (sorting tables, switching the
+map's controller layer) inline, every chart an inline SVG drawn from the tables (no plotting library,
+no CDN). The markup lives in Jinja2 templates shipped as package data (``mobility/templates``:
+``report.html.j2``, ``svg.html.j2``, ``report.css``, ``report.js``), rendered with autoescaping, so
+every value from the tables is escaped by the template engine; this module only computes what is
+shown (numbers, formatted text, SVG geometry). It holds, for each scenario and demand scale:
 
 * network totals and the per-junction comparison table (mean and 95 % CI over seeds, HCM level of
   service, % change against the baseline paired by seed with its CI; click a header to sort);
 * bar charts of delay, stops and CO2 per junction per controller (with CI whiskers);
 * a network map drawn from the network geometry (sumolib edge shapes), each signalised junction
   coloured by the CO2 saved against the baseline (a selector switches the controller);
+* per approach (when the results hold the ``approaches`` table): vehicles, delay and HCM LOS, stops,
+  queue, volume-to-capacity, congestion index, CO2, spillback and blocked green; and the junctions
+  with spillback or blocked green;
 * time–space diagrams (signal states and vehicle trajectories along the corridor) when the results
   hold ``timespace_*`` tables: ``mobility compare``/``sweep`` record them for the first seed of each
   controller on a scenario with a ``corridor``; ``mobility run --timespace`` for its one run;
@@ -21,6 +27,7 @@ from every mean.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import math
@@ -35,7 +42,7 @@ import pandas as pd
 from ._version import __version__
 from .errors import MobilityError
 from .metrics import LOS_BANDS, UNATTRIBUTED, level_of_service
-from .experiments.stats import ARM, GRIDLOCK_BACKLOG_SHARE, pick_baseline, summary, with_arm_columns
+from .experiments.stats import ARM, GRIDLOCK_BACKLOG_SHARE, describe, pick_baseline, summary, with_arm_columns
 
 #: colours of the controllers (Tableau 10), in order of appearance
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
@@ -47,6 +54,11 @@ TIMESPACE_POINT_EVERY_S = 2.0
 
 CHARTS = (("delay_s_per_veh", "Delay per vehicle", "s/veh"), ("stops_per_veh", "Stops per vehicle", "stops/veh"),
           ("co2_kg", "CO2", "kg"))
+#: columns of the per-approach section (mean ± CI over seeds) and their decimals
+APPROACH_METRICS = (("vehicles", 0), ("delay_s_per_veh", 1), ("stops_per_veh", 2), ("queue_p95_veh", 1),
+                    ("queue_max_veh", 1), ("vc_ratio", 2), ("congestion_index", 2), ("co2_kg", 2),
+                    ("spillback_events", 1), ("spillback_s", 0), ("blocked_green_s", 0))
+SPILLBACK_METRICS = ("spillback_events", "spillback_s", "blocked_green_s")
 
 
 class ReportError(MobilityError):
@@ -54,6 +66,7 @@ class ReportError(MobilityError):
 
 
 def esc(x: Any) -> str:
+    """HTML-escaped text (kept for callers; the report itself is escaped by its templates)."""
     return html.escape(str(x), quote=True)
 
 
@@ -63,6 +76,20 @@ def fnum(x: float, digits: int = 2) -> str:
 
 def _digits(metric: str) -> int:
     return 2 if metric.startswith("stops") else (0 if metric in ("vehicles", "vehicles_seen", "teleports") else 1)
+
+
+@functools.lru_cache(maxsize=1)
+def _env() -> Any:
+    """The Jinja2 environment of the report's templates (package data), autoescaping everything."""
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.PackageLoader("mobility", "templates"), autoescape=True,
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def _svg(name: str, ctx: dict[str, Any]) -> str:
+    """One SVG macro of ``svg.html.j2`` rendered (markup safe to embed)."""
+    return _env().get_template("svg.html.j2").module.__getattribute__(name)(ctx)  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------------------------------
@@ -83,7 +110,7 @@ def load_results(results: str | Path) -> dict[str, Any]:
         if not f.exists():
             raise ReportError(f"{f}: missing; expected the tables written by mobility run, compare or sweep")
         t[name] = with_arm_columns(read_table(f))
-    for name in ("corridor", "timespace_signals", "timespace_trajectories"):
+    for name in ("corridor", "timespace_signals", "timespace_trajectories", "approaches"):
         f = d / f"{name}.parquet"
         t[name] = with_arm_columns(read_table(f)) if f.exists() else pd.DataFrame()
     missing = [c for c in ("run_id", "controller", "status") if c not in t["runs"].columns]
@@ -108,7 +135,7 @@ def load_results(results: str | Path) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------
-# SVG pieces
+# SVG pieces (geometry here, markup in svg.html.j2)
 
 
 def _nice_ticks(hi: float, n: int = 5) -> list[float]:
@@ -135,43 +162,36 @@ def bar_chart(rows: pd.DataFrame, metric: str, title: str, unit: str, colors: di
     ticks = _nice_ticks(hi)
     xmax = ticks[-1] or 1.0
     sx = (width - left - right) / xmax
-    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-           f'aria-label="{esc(title)} per junction">',
-           f'<text x="{left}" y="16" class="ttl">{esc(title)} ({esc(unit)}), mean and 95 % CI over seeds</text>']
     axis_y = height - 22
-    for t in ticks:
-        x = left + t * sx
-        out.append(f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{axis_y}" class="grid"/>'
-                   f'<text x="{x:.1f}" y="{axis_y + 14}" class="tick" text-anchor="middle">{t:g}</text>')
     idx = rows.set_index(["junction_id", "variant"])
+    groups = []
     y = top
     for j in junction_order:
-        out.append(f'<text x="{left - 6}" y="{y + len(variants) * bh / 2 + 4:.1f}" text-anchor="end" class="lbl">'
-                   f'{esc(j)}</text>')
+        bars = []
+        label_y = f"{y + len(variants) * bh / 2 + 4:.1f}"
         for v in variants:
             if (j, v) in idx.index:
                 r = idx.loc[(j, v)]
                 m = float(r["mean"])
                 if np.isfinite(m):
-                    ci = (f" [{fnum(r['ci_low'], 3)}, {fnum(r['ci_high'], 3)}]" if np.isfinite(r["ci_low"]) else "")
-                    out.append(f'<rect class="bar" x="{left}" y="{y + 1}" width="{max(m * sx, 0.5):.1f}" '
-                               f'height="{bh - 2}" fill="{colors[v]}"><title>{esc(j)} · {esc(v)}: '
-                               f'{fnum(m, 3)} {esc(unit)}{ci}</title></rect>')
+                    ci = f" [{fnum(r['ci_low'], 3)}, {fnum(r['ci_high'], 3)}]" if np.isfinite(r["ci_low"]) else ""
+                    path = ""
                     if np.isfinite(r["ci_low"]) and np.isfinite(r["ci_high"]):
                         x0, x1 = left + max(r["ci_low"], 0) * sx, left + r["ci_high"] * sx
                         yc = y + bh / 2
-                        out.append(f'<path class="ci" d="M{x0:.1f} {yc:.1f}H{x1:.1f}M{x0:.1f} {yc - 3:.1f}'
-                                   f'V{yc + 3:.1f}M{x1:.1f} {yc - 3:.1f}V{yc + 3:.1f}"/>')
+                        path = f"M{x0:.1f} {yc:.1f}H{x1:.1f}M{x0:.1f} {yc - 3:.1f}V{yc + 3:.1f}M{x1:.1f} {yc - 3:.1f}V{yc + 3:.1f}"
+                    bars.append({"y": y + 1, "width": f"{max(m * sx, 0.5):.1f}", "height": bh - 2, "color": colors[v],
+                                 "tip": f"{j} · {v}: {fnum(m, 3)} {unit}{ci}", "ci": path})
             y += bh
+        groups.append({"label": j, "y": label_y, "bars": bars})
         y += gap
-    out.append(f'<line x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}" class="axis"/>')
-    out.append("</svg>")
-    return "".join(out)
+    return _svg("bar_chart", {"width": width, "height": height, "left": left, "right": right, "top": top,
+                              "axis_y": axis_y, "title": title, "unit": unit, "groups": groups,
+                              "ticks": [{"x": f"{left + t * sx:.1f}", "label": f"{t:g}"} for t in ticks]})
 
 
 def legend(colors: dict[str, str]) -> str:
-    return '<p class="legend">' + " ".join(
-        f'<span><i style="background:{c}"></i>{esc(v)}</span>' for v, c in colors.items()) + "</p>"
+    return _svg("legend", list(colors.items()))  # type: ignore[arg-type]
 
 
 def _co2_color(saved_pct: float, scale: float) -> str:
@@ -209,17 +229,14 @@ def network_map(net_file: Path, junction_ids: Sequence[str], saved: dict[str, di
     ox = (width - s * dx) / 2
     oy = (plot_h - s * dy) / 2
 
-    def xy(p: tuple[float, float]) -> str:
-        return f"{ox + (p[0] - xmin) * s:.1f} {plot_h - oy - (p[1] - ymin) * s:.1f}"
+    def xy(p: tuple[float, float]) -> tuple[float, float]:
+        return ox + (p[0] - xmin) * s, plot_h - oy - (p[1] - ymin) * s
 
     paths = []
     for e in net.getEdges():
         shape = e.getShape()
         if len(shape) >= 2:
-            paths.append("M" + "L".join(xy(p) for p in shape))
-    out = [f'<svg class="map" id="map-{esc(key)}" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" '
-           f'height="{height:.0f}" role="img" aria-label="network map">',
-           f'<path class="edge" d="{" ".join(paths)}"/>']
+            paths.append("M" + "L".join("{:.1f} {:.1f}".format(*xy(p)) for p in shape))
     pos = {}
     for jid in junction_ids:
         try:
@@ -232,35 +249,24 @@ def network_map(net_file: Path, junction_ids: Sequence[str], saved: dict[str, di
                 continue
         if pts:
             pos[jid] = (float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts])))
-    layers = list(saved) or [""]
     finite = [abs(v[0]) for d in saved.values() for v in d.values() if np.isfinite(v[0])]
     scale = max(5.0, math.ceil(max(finite, default=5.0) / 5) * 5)
-    for i, variant in enumerate(layers):
+    layers = []
+    for variant in list(saved) or [""]:
         vals = saved.get(variant, {})
-        hidden = "" if i == 0 else ' style="display:none"'
-        out.append(f'<g class="mapvariant" data-variant="{esc(variant)}"{hidden}>')
+        js = []
         for jid, p in pos.items():
             pct, ns = vals.get(jid, (math.nan, True))
-            xs, ys = xy(p).split()
+            x, y = xy(p)
             tip = (f"{jid}: CO2 saved {pct:+.1f} % vs baseline" + (" (95 % CI includes 0)" if ns else "")
                    if np.isfinite(pct) else f"{jid}: no comparison")
-            out.append(f'<circle class="junction{" ns" if ns else ""}" cx="{xs}" cy="{ys}" r="8" '
-                       f'fill="{_co2_color(pct, scale)}"><title>{esc(tip)}</title></circle>')
-            if len(pos) <= 40:
-                out.append(f'<text class="jl" x="{float(xs) + 10:.1f}" y="{float(ys) - 10:.1f}">{esc(jid)}</text>')
-        out.append("</g>")
-    # legend: gradient from -scale (more CO2) to +scale (saved)
-    gid = f"grad-{esc(key)}"
-    stops = "".join(f'<stop offset="{k / 8:.3f}" stop-color="{_co2_color(scale * (k / 4 - 1), scale)}"/>'
-                    for k in range(9))
-    lx, ly = width - 230, height - 12
-    out.append(f'<defs><linearGradient id="{gid}">{stops}</linearGradient></defs>'
-               f'<rect x="{lx}" y="{ly - 10}" width="200" height="8" fill="url(#{gid})" stroke="#999" stroke-width=".5"/>'
-               f'<text class="tick" x="{lx}" y="{ly + 9}">−{scale:g} % (more)</text>'
-               f'<text class="tick" x="{lx + 200}" y="{ly + 9}" text-anchor="end">+{scale:g} % saved</text>'
-               f'<text class="tick" x="{lx + 100}" y="{ly - 14}" text-anchor="middle">CO2 vs baseline</text>')
-    out.append("</svg>")
-    return "".join(out)
+            js.append({"id": jid, "x": f"{x:.1f}", "y": f"{y:.1f}", "lx": f"{x + 10:.1f}", "ly": f"{y - 10:.1f}",
+                       "ns": ns, "fill": _co2_color(pct, scale), "tip": tip})
+        layers.append({"variant": variant, "junctions": js})
+    return _svg("network_map", {
+        "key": key, "width": f"{width:.0f}", "height": f"{height:.0f}", "edges": " ".join(paths), "layers": layers,
+        "labels": len(pos) <= 40, "scale": f"{scale:g}", "lx": width - 230, "ly": height - 12,
+        "stops": [{"offset": f"{k / 8:.3f}", "color": _co2_color(scale * (k / 4 - 1), scale)} for k in range(9)]})
 
 
 SIGNAL_COLORS = {"G": "#1a9850", "y": "#f2b600", "r": "#d73027"}
@@ -281,22 +287,14 @@ def timespace_diagram(traj: pd.DataFrame, signals: pd.DataFrame, t0: float, t1: 
     def Y(d: np.ndarray | float) -> Any:
         return height - bottom - d * sy
 
-    out = [f'<svg class="timespace" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-           f'aria-label="{esc(title)}">', f'<text x="{left}" y="16" class="ttl">{esc(title)}</text>']
     ticks = _nice_ticks(t1 - t0, 6)
     step = ticks[1] - ticks[0]
+    xticks = []
     t = math.ceil(t0 / step - 1e-9) * step
     while t <= t1 + 1e-9:
-        out.append(f'<line class="grid" x1="{X(t):.1f}" y1="{top}" x2="{X(t):.1f}" y2="{height - bottom}"/>'
-                   f'<text class="tick" x="{X(t):.1f}" y="{height - bottom + 14}" text-anchor="middle">{t:g}</text>')
+        xticks.append({"x": f"{X(t):.1f}", "label": f"{t:g}"})
         t += step
-    for d in _nice_ticks(dmax, 5):
-        if d <= dmax + 1e-9:
-            out.append(f'<text class="tick" x="{left - 5}" y="{Y(d) + 4:.1f}" text-anchor="end">{d:g}</text>')
-    out.append(f'<text class="tick" x="{(left + width - right) / 2}" y="{height - 4}" text-anchor="middle">'
-               f'simulation time (s)</text><text class="tick" transform="translate(12 {(top + height - bottom) / 2}) '
-               f'rotate(-90)" text-anchor="middle">distance (m)</text>')
-    # trajectories
+    yticks = [{"y": f"{Y(d) + 4:.1f}", "label": f"{d:g}"} for d in _nice_ticks(dmax, 5) if d <= dmax + 1e-9]
     tr = traj[(traj["time_s"] >= t0) & (traj["time_s"] <= t1)]
     keep = np.isclose(np.mod(tr["time_s"].to_numpy() - t0, TIMESPACE_POINT_EVERY_S), 0.0) | \
         np.isclose(np.mod(tr["time_s"].to_numpy() - t0, TIMESPACE_POINT_EVERY_S), TIMESPACE_POINT_EVERY_S)
@@ -306,10 +304,9 @@ def timespace_diagram(traj: pd.DataFrame, signals: pd.DataFrame, t0: float, t1: 
         if len(g) < 2:
             continue
         xs, ys = X(g["time_s"].to_numpy()), Y(g["distance_m"].to_numpy())
-        polys.append('<polyline points="' + " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys)) + '"/>')
-    out.append('<g class="traj">' + "".join(polys) + "</g>")
-    # signal states: one bar per junction stop line, coloured by state over time
+        polys.append(" ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys)))
     segs = []
+    labels = []
     for (jid, dist), g in signals.groupby(["junction_id", "distance_m"], sort=False):
         g = g.sort_values("time_s")
         times, states = g["time_s"].to_numpy(float), g["state"].to_numpy()
@@ -324,13 +321,15 @@ def timespace_diagram(traj: pd.DataFrame, signals: pd.DataFrame, t0: float, t1: 
             cur_t, cur_s = t, s
         if cur_s is not None and t1 > cur_t:
             segs.append((cur_t, t1, dist, cur_s))
-        out.append(f'<text class="tick" x="{width - right}" y="{Y(dist) - 4:.1f}" text-anchor="end">{esc(jid)}</text>')
+        labels.append({"id": jid, "y": f"{Y(dist) - 4:.1f}"})
+    sig = []
     for state, color in SIGNAL_COLORS.items():
         d = "".join(f"M{X(a):.1f} {Y(dist):.1f}H{X(b):.1f}" for a, b, dist, s in segs if s == state)
         if d:
-            out.append(f'<path class="sig" stroke="{color}" d="{d}"/>')
-    out.append("</svg>")
-    return "".join(out)
+            sig.append({"color": color, "d": d})
+    return _svg("timespace", {"width": width, "height": height, "left": left, "bottom": bottom, "top": top,
+                              "right": right, "title": title, "xticks": xticks, "yticks": yticks, "polylines": polys,
+                              "junction_labels": labels, "signals": sig})
 
 
 # ------------------------------------------------------------------------------------------
@@ -338,7 +337,9 @@ def timespace_diagram(traj: pd.DataFrame, signals: pd.DataFrame, t0: float, t1: 
 
 
 def _inline(text: str) -> str:
-    t = esc(text)
+    from markupsafe import escape
+
+    t = str(escape(text))
     t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
     t = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", t)
     t = re.sub(r"(?<![*\w])\*([^*]+)\*(?![*\w])", r"<i>\1</i>", t)
@@ -347,7 +348,8 @@ def _inline(text: str) -> str:
 
 
 def markdown(md: str, shift: int = 2) -> str:
-    """Headings, paragraphs, ``-`` lists and pipe tables (what ``docs/metrics.md`` uses)."""
+    """Headings, paragraphs, ``-`` lists and pipe tables (what ``docs/metrics.md`` uses); the text is
+    escaped first, the markup added after."""
     out: list[str] = []
     lines = md.splitlines()
     i = 0
@@ -402,23 +404,27 @@ def markdown(md: str, shift: int = 2) -> str:
 
 
 # ------------------------------------------------------------------------------------------
-# the report
+# the report: what each table shows (the markup is in report.html.j2)
 
 
-def _ci_cell(mean: float, lo: float, hi: float, digits: int) -> str:
-    ci = f'<span class="ci">±{fnum((hi - lo) / 2, digits)}</span>' if np.isfinite(lo) and np.isfinite(hi) else ""
-    return f'<td data-v="{mean if np.isfinite(mean) else ""}">{fnum(mean, digits)} {ci}</td>'
+def _ci(mean: float, lo: float, hi: float, digits: int) -> dict[str, Any]:
+    """A mean ± CI cell: its sort value, its text and the CI half-width ("" when undefined)."""
+    return {"v": mean if np.isfinite(mean) else "", "text": fnum(mean, digits),
+            "ci": fnum((hi - lo) / 2, digits) if np.isfinite(lo) and np.isfinite(hi) else ""}
 
 
-def _pct_cell(d: pd.Series | None) -> str:
+def _pct(d: pd.Series | None) -> dict[str, Any] | None:
+    """A paired % change cell (None: no comparison)."""
     if d is None or not np.isfinite(d["pct_change"]):
-        return '<td data-v="" class="na">–</td>'
-    ci = (f'<span class="ci">[{fnum(d["pct_ci_low"], 1)}, {fnum(d["pct_ci_high"], 1)}]</span>'
-          if np.isfinite(d["pct_ci_low"]) else '<span class="ci">(no CI)</span>')
-    cls = "ns" if d["ci_includes_zero"] else ("better" if d["pct_change"] < 0 else "worse")
-    mark = " ≈0" if d["ci_includes_zero"] else ""
-    return (f'<td data-v="{d["pct_change"]}" class="{cls}" title="paired over {int(d["n_pairs"])} seeds'
-            f'{"; the 95 % CI includes 0" if d["ci_includes_zero"] else ""}">{d["pct_change"]:+.1f} %{mark} {ci}</td>')
+        return None
+    ns = bool(d["ci_includes_zero"])
+    return {"baseline": False, "v": d["pct_change"], "cls": "ns" if ns else ("better" if d["pct_change"] < 0 else "worse"),
+            "title": f"paired over {int(d['n_pairs'])} seeds" + ("; the 95 % CI includes 0" if ns else ""),
+            "text": f"{d['pct_change']:+.1f} %" + (" ≈0" if ns else ""),
+            "ci": f"[{fnum(d['pct_ci_low'], 1)}, {fnum(d['pct_ci_high'], 1)}]" if np.isfinite(d["pct_ci_low"]) else "(no CI)"}
+
+
+_BASELINE = {"baseline": True}
 
 
 def _sel(df: pd.DataFrame, **eq: Any) -> pd.DataFrame:
@@ -446,99 +452,87 @@ def build_report(results: str | Path, baseline: str | None = None) -> str:
     variants = list(dict.fromkeys([base, *runs["variant"]]))
     colors = {v: PALETTE[i % len(PALETTE)] for i, v in enumerate(variants)}
     name = t["sweep"].get("name") or ", ".join(dict.fromkeys(runs["scenario"].astype(str)))
-    body: list[str] = [f"<h1>mobility report: {esc(name)}</h1>",
-                       f'<p class="sub">{len(runs)} runs from <code>{esc(Path(results).resolve())}</code>; '
-                       f"baseline <b>{esc(base)}</b>; mobility {esc(__version__)}, SUMO "
-                       f"{esc(', '.join(runs.get('sumo_version', pd.Series(['?'])).dropna().astype(str).unique()))}</p>"]
-    body.append(_notes(runs, network, excl))
-    groups = runs.drop_duplicates(["scenario", "demand_scale"])[["scenario", "demand_scale"]].itertuples(index=False)
-    toc = []
-    for gi, (scen, scale) in enumerate(groups):
+    adesc = describe(t["approaches"], excl, [m for m, _ in APPROACH_METRICS], ["junction_id", "approach"]) \
+        if not t["approaches"].empty else pd.DataFrame()
+    sdesc = describe(junctions, excl, SPILLBACK_METRICS, ["junction_id"]) \
+        if set(SPILLBACK_METRICS) <= set(junctions.columns) else pd.DataFrame()
+    groups = []
+    for gi, (scen, scale) in enumerate(runs.drop_duplicates(["scenario", "demand_scale"])[["scenario", "demand_scale"]]
+                                       .itertuples(index=False)):
         key = f"g{gi}"
-        title = f"{scen}, demand × {scale:g}"
-        toc.append(f'<a href="#{key}">{esc(title)}</a>')
-        body.append(f'<section id="{key}"><h2>{esc(title)}</h2>')
-        gvars = [v for v in variants if v in set(_sel(runs, scenario=scen, demand_scale=scale)["variant"])]
-        body.append(_network_table(_sel(ndesc, scenario=scen, demand_scale=scale),
-                                   _sel(ndiff, scenario=scen, demand_scale=scale) if not ndiff.empty else ndiff,
-                                   _sel(runs, scenario=scen, demand_scale=scale), gvars, base))
+        grun = _sel(runs, scenario=scen, demand_scale=scale)
+        gvars = [v for v in variants if v in set(grun["variant"])]
         jd = _sel(jdesc, scenario=scen, demand_scale=scale)
         jd = jd[jd["junction_id"] != UNATTRIBUTED]
         jf = _sel(jdiff, scenario=scen, demand_scale=scale) if not jdiff.empty else jdiff
         jorder = list(dict.fromkeys(jd["junction_id"]))
-        body.append("<h3>Per junction</h3>" + _junction_table(jd, jf, gvars, base))
-        body.append("<h3>Charts</h3>" + legend({v: colors[v] for v in gvars}))
-        for metric, label, unit in CHARTS:
-            rows = jd[jd["metric"] == metric]
-            if not rows.empty:
-                body.append(bar_chart(rows, metric, label, unit, {v: colors[v] for v in gvars}, jorder))
-        body.append(_map_section(_sel(runs, scenario=scen, demand_scale=scale), jorder, jf, gvars, base, key))
-        if not t["corridor"].empty:
-            body.append(_corridor_table(_sel(t["corridor"], scenario=scen, demand_scale=scale), excl, gvars))
-        if not t["timespace_trajectories"].empty and not t["timespace_signals"].empty:
-            body.append(_timespace_section(_sel(runs, scenario=scen, demand_scale=scale), t, gvars, t["corridor"]))
-        body.append("</section>")
-    body.append(_methodology(runs, excl))
-    nav = '<nav>' + " · ".join([*toc, '<a href="#methodology">Methodology</a>']) + "</nav>"
-    return _page(f"mobility report: {name}", nav + "\n".join(body))
+        charts = [bar_chart(jd[jd["metric"] == m], m, label, unit, {v: colors[v] for v in gvars}, jorder)
+                  for m, label, unit in CHARTS if not jd[jd["metric"] == m].empty]
+        groups.append({
+            "key": key, "title": f"{scen}, demand × {scale:g}",
+            "network": _network_table(_sel(ndesc, scenario=scen, demand_scale=scale),
+                                      _sel(ndiff, scenario=scen, demand_scale=scale) if not ndiff.empty else ndiff,
+                                      grun, gvars, base),
+            "junctions": _junction_rows(jd, jf, gvars, base),
+            "legend": [(v, colors[v]) for v in gvars], "charts": charts,
+            "map": _map_section(grun, jorder, jf, gvars, base, key),
+            "approaches": _approach_rows(_sel(adesc, scenario=scen, demand_scale=scale) if not adesc.empty else adesc,
+                                         t["approaches"], gvars),
+            "spillback": _spillback_rows(_sel(sdesc, scenario=scen, demand_scale=scale) if not sdesc.empty else sdesc,
+                                         gvars),
+            "corridor": _corridor_rows(_sel(t["corridor"], scenario=scen, demand_scale=scale), excl, gvars)
+            if not t["corridor"].empty else [],
+            "timespace": _timespace(grun, t, gvars, t["corridor"])
+            if not t["timespace_trajectories"].empty and not t["timespace_signals"].empty else None,
+        })
+    from markupsafe import Markup
+
+    ctx = {"name": name, "n_runs": len(runs), "results": str(Path(results).resolve()), "base": base,
+           "version": __version__,
+           "sumo_versions": ", ".join(runs.get("sumo_version", pd.Series(["?"])).dropna().astype(str).unique()),
+           "notes": _notes(runs, network, excl), "groups": groups, "method": _methodology(runs)}
+    if ctx["method"]["definitions"] is not None:
+        ctx["method"]["definitions"] = Markup(ctx["method"]["definitions"])  # our own markdown, escaped inside
+    return _env().get_template("report.html.j2").render(ctx)
 
 
-def _notes(runs: pd.DataFrame, network: pd.DataFrame, excl: pd.DataFrame) -> str:
-    parts = []
-    if not excl.empty:
-        items = "".join(f"<li>{esc(r.scenario)} ×{r.demand_scale:g} <b>{esc(r.variant)}</b> seed {r.seed} "
-                        f"(<code>{esc(r.run_id)}</code>): {esc(r.reason)}</li>" for r in excl.itertuples())
-        parts.append(f'<div class="note warn" id="excluded"><b>{len(excl)} run(s) excluded from every mean and '
-                     f"difference</b> (failed, or gridlocked: teleports, or more than {GRIDLOCK_BACKLOG_SHARE:.0%} of "
-                     f"the vehicles could not enter). Their seeds are also left out of the paired differences of the "
-                     f"other controllers.<ul>{items}</ul></div>")
+def _notes(runs: pd.DataFrame, network: pd.DataFrame, excl: pd.DataFrame) -> dict[str, Any]:
+    excluded = [{"scenario": r.scenario, "scale": f"{r.demand_scale:g}", "variant": r.variant, "seed": r.seed,
+                 "run_id": r.run_id, "reason": r.reason} for r in excl.itertuples()]
+    backlog = []
     if "insertion_backlog_veh" in network.columns:
         back = network[(network["insertion_backlog_veh"] > 0) & ~network["run_id"].isin(set(excl["run_id"]))]
-        if not back.empty:
-            items = "".join(f"<li>{esc(r.scenario)} ×{r.demand_scale:g} {esc(r.variant)} seed {r.seed}: "
-                            f"{r.insertion_backlog_veh:.0f} vehicles waiting to enter at the end</li>"
-                            for r in back.itertuples())
-            parts.append('<div class="note"><b>Demand not fully served</b> in these runs (kept in the means): '
-                         "vehicles that could not enter the network are not in any junction's delay, so "
-                         f"those junctions look better than they are.<ul>{items}</ul></div>")
+        backlog = [{"scenario": r.scenario, "scale": f"{r.demand_scale:g}", "variant": r.variant, "seed": r.seed,
+                    "waiting": f"{r.insertion_backlog_veh:.0f}"} for r in back.itertuples()]
     seeds = runs.groupby(ARM)["seed"].nunique()
-    if len(seeds) and seeds.max() < 2:
-        parts.append('<div class="note">One seed per controller: no confidence intervals. Use more seeds '
-                     "(<code>--seeds 5</code>) before drawing conclusions.</div>")
-    return "\n".join(parts)
+    return {"excluded": excluded, "backlog": backlog, "one_seed": bool(len(seeds) and seeds.max() < 2),
+            "backlog_share": f"{GRIDLOCK_BACKLOG_SHARE:.0%}"}
 
 
-def _network_table(nd: pd.DataFrame, nf: pd.DataFrame, runs: pd.DataFrame, variants: list[str], base: str) -> str:
+def _network_table(nd: pd.DataFrame, nf: pd.DataFrame, runs: pd.DataFrame, variants: list[str], base: str) -> dict[str, Any]:
     metrics = [("delay_s_per_veh", "delay s/veh"), ("stops_per_veh", "stops/veh"), ("co2_kg", "CO2 kg")]
     if "co2_total_kg" in set(nd["metric"]):
         metrics.append(("co2_total_kg", "CO2 incl. scope 2, kg"))
-    head = "<tr><th>controller</th><th>valid runs</th>" + "".join(
-        f"<th>{esc(lbl)}</th><th>Δ vs {esc(base)}</th>" for _, lbl in metrics) + "<th>teleports</th><th>not inserted</th></tr>"
     rows = []
     for v in variants:
         d = nd[nd["variant"] == v]
-        total = int((runs["variant"] == v).sum())
         valid = int(d["n_seeds"].max()) if not d.empty else 0
-        cells = [f"<td>{esc(v)}</td>", f'<td data-v="{valid}">{valid}/{total}</td>']
+        cells = []
         for m, _ in metrics:
             r = d[d["metric"] == m]
-            cells.append(_ci_cell(*(r.iloc[0][["mean", "ci_low", "ci_high"]] if not r.empty else (np.nan,) * 3),
-                                  _digits(m)))
+            c = _ci(*(r.iloc[0][["mean", "ci_low", "ci_high"]] if not r.empty else (np.nan,) * 3), _digits(m))
             f = nf[(nf["variant"] == v) & (nf["metric"] == m)] if not nf.empty else nf
-            cells.append(_pct_cell(f.iloc[0] if not f.empty else None) if v != base else "<td>baseline</td>")
+            cells.append((c, _BASELINE if v == base else _pct(f.iloc[0] if not f.empty else None)))
+        health = []
         for m in ("teleports", "insertion_backlog_veh"):
             r = d[d["metric"] == m]
-            cells.append(_ci_cell(r.iloc[0]["mean"], np.nan, np.nan, 0 if m == "teleports" else 1)
-                         if not r.empty else "<td>–</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return ('<h3>Network totals</h3><table class="sortable"><thead>' + head + "</thead><tbody>" + "".join(rows) +
-            "</tbody></table>")
+            health.append(_ci(r.iloc[0]["mean"], np.nan, np.nan, 0 if m == "teleports" else 1) if not r.empty else None)
+        rows.append({"variant": v, "valid": valid, "total": int((runs["variant"] == v).sum()), "cells": cells,
+                     "health": health})
+    return {"metrics": [lbl for _, lbl in metrics], "rows": rows}
 
 
-def _junction_table(jd: pd.DataFrame, jf: pd.DataFrame, variants: list[str], base: str) -> str:
-    head = ("<tr><th>junction</th><th>controller</th><th>seeds</th><th>vehicles</th><th>delay s/veh</th>"
-            "<th>LOS</th><th>Δ delay</th><th>stops/veh</th><th>Δ stops</th><th>CO2 kg</th><th>Δ CO2</th>"
-            "<th>idle CO2 %</th></tr>")
+def _junction_rows(jd: pd.DataFrame, jf: pd.DataFrame, variants: list[str], base: str) -> list[dict[str, Any]]:
     w = jd.pivot_table(index=["junction_id", "variant"], columns="metric", values=["mean", "ci_low", "ci_high", "n_seeds"],
                        aggfunc="first", sort=False)
     fidx = jf.set_index(["junction_id", "variant", "metric"]) if not jf.empty else None
@@ -552,33 +546,83 @@ def _junction_table(jd: pd.DataFrame, jf: pd.DataFrame, variants: list[str], bas
             def get(stat: str, m: str) -> float:
                 return float(r[(stat, m)]) if (stat, m) in r.index else math.nan
 
-            def diff(m: str) -> str:
-                if v == base:
-                    return '<td data-v="0" class="na">baseline</td>'
-                key = (j, v, m)
-                return _pct_cell(fidx.loc[key] if fidx is not None and key in fidx.index else None)
+            def cell(m: str, digits: int) -> dict[str, Any]:
+                return _ci(get("mean", m), get("ci_low", m), get("ci_high", m), digits)
 
-            delay = get("mean", "delay_s_per_veh")
-            los = level_of_service(delay)
-            idle = 100 * get("mean", "co2_idle_kg") / get("mean", "co2_kg") if get("mean", "co2_kg") else math.nan
-            rows.append(
-                f"<tr><td>{esc(j)}</td><td>{esc(v)}</td><td data-v=\"{get('n_seeds', 'delay_s_per_veh'):.0f}\">"
-                f"{get('n_seeds', 'delay_s_per_veh'):.0f}</td>"
-                + _ci_cell(get("mean", "vehicles"), get("ci_low", "vehicles"), get("ci_high", "vehicles"), 0)
-                + _ci_cell(delay, get("ci_low", "delay_s_per_veh"), get("ci_high", "delay_s_per_veh"), 1)
-                + f'<td class="los los{los}">{los}</td>' + diff("delay_s_per_veh")
-                + _ci_cell(get("mean", "stops_per_veh"), get("ci_low", "stops_per_veh"), get("ci_high", "stops_per_veh"), 2)
-                + diff("stops_per_veh")
-                + _ci_cell(get("mean", "co2_kg"), get("ci_low", "co2_kg"), get("ci_high", "co2_kg"), 2)
-                + diff("co2_kg") + f'<td data-v="{idle if np.isfinite(idle) else ""}">{fnum(idle, 0)}</td></tr>')
-    return (f'<table class="sortable junctions"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
-            '<p class="hint">Mean over valid seeds ± half-width of the 95 % t interval. Δ: change against the '
-            "baseline, paired by seed, with its 95 % CI in brackets; grey with ≈0 where that CI includes 0. "
-            "LOS: HCM level of service from the mean delay. Click a column header to sort.</p>")
+            def diff(m: str) -> dict[str, Any] | None:
+                if v == base:
+                    return _BASELINE
+                key = (j, v, m)
+                return _pct(fidx.loc[key] if fidx is not None and key in fidx.index else None)
+
+            co2 = get("mean", "co2_kg")
+            idle = 100 * get("mean", "co2_idle_kg") / co2 if co2 else math.nan
+            rows.append({"junction": j, "variant": v, "seeds": f"{get('n_seeds', 'delay_s_per_veh'):.0f}",
+                         "vehicles": cell("vehicles", 0), "delay": cell("delay_s_per_veh", 1),
+                         "los": level_of_service(get("mean", "delay_s_per_veh")), "d_delay": diff("delay_s_per_veh"),
+                         "stops": cell("stops_per_veh", 2), "d_stops": diff("stops_per_veh"),
+                         "co2": cell("co2_kg", 2), "d_co2": diff("co2_kg"),
+                         "idle": {"v": idle if np.isfinite(idle) else "", "text": fnum(idle, 0)}})
+    return rows
+
+
+def _approach_rows(ad: pd.DataFrame, approaches: pd.DataFrame, variants: list[str]) -> list[dict[str, Any]]:
+    """Per (junction, approach, controller): mean ± CI of :data:`APPROACH_METRICS`; the pseudo
+    approach ``(none)`` is left out (it holds no served vehicle by construction of the table)."""
+    if ad.empty:
+        return []
+    ad = ad[(ad["approach"] != "(none)") & (ad["junction_id"] != UNATTRIBUTED)]
+    w = ad.pivot_table(index=["junction_id", "approach", "variant"], columns="metric",
+                       values=["mean", "ci_low", "ci_high"], aggfunc="first", sort=False)
+    lanes = approaches.drop_duplicates(["junction_id", "approach"]).set_index(["junction_id", "approach"])["lanes"] \
+        if "lanes" in approaches.columns else pd.Series(dtype=float)
+    rows = []
+    for j, a in dict.fromkeys(zip(ad["junction_id"], ad["approach"])):
+        for v in variants:
+            if (j, a, v) not in w.index:
+                continue
+            r = w.loc[(j, a, v)]
+
+            def cell(m: str, digits: int) -> dict[str, Any]:
+                get = lambda s: float(r[(s, m)]) if (s, m) in r.index else math.nan  # noqa: E731
+                return _ci(get("mean"), get("ci_low"), get("ci_high"), digits)
+
+            c = {m: cell(m, d) for m, d in APPROACH_METRICS}
+            delay = float(r[("mean", "delay_s_per_veh")]) if ("mean", "delay_s_per_veh") in r.index else math.nan
+            rows.append({"junction": j, "approach": a, "variant": v, "lanes": int(lanes.get((j, a), 0)),
+                         "vehicles": c["vehicles"], "delay": c["delay_s_per_veh"], "los": level_of_service(delay),
+                         "stops": c["stops_per_veh"], "q95": c["queue_p95_veh"], "qmax": c["queue_max_veh"],
+                         "vc": c["vc_ratio"], "ci": c["congestion_index"], "co2": c["co2_kg"],
+                         "spill_n": c["spillback_events"], "spill_s": c["spillback_s"],
+                         "blocked": c["blocked_green_s"]})
+    return rows
+
+
+def _spillback_rows(sd: pd.DataFrame, variants: list[str]) -> list[dict[str, Any]]:
+    """Junctions where some controller had spillback or blocked green (mean over seeds > 0)."""
+    if sd.empty:
+        return []
+    sd = sd[sd["junction_id"] != UNATTRIBUTED]
+    hit = set(sd.loc[(sd["metric"].isin(SPILLBACK_METRICS)) & (sd["mean"] > 0), "junction_id"])
+    w = sd.pivot_table(index=["junction_id", "variant"], columns="metric", values=["mean", "ci_low", "ci_high"],
+                       aggfunc="first", sort=False)
+    rows = []
+    for j in dict.fromkeys(sd["junction_id"]):
+        if j not in hit:
+            continue
+        for v in variants:
+            if (j, v) not in w.index:
+                continue
+            r = w.loc[(j, v)]
+            get = lambda s, m: float(r[(s, m)]) if (s, m) in r.index else math.nan  # noqa: E731
+            cell = lambda m, d: _ci(get("mean", m), get("ci_low", m), get("ci_high", m), d)  # noqa: E731
+            rows.append({"junction": j, "variant": v, "events": cell("spillback_events", 1),
+                         "secs": cell("spillback_s", 0), "blocked": cell("blocked_green_s", 0)})
+    return rows
 
 
 def _map_section(runs: pd.DataFrame, jorder: list[str], jf: pd.DataFrame, variants: list[str], base: str,
-                 key: str) -> str:
+                 key: str) -> dict[str, Any]:
     net_file = None
     if "net_file" in runs.columns and runs["net_file"].notna().any():
         net_file = Path(str(runs["net_file"].dropna().iloc[0]))
@@ -590,59 +634,44 @@ def _map_section(runs: pd.DataFrame, jorder: list[str], jf: pd.DataFrame, varian
         except (MobilityError, KeyError):
             net_file = None
     if net_file is None or not net_file.exists():
-        return f'<h3>Network map</h3><p class="note">Network file {esc(net_file)} not found here: map not drawn.</p>'
+        return {"missing": str(net_file)}
     saved: dict[str, dict[str, tuple[float, bool]]] = {}
     others = [v for v in variants if v != base]
     for v in others:
         d = jf[(jf["variant"] == v) & (jf["metric"] == "co2_kg")] if not jf.empty else jf
         saved[v] = {r.junction_id: (-float(r.pct_change), bool(r.ci_includes_zero)) for r in d.itertuples()}
-    select = ""
-    if len(others) > 1:
-        select = (f'<label>controller: <select class="mapselect" data-map="map-{key}">' +
-                  "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in others) + "</select></label>")
-    caption = (f"CO2 saved per junction by <b>{esc(others[0])}</b> against <b>{esc(base)}</b> (paired mean over "
-               "seeds); a dashed ring: the 95 % CI of the change includes 0." if len(others) == 1 else
-               f"CO2 saved per junction against <b>{esc(base)}</b> (paired mean over seeds); choose the controller; "
-               "a dashed ring: the 95 % CI of the change includes 0." if others else
-               "Only one controller: no savings to colour.")
-    return (f"<h3>Network map</h3><p>{caption} {select}</p>" +
-            network_map(net_file, jorder, saved, key) + f'<p class="hint">Geometry: {esc(net_file.name)}.</p>')
+    return {"missing": "", "others": others, "svg": network_map(net_file, jorder, saved, key), "file": net_file.name}
 
 
-def _corridor_table(c: pd.DataFrame, excl: pd.DataFrame, variants: list[str]) -> str:
+def _corridor_rows(c: pd.DataFrame, excl: pd.DataFrame, variants: list[str]) -> list[dict[str, Any]]:
     if c.empty:
-        return ""
+        return []
     from .experiments.stats import t_interval
 
     c = c[~c["run_id"].isin(set(excl["run_id"]))]
+    metrics = [("vehicles", 0), ("travel_time_s_mean", 1), ("delay_s_per_veh", 1), ("stops_per_veh", 2),
+               ("co2_g_per_veh", 0), ("congestion_index", 2)]
     rows = []
     for (direction, fj, tj), g in c.groupby(["direction", "from_junction", "to_junction"], sort=False):
         for v in variants:
             gv = g[g["variant"] == v]
             if gv.empty:
                 continue
-            cells = [f"<td>{esc(direction)} {esc(fj)}→{esc(tj)}</td><td>{esc(v)}</td>"]
-            for m, dg in (("vehicles", 0), ("travel_time_s_mean", 1), ("delay_s_per_veh", 1), ("stops_per_veh", 2),
-                          ("co2_g_per_veh", 0)):
-                mean, lo, hi, _ = t_interval(gv[m].to_numpy(float))
-                cells.append(_ci_cell(mean, lo, hi, dg))
-            rows.append("<tr>" + "".join(cells) + "</tr>")
-    return ('<h3>Along the corridor</h3><p class="hint">Vehicles that travel the whole arterial, per direction '
-            "(mean ± 95 % CI over seeds).</p><table class=\"sortable\"><thead><tr><th>direction</th><th>controller</th>"
-            "<th>trips</th><th>travel time s</th><th>delay s/veh</th><th>stops/veh</th><th>CO2 g/veh</th></tr></thead>"
-            "<tbody>" + "".join(rows) + "</tbody></table>")
+            cells = []
+            for m, dg in metrics:
+                vals = gv[m].to_numpy(float) if m in gv.columns else np.full(len(gv), np.nan)
+                mean, lo, hi, _ = t_interval(vals)
+                cells.append(_ci(mean, lo, hi, dg))
+            rows.append({"label": f"{direction} {fj}→{tj}", "variant": v, "cells": cells})
+    return rows
 
 
-def _timespace_section(runs: pd.DataFrame, t: dict[str, Any], variants: list[str], corridor: pd.DataFrame) -> str:
+def _timespace(runs: pd.DataFrame, t: dict[str, Any], variants: list[str], corridor: pd.DataFrame) -> dict[str, Any] | None:
     traj, sig = t["timespace_trajectories"], t["timespace_signals"]
     have = set(traj["run_id"]) & set(sig["run_id"]) & set(runs["run_id"])
     if not have:
-        return ""
-    out = ["<h3>Time–space diagrams</h3>",
-           f'<p class="hint">One run per controller (its first seed): each line is a vehicle travelling the '
-           f"corridor (a point every {TIMESPACE_POINT_EVERY_S:g} s; flat parts are stops); the coloured bars are the "
-           f"through-movement signal at each stop line (green, yellow, red). First {TIMESPACE_WINDOW_S:g} s of the "
-           "measurement window.</p>"]
+        return None
+    rows = []
     for v in variants:
         r = runs[(runs["variant"] == v) & runs["run_id"].isin(have)]
         if r.empty:
@@ -651,190 +680,44 @@ def _timespace_section(runs: pd.DataFrame, t: dict[str, Any], variants: list[str
         t0 = float(r.get("begin_s", 0.0)) + float(r.get("warmup_s", 0.0))
         t1 = min(float(r.get("end_s", t0 + TIMESPACE_WINDOW_S)), t0 + TIMESPACE_WINDOW_S)
         tr, sg = traj[traj["run_id"] == r["run_id"]], sig[sig["run_id"] == r["run_id"]]
-        out.append('<div class="tsrow">')
+        row = []
         for direction in dict.fromkeys(sg["direction"]):
             span = ""
             if not corridor.empty:
                 cd = corridor[(corridor["run_id"] == r["run_id"]) & (corridor["direction"] == direction)]
                 if not cd.empty:
                     span = f" ({cd.iloc[0]['from_junction']} → {cd.iloc[0]['to_junction']})"
-            out.append(timespace_diagram(tr[tr["direction"] == direction], sg[sg["direction"] == direction], t0, t1,
+            row.append(timespace_diagram(tr[tr["direction"] == direction], sg[sg["direction"] == direction], t0, t1,
                                          f"{v}, seed {r['seed']}: {direction}{span}"))
-        out.append("</div>")
-    return "".join(out)
+        rows.append(row)
+    return {"every": f"{TIMESPACE_POINT_EVERY_S:g}", "window": f"{TIMESPACE_WINDOW_S:g}", "rows": rows}
 
 
-def _methodology(runs: pd.DataFrame, excl: pd.DataFrame) -> str:
+def _methodology(runs: pd.DataFrame) -> dict[str, Any]:
     from .scenario import ROOT
 
-    out = ['<section id="methodology"><h2>Methodology</h2>']
     first = runs.drop_duplicates("scenario")
-    rows = []
+    scen, mixes = [], []
     for r in first.itertuples():
         def g(k: str) -> Any:
             return getattr(r, k, "–")
-        rows.append(f"<tr><td>{esc(r.scenario)}</td><td><code>{esc(g('scenario_source'))}</code></td>"
-                    f"<td><code>{esc(g('scenario_hash'))}</code></td><td>{g('begin_s')}–{g('end_s')}</td>"
-                    f"<td>{g('warmup_s')}</td><td>{g('step_length_s')}</td><td>{g('zone_upstream_m')}</td>"
-                    f"<td>{g('zone_downstream_m')}</td></tr>")
-    out.append("<h3>Scenarios and zones</h3><table><thead><tr><th>scenario</th><th>source</th><th>content hash</th>"
-               "<th>window s</th><th>warm-up s</th><th>step s</th><th>zone upstream m</th><th>zone downstream m</th>"
-               "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
-               "<p>Metrics count only the steps after the warm-up. A junction's zone reaches <i>upstream</i> metres back "
-               "from its stop lines and <i>downstream</i> metres past it (definitions below).</p>")
-    # vehicle mix and emission classes
-    out.append("<h3>Vehicle mix and emission classes</h3>")
-    for r in first.itertuples():
+        scen.append({"scenario": r.scenario, "source": g("scenario_source"), "hash": g("scenario_hash"),
+                     "begin": g("begin_s"), "end": g("end_s"), "warmup": g("warmup_s"), "step": g("step_length_s"),
+                     "up": g("zone_upstream_m"), "down": g("zone_downstream_m")})
         mix = json.loads(getattr(r, "vehicle_mix", "[]") or "[]") if isinstance(getattr(r, "vehicle_mix", None), str) else []
-        fleet = getattr(r, "fleet", "") or ""
         grid = getattr(r, "grid_kg_co2_per_kwh", None)
-        if mix:
-            out.append(f"<p><b>{esc(r.scenario)}</b>{' (fleet preset ' + esc(fleet) + ')' if fleet else ''}:</p>"
-                       "<table><thead><tr><th>type</th><th>share</th><th>vClass</th><th>emission class (SUMO)</th></tr>"
-                       "</thead><tbody>" + "".join(
-                           f"<tr><td>{esc(m['id'])}</td><td>{100 * float(m['share']):.1f} %</td><td>{esc(m['vclass'])}"
-                           f"</td><td><code>{esc(m['emission_class'])}</code></td></tr>" for m in mix) + "</tbody></table>")
-        else:
-            out.append(f"<p><b>{esc(r.scenario)}</b>: vehicle types and emission classes as given in the SUMO route "
-                       "files of the scenario.</p>")
-        if grid is not None and np.isfinite(grid):
-            out.append(f"<p>Scope-2 grid factor: {grid:g} kg CO2/kWh ({esc(getattr(r, 'grid_factor_source', ''))}, "
-                       f"{esc(getattr(r, 'grid_factor_year', ''))}).</p>")
-    # seeds and statistics
+        mixes.append({"scenario": r.scenario, "fleet": getattr(r, "fleet", "") or "",
+                      "mix": [{**m, "share": f"{100 * float(m['share']):.1f}"} for m in mix],
+                      "grid": f"{grid:g}" if grid is not None and np.isfinite(grid) else None,
+                      "grid_source": getattr(r, "grid_factor_source", ""), "grid_year": getattr(r, "grid_factor_year", "")})
     seeds = runs.groupby(ARM, sort=False)["seed"].apply(lambda s: ", ".join(str(x) for x in sorted(s.unique())))
-    out.append("<h3>Seeds and statistics</h3><table><thead><tr><th>scenario</th><th>demand ×</th><th>controller</th>"
-               "<th>seeds</th></tr></thead><tbody>" + "".join(
-                   f"<tr><td>{esc(k[0])}</td><td>{k[1]:g}</td><td>{esc(k[2])}</td><td>{esc(v)}</td></tr>"
-                   for k, v in seeds.items()) + "</tbody></table>")
-    out.append(
-        "<p>The same seed gives every controller the same demand (the same Poisson arrivals and vehicle types). "
-        "Means are over the valid runs of a controller; the 95 % confidence interval is Student's t over seeds "
-        "(mean ± t<sub>0.975, n−1</sub>·s/√n), undefined with one seed. Changes against the baseline are "
-        "<b>paired by seed</b>: the mean of the per-seed differences with its 95 % t interval (a paired t-test); "
-        "% change = mean difference / baseline mean over the same seeds. A change whose interval includes 0 is "
-        "marked ≈0 and shown grey: the runs do not show a difference. "
-        f"A run is excluded from all of this when it failed or gridlocked: any teleport (SUMO removed a vehicle "
-        f"stuck longer than its time-to-teleport), or more than {GRIDLOCK_BACKLOG_SHARE:.0%} of the vehicles "
-        f"unable to enter the network by the end. {len(excl)} run(s) excluded here.</p>")
-    bands = ", ".join(f"{g} ≤ {lim:g}" for lim, g in LOS_BANDS)
-    out.append(f"<p>Level of service (HCM, signalised intersections) from the mean delay per vehicle: {bands} s/veh, "
-               "F above.</p>")
-    # versions
     cols = [c for c in ("sumo_version", "mobility_version", "python_version", "backend", "sumo_args") if c in runs.columns]
-    vers = runs[cols].drop_duplicates()
-    out.append("<h3>Versions</h3><table><thead><tr>" + "".join(f"<th>{esc(c)}</th>" for c in cols) +
-               "</tr></thead><tbody>" + "".join("<tr>" + "".join(f"<td>{esc(x)}</td>" for x in r) + "</tr>"
-                                                for r in vers.itertuples(index=False)) + "</tbody></table>")
     doc = ROOT / "docs" / "metrics.md"
-    out.append('<h3>Metric definitions</h3><div class="doc">')
-    if doc.exists():
-        out.append(markdown(doc.read_text(encoding="utf-8"), shift=3))
-    else:
-        out.append(f"<p>See docs/metrics.md of mobility {esc(__version__)} (not installed next to this copy).</p>")
-    out.append("</div></section>")
-    return "\n".join(out)
-
-
-CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;margin:0 auto;max-width:1180px;
-padding:12px 24px 48px}
-h1{font-size:24px;margin:12px 0 4px}h2{border-bottom:2px solid #4e79a7;padding-bottom:3px;margin-top:36px}
-h3{margin:22px 0 6px}.sub{color:#555;margin-top:0}nav{margin:8px 0 16px;font-size:13px}
-table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}th,td{border:1px solid #ddd;padding:3px 7px;
-text-align:right;vertical-align:top}th{background:#f3f5f8;text-align:center}td:first-child,td:nth-child(2){text-align:left}
-table.sortable th{cursor:pointer;user-select:none}table.sortable th[data-dir=asc]:after{content:" ▲"}
-table.sortable th[data-dir=desc]:after{content:" ▼"}.ci{color:#777;font-size:11px}
-td.better{color:#1a7a3a}td.worse{color:#b2182b}td.ns{color:#888}td.na{color:#999;text-align:center}
-td.los{text-align:center;font-weight:600}.losA,.losB{background:#e6f4ea}.losC,.losD{background:#fff6db}
-.losE,.losF{background:#fde2e0}.note{background:#f3f5f8;border-left:4px solid #4e79a7;padding:6px 12px;margin:10px 0}
-.note.warn{background:#fff4e5;border-color:#e8590c}.hint{color:#666;font-size:12px;margin-top:0}
-.legend span{display:inline-block;margin-right:14px}.legend i{display:inline-block;width:12px;height:12px;
-margin-right:5px;vertical-align:-1px}svg{display:block;margin:4px 0 12px;max-width:100%;height:auto}
-svg .ttl{font-size:13px;font-weight:600}svg .tick,svg .lbl{font-size:11px;fill:#444}svg .grid{stroke:#eee}
-svg .axis{stroke:#888}svg .ci{stroke:#222;stroke-width:1;fill:none}svg .edge{fill:none;stroke:#9aa3ad;stroke-width:2;
-stroke-linecap:round}svg .junction{stroke:#222;stroke-width:1.5}svg .junction.ns{stroke-dasharray:3 2}
-svg .jl{font-size:11px;fill:#222}svg .traj polyline{fill:none;stroke:#2c3e75;stroke-width:.7;stroke-opacity:.65}
-svg .sig{stroke-width:4;fill:none}.tsrow{display:flex;flex-wrap:wrap;gap:8px}
-table.doc td,section#methodology td{text-align:left}code{font-size:12px;background:#f3f3f3;padding:0 3px}
-"""
-
-SCRIPT = r"""
-(function () {
-  "use strict";
-  function val(cell) {
-    var v = cell.getAttribute("data-v");
-    if (v === null) return {num: false, v: cell.textContent.trim()};
-    var x = parseFloat(v);
-    return {num: true, v: isNaN(x) ? -Infinity : x};
-  }
-  function sortBy(table, col, th) {
-    var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
-    var dir = th.getAttribute("data-dir") === "asc" ? -1 : 1;
-    table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("data-dir"); });
-    th.setAttribute("data-dir", dir === 1 ? "asc" : "desc");
-    rows.sort(function (a, b) {
-      var x = val(a.cells[col]), y = val(b.cells[col]);
-      if (x.num && y.num) return dir * (x.v - y.v);
-      return dir * String(x.v).localeCompare(String(y.v), undefined, {numeric: true});
-    });
-    rows.forEach(function (r) { body.appendChild(r); });
-  }
-  document.querySelectorAll("table.sortable").forEach(function (table) {
-    table.querySelectorAll("thead th").forEach(function (th, i) {
-      th.addEventListener("click", function () { sortBy(table, i, th); });
-    });
-  });
-  document.querySelectorAll("select.mapselect").forEach(function (sel) {
-    sel.addEventListener("change", function () {
-      var map = document.getElementById(sel.getAttribute("data-map"));
-      map.querySelectorAll("g.mapvariant").forEach(function (g) {
-        g.style.display = g.getAttribute("data-variant") === sel.value ? "" : "none";
-      });
-    });
-  });
-  // self-check: what was drawn (read by the browser test; harmless for readers)
-  function drawn(selector, part) {
-    var n = 0;
-    document.querySelectorAll(selector).forEach(function (svg) {
-      var box = svg.getBBox();
-      if (box.width > 0 && box.height > 0 && svg.querySelectorAll(part).length > 0) n += 1;
-    });
-    return n;
-  }
-  var b = document.body;
-  b.setAttribute("data-charts", drawn("svg.chart", "rect.bar"));
-  b.setAttribute("data-maps", drawn("svg.map", "circle.junction"));
-  b.setAttribute("data-timespace", drawn("svg.timespace", "polyline"));
-  if (location.hash === "#selftest") {
-    var t = document.querySelector("table.junctions"), ok = "no-table";
-    if (t) {
-      var th = t.querySelectorAll("thead th")[4];
-      sortBy(t, 4, th);
-      var prev = -Infinity; ok = "1";
-      Array.prototype.forEach.call(t.tBodies[0].rows, function (r) {
-        var x = val(r.cells[4]).v; if (x < prev) ok = "0"; prev = x;
-      });
-      var sel = document.querySelector("select.mapselect");
-      if (sel && sel.options.length > 1) {
-        sel.value = sel.options[1].value; sel.dispatchEvent(new Event("change"));
-        var shown = sel.ownerDocument.getElementById(sel.getAttribute("data-map"))
-          .querySelectorAll("g.mapvariant:not([style*='none'])");
-        b.setAttribute("data-map-switch", shown.length === 1 && shown[0].getAttribute("data-variant") === sel.value ? "1" : "0");
-      }
-    }
-    b.setAttribute("data-sort-ok", ok);
-  }
-  b.setAttribute("data-ok", "1");
-})();
-"""
-
-
-def _page(title: str, body: str) -> str:
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(title)}</title>"
-            "<script>window.onerror=function(m,s,l){var b=document.body||document.documentElement;"
-            "b.setAttribute('data-errors',(b.getAttribute('data-errors')||'')+m+' (line '+l+'); ');};</script>"
-            f"<style>{CSS}</style></head>\n<body>\n{body}\n<script>{SCRIPT}</script>\n</body></html>\n")
+    return {"scenarios": scen, "mixes": mixes,
+            "seeds": [{"scenario": k[0], "scale": f"{k[1]:g}", "variant": k[2], "seeds": v} for k, v in seeds.items()],
+            "bands": ", ".join(f"{g} ≤ {lim:g}" for lim, g in LOS_BANDS),
+            "version_cols": cols, "versions": [list(r) for r in runs[cols].drop_duplicates().itertuples(index=False)],
+            "definitions": markdown(doc.read_text(encoding="utf-8"), shift=3) if doc.exists() else None}
 
 
 def write_report(results: str | Path, out: str | Path | None = None, *, baseline: str | None = None) -> Path:

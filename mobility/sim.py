@@ -55,6 +55,9 @@ class RunOutput:
     timespace: dict[str, pd.DataFrame] = field(default_factory=dict)
     #: vehicle-steps per (junction, vehicle type, speed cell, acceleration cell); see metrics.Kinematics
     kinematics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: per (junction, approach) and (junction, approach, outgoing edge); see mobility.approaches
+    approaches: pd.DataFrame = field(default_factory=pd.DataFrame)
+    movements: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 class SumoSession(Protocol):
@@ -376,6 +379,23 @@ def attribute_fcd(path: Path, attribution: Attribution, departures: Departures, 
     return gone
 
 
+def fcd_lanes(path: Path, departures: Departures, lane_index: Mapping[str, int],
+              dt: float) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(vehicle index, time s on libsumo's clock, lane index) of every row of the FCD file, a batch at a
+    time (the first pass of :mod:`mobility.approaches`: only three columns are read)."""
+    off = lane_index[""]
+    for batch in _batches(path, ["timestep_time", "vehicle_id", "vehicle_lane"]):
+        if batch.column("vehicle_id").null_count:
+            import pyarrow.compute as pc
+
+            batch = batch.filter(pc.is_valid(batch.column("vehicle_id")))
+        if not batch.num_rows:
+            continue
+        yield (_codes(batch.column("vehicle_id"), lambda v: departures.index.get(v, -1)),
+               batch.column("timestep_time").to_numpy().astype(np.float64) + dt,
+               _codes(batch.column("vehicle_lane"), lambda x: lane_index.get(x, off)))
+
+
 # ------------------------------------------------------------------------------------------------
 # observations
 
@@ -531,6 +551,8 @@ class LoopResult:
     #: scheduled stops: vehicle id, time the stop began, time it ended (s, libsumo's clock; inf: still
     #: stopped at the end), from SUMO's stop-starting/ending events (no per-vehicle call per step)
     stops: list[tuple[str, float, float]] = field(default_factory=list)
+    #: every change of a junction's signal state: (time s, junction id, state), the first at the first step
+    signal_states: list[tuple[float, str, str]] = field(default_factory=list)
 
 
 def step_loop(session: SumoSession, controller: Controller, actuator: Actuator, builder: ObservationBuilder,
@@ -556,6 +578,11 @@ def step_loop(session: SumoSession, controller: Controller, actuator: Actuator, 
         for j in signals_of:
             api.trafficlight.subscribe(j, [*([tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION] if builder.live else []),
                                            tc.TL_RED_YELLOW_GREEN_STATE])
+    # every junction's signal state, one subscription per junction (per-approach capacity, blocked green)
+    for j in builder.jids:
+        api.trafficlight.subscribe(j, [*([tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION] if builder.live else []),
+                                       tc.TL_RED_YELLOW_GREEN_STATE])
+    state_last: dict[str, str] = {}
     out = LoopResult(begin_s, Departures())
     signal_last: dict[tuple[str, int], str] = {}
     interval = controller.decision_interval_s
@@ -591,10 +618,15 @@ def step_loop(session: SumoSession, controller: Controller, actuator: Actuator, 
         if now > measure_from + 1e-9:
             out.arrived_in_window += res[tc.VAR_ARRIVED_VEHICLES_NUMBER]
         out.teleports += res[tc.VAR_TELEPORT_STARTING_VEHICLES_NUMBER]
+        tl = api.trafficlight.getAllSubscriptionResults()
+        for j in builder.jids:
+            st = tl[j][tc.TL_RED_YELLOW_GREEN_STATE] if j in tl else ""
+            if st != state_last.get(j):
+                state_last[j] = st
+                out.signal_states.append((now, j, st))
         if signals_of:
             from .corridor import signal_rows
 
-            tl = api.trafficlight.getAllSubscriptionResults()
             states = {j: tl[j][tc.TL_RED_YELLOW_GREEN_STATE] for j in signals_of if j in tl}
             out.signal_log.extend(signal_rows(cmap, now, states, signal_last))
         actuator.tick(now)
@@ -691,6 +723,12 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                               "the route or additional files before the run, so electricity was not recorded; "
                               "declare their vTypes in a route or additional file of the scenario")
     _release_freed_memory()  # SUMO's network and buffers, freed at close
+    from . import approaches as ap
+
+    amap = ap.ApproachMap(net, zone_map)
+    if fcd.exists():
+        crossings = ap.read_crossings(amap, fcd_lanes(fcd, loop.departures, zone_map.lane_index, dt))
+        per_approach = ap.attach(attribution, amap, crossings, loop.signal_states)
     attribute_fcd(fcd, attribution, loop.departures, measure_from, loop.t_end, tracker, electric, loop.stops)
     fcd.unlink(missing_ok=True)
     wall = time.perf_counter() - t0
@@ -698,12 +736,17 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     totals.update(vehicles_arrived=loop.arrived_in_window, vehicles_running_at_end=loop.running,
                   insertion_backlog_veh=loop.backlog, teleports=loop.teleports, sim_end_s=loop.t_end,
                   stopped_at_cap=float(loop.at_cap), vehicle_classes=loop.departures.vehicle_classes())
+    totals["congestion_index"] = per_approach.network_congestion_index
     out = RunOutput(attribution.junction_table(), totals, {"sim_wall_s": wall, "backend": session.backend})
+    out.approaches, out.movements = per_approach.tables(measure_from, loop.t_end)
+    out.junctions = out.junctions.join(ap.junction_columns(out.approaches), on="junction_id")
     dep = loop.departures
     out.kinematics = attribution.kinematics.table([*zone_map.junction_ids, UNATTRIBUTED], list(dep.type_ids),
                                                   dep.type_class)
     if tracker is not None:
         out.corridor = tracker.table(measure_from)
+        if not out.corridor.empty:
+            out.corridor["congestion_index"] = ap.corridor_congestion_index(out.corridor)
         if timespace:
             out.timespace = {
                 "signals": pd.DataFrame(loop.signal_log, columns=["time_s", "junction_id", "direction", "distance_m", "state"]),

@@ -146,6 +146,6 @@ def test_run_writes_results_and_passes_sumo_args(tmp_path: Path) -> None:
     runs = pd.read_parquet(out / "runs.parquet")
     assert runs.loc[0, "seed"] == 3 and runs.loc[0, "sumo_version"] == "1.28.0"
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"{n}.{e}" for n in ("junctions", "network", "runs") for e in ("csv", "parquet")] + ["kinematics.parquet"])
+        [f"{n}.{e}" for n in ("junctions", "network", "runs", "approaches", "movements") for e in ("csv", "parquet")] + ["kinematics.parquet"])
     kin = pd.read_parquet(out / "kinematics.parquet")
     assert kin["veh_steps"].sum() >= j["veh_s"].sum()  # every counted vehicle-step, plus arrival steps

@@ -40,11 +40,56 @@ def chromium() -> str:
                 "(apt-get install -y chromium; .ci/run installs it when it can)")
 
 
-def render(html_file: Path) -> str:
-    """The DOM after the page's scripts ran (``#selftest`` also exercises sorting and the map selector)."""
+#: the browser test's own probe, appended to a copy of the report (the report ships no test code): what
+#: was drawn, whether sorting the junction table by delay sorts it, whether the map selector shows exactly
+#: the chosen controller's layer
+PROBE = r"""<script>
+(function () {
+  var b = document.body;
+  function drawn(selector, part) {
+    var n = 0;
+    document.querySelectorAll(selector).forEach(function (svg) {
+      var box = svg.getBBox();
+      if (box.width > 0 && box.height > 0 && svg.querySelectorAll(part).length > 0) n += 1;
+    });
+    return n;
+  }
+  b.setAttribute("data-charts", drawn("svg.chart", "rect.bar"));
+  b.setAttribute("data-maps", drawn("svg.map", "circle.junction"));
+  b.setAttribute("data-timespace", drawn("svg.timespace", "polyline"));
+  var t = document.querySelector("table.junctions"), ok = "no-table";
+  if (t) {
+    t.querySelectorAll("thead th")[4].click();
+    var prev = -Infinity; ok = "1";
+    Array.prototype.forEach.call(t.tBodies[0].rows, function (r) {
+      var x = parseFloat(r.cells[4].getAttribute("data-v")); if (x < prev) ok = "0"; prev = x;
+    });
+  }
+  b.setAttribute("data-sort-ok", ok);
+  var sel = document.querySelector("select.mapselect");
+  if (sel && sel.options.length > 1) {
+    sel.value = sel.options[1].value; sel.dispatchEvent(new Event("change"));
+    var shown = document.getElementById(sel.getAttribute("data-map")).querySelectorAll("g.mapvariant:not([style*='none'])");
+    b.setAttribute("data-map-switch", shown.length === 1 && shown[0].getAttribute("data-variant") === sel.value ? "1" : "0");
+  }
+  b.setAttribute("data-ok", "1");
+})();
+</script>"""
+ONERROR = ("<script>window.onerror=function(m,s,l){var b=document.body||document.documentElement;"
+           "b.setAttribute('data-errors',(b.getAttribute('data-errors')||'')+m+' (line '+l+'); ');};</script>")
+
+
+def render(html_file: Path, probe: bool = True) -> str:
+    """The DOM after the page's scripts ran; with ``probe``, a copy of the page with an error catcher
+    first in <head> and :data:`PROBE` last in <body> (the report itself carries no test code)."""
+    page = html_file
+    if probe:
+        text = html_file.read_text(encoding="utf-8")
+        page = html_file.with_name("probe-" + html_file.name)
+        page.write_text(text.replace("<head>", "<head>" + ONERROR, 1).replace("</body>", PROBE + "</body>", 1),
+                        encoding="utf-8")
     proc = subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
-                           "--dump-dom", f"{html_file.resolve().as_uri()}#selftest"],
-                          capture_output=True, text=True, timeout=120)
+                           "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
@@ -67,6 +112,26 @@ def test_report_is_self_contained_and_complete(results: Path, tmp_path: Path) ->
                  "HBEFA4/PC_petrol_Euro-6ab", "Seeds and statistics", "1.28.0"):
         assert part in text, part
     assert text.count('<svg class="chart"') == 3
+    # no test code shipped in the report: only the table sorter and the map selector
+    assert "self-check" not in text and "data-ok" not in text and "selftest" not in text
+    assert text.count("<script>") == 1
+    # every chart has drawn bars (non-zero widths), every map layer its junctions
+    for chart in re.findall(r'<svg class="chart".*?</svg>', text, re.S):
+        widths = [float(w) for w in re.findall(r'<rect class="bar"[^>]*width="([\d.]+)"', chart)]
+        assert len(widths) == 6 * len(CONTROLLERS) and min(widths) > 0
+    # per approach: the approaches of every junction with their LOS, and the spillback section
+    for part in ("Per approach", "v/c", "congestion index", "spillback events", "blocked green s"):
+        assert part in text, part
+    table = text[text.index('<table class="sortable approaches">'):]
+    rows = re.findall(r"<tr>(.*?)</tr>", table[: table.index("</table>")], re.S)[1:]
+    a = pd.read_parquet(results / "approaches.parquet")
+    a = a[a["approach"] != "(none)"]
+    assert len(rows) == len(a.drop_duplicates(["junction_id", "approach", "variant"]))
+    for row in rows:
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        los = re.sub("<[^>]+>", "", cells[6])
+        delay = float(re.findall(r'<td data-v="([^"]*)"', row)[2])  # vehicles, lanes... the exact mean delay
+        assert los == "ABCDEF"[sum(delay > x for x in (10, 20, 35, 55, 80))], row
     assert text.count('<svg class="timespace"') == 2 * len(CONTROLLERS)  # one per direction, first seed
     assert text.count('class="mapvariant"') == len(CONTROLLERS) - 1
     assert text.count('<circle class="junction') == 6 * (len(CONTROLLERS) - 1)
@@ -116,7 +181,7 @@ def test_browser_check_catches_script_errors(tmp_path: Path) -> None:
     page.write_text("<!DOCTYPE html><html><head><script>window.onerror=function(m){document.body.setAttribute("
                     "'data-errors',m);};</script></head><body><script>document.body.setAttribute('data-ok','1');"
                     "nosuch();</script></body></html>")
-    attrs = body_attrs(render(page))
+    attrs = body_attrs(render(page, probe=False))
     assert "nosuch is not defined" in attrs.get("data-errors", "")
 
 
@@ -150,3 +215,20 @@ def test_markdown_subset_renders_the_metric_definitions() -> None:
     assert "<td><code>delay_s_per_veh</code></td>" in html
     assert html.count("<table") >= 2 and "<ul>" in html
     assert "|" not in re.sub(r"<[^>]+>", "", html.split("<table")[1])  # pipes became cells
+
+
+@pytest.mark.sumo
+def test_values_from_the_tables_are_escaped(results: Path, tmp_path: Path) -> None:
+    """A junction id with markup in it is shown as text, never as markup (the templates escape)."""
+    import shutil
+
+    d = tmp_path / "evil"
+    shutil.copytree(results, d, ignore=shutil.ignore_patterns("runs"))
+    evil = '<img src=x onerror="alert(1)">&J1'
+    for name in ("junctions", "approaches"):
+        t = pd.read_parquet(d / f"{name}.parquet")
+        t["junction_id"] = t["junction_id"].replace("J1", evil)
+        t.to_parquet(d / f"{name}.parquet", index=False)
+    text = build_report(d)
+    assert evil not in text and "<img" not in text
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;J1" in text

@@ -63,10 +63,15 @@ class Results:
     #: vehicle-steps per run, junction, vehicle type, speed and acceleration cell (fleet what-ifs;
     #: see :class:`mobility.metrics.Kinematics`); written as Parquet only
     kinematics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: one row per (run, junction, approach) and per (run, junction, approach, outgoing edge); see
+    #: :mod:`mobility.approaches`
+    approaches: pd.DataFrame = field(default_factory=pd.DataFrame)
+    movements: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables :meth:`write` writes, by name."""
         tables = [("junctions", self.junctions), ("network", self.network), ("runs", self.runs)]
+        tables += [(k, v) for k, v in (("approaches", self.approaches), ("movements", self.movements)) if not v.empty]
         if not self.corridor.empty:
             tables.append(("corridor", self.corridor))
         tables += [(f"timespace_{k}", v) for k, v in self.timespace.items()]
@@ -475,13 +480,17 @@ def run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     kin = output.kinematics
     if not kin.empty:
         kin.insert(0, "run_id", rid)
+    for table in (output.approaches, output.movements):
+        for i, k in enumerate(KEYS):
+            table.insert(i, k, info[k])
     timespace_tables = {}
     for name, table in output.timespace.items():  # trajectories are large: run_id only (join with runs)
         table = table.copy()
         for i, k in enumerate(KEYS if name == "signals" else ["run_id"]):
             table.insert(i, k, info[k])
         timespace_tables[name] = table
-    return Results(junctions, network, pd.DataFrame([info]), corridor, timespace_tables, kin)
+    return Results(junctions, network, pd.DataFrame([info]), corridor, timespace_tables, kin, output.approaches,
+                   output.movements)
 
 
 _STATIC_DELAY: dict[str, dict[str, float]] = {}
@@ -522,7 +531,9 @@ def combine(parts: Sequence[Results]) -> Results:
     keys = pd.DataFrame(columns=KEYS)
     res = Results(cat([p.junctions for p in parts], keys), cat([p.network for p in parts], keys),
                   cat([p.runs for p in parts], keys), cat([p.corridor for p in parts], pd.DataFrame()),
-                  kinematics=cat([p.kinematics for p in parts], pd.DataFrame()))
+                  kinematics=cat([p.kinematics for p in parts], pd.DataFrame()),
+                  approaches=cat([p.approaches for p in parts], pd.DataFrame()),
+                  movements=cat([p.movements for p in parts], pd.DataFrame()))
     names = list(dict.fromkeys(k for p in parts for k in p.timespace))
     res.timespace = {k: cat([p.timespace[k] for p in parts if k in p.timespace], pd.DataFrame()) for k in names}
     return res

@@ -23,7 +23,8 @@ from .run import Results
 from .spec import SweepError, Task
 
 #: tables a run may produce (Parquet files in its store directory)
-TABLES = ("junctions", "network", "runs", "corridor", "kinematics", "timespace_signals", "timespace_trajectories")
+TABLES = ("junctions", "network", "runs", "corridor", "kinematics", "timespace_signals", "timespace_trajectories",
+          "approaches", "movements")
 
 
 # ------------------------------------------------------------------------------------------
@@ -123,7 +124,7 @@ class RunStore:
         tmp.mkdir(parents=True)
         try:
             tables = {"junctions": res.junctions, "network": res.network, "runs": res.runs, "corridor": res.corridor,
-                      "kinematics": res.kinematics,
+                      "kinematics": res.kinematics, "approaches": res.approaches, "movements": res.movements,
                       **{f"timespace_{k}": v for k, v in res.timespace.items()}}
             for name, df in tables.items():
                 if name in ("junctions", "network", "runs") or not df.empty:
@@ -151,6 +152,7 @@ class RunStore:
                 df["demand_scale"] = task.demand_scale
         return Results(t["junctions"], t["network"], t["runs"], t.get("corridor", pd.DataFrame()),
                        {k.removeprefix("timespace_"): v for k, v in t.items() if k.startswith("timespace_")},
-                       t.get("kinematics", pd.DataFrame()))
+                       t.get("kinematics", pd.DataFrame()), t.get("approaches", pd.DataFrame()),
+                       t.get("movements", pd.DataFrame()))
 
 
