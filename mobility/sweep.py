@@ -85,7 +85,8 @@ EXECUTORS = ("local", "dask", "dask-local")
 VOLATILE_COLUMNS = ("wall_s", "sim_wall_s", "host")
 
 #: tables a run may produce (Parquet files in its store directory)
-TABLES = ("junctions", "network", "runs", "corridor", "kinematics", "timespace_signals", "timespace_trajectories")
+TABLES = ("junctions", "network", "runs", "corridor", "kinematics", "timespace_signals", "timespace_trajectories",
+          "transit", "transit_events")
 
 SPEC_FIELDS = ("name", "description", "scenarios", "controllers", "seeds", "demand_scales", "baseline", "backend",
                "sumo_args", "timespace", "window")
@@ -713,7 +714,7 @@ class RunStore:
         tmp.mkdir(parents=True)
         try:
             tables = {"junctions": res.junctions, "network": res.network, "runs": res.runs, "corridor": res.corridor,
-                      "kinematics": res.kinematics,
+                      "kinematics": res.kinematics, "transit": res.transit, "transit_events": res.transit_events,
                       **{f"timespace_{k}": v for k, v in res.timespace.items()}}
             for name, df in tables.items():
                 if name in ("junctions", "network", "runs") or not df.empty:
@@ -741,7 +742,8 @@ class RunStore:
                 df["demand_scale"] = task.demand_scale
         return Results(t["junctions"], t["network"], t["runs"], t.get("corridor", pd.DataFrame()),
                        {k.removeprefix("timespace_"): v for k, v in t.items() if k.startswith("timespace_")},
-                       t.get("kinematics", pd.DataFrame()))
+                       t.get("kinematics", pd.DataFrame()), t.get("transit", pd.DataFrame()),
+                       t.get("transit_events", pd.DataFrame()))
 
 
 # ------------------------------------------------------------------------------------------
@@ -895,7 +897,8 @@ def compare_results(a: Results | str | Path, b: Results | str | Path) -> list[st
     def tables(r: Results | str | Path) -> dict[str, pd.DataFrame]:
         if isinstance(r, Results):
             t = {"junctions": r.junctions, "network": r.network, "runs": r.runs, "corridor": r.corridor,
-                 "kinematics": r.kinematics, **{f"timespace_{k}": v for k, v in r.timespace.items()}}
+                 "kinematics": r.kinematics, "transit": r.transit, "transit_events": r.transit_events,
+                 **{f"timespace_{k}": v for k, v in r.timespace.items()}}
             return {k: v for k, v in t.items() if not v.empty or k in ("junctions", "network", "runs")}
         d = Path(r)
         return {p.stem: pd.read_parquet(p) for p in sorted(d.glob("*.parquet")) if p.stem in TABLES}
