@@ -18,7 +18,8 @@ priority), so that ``X`` and ``X+tsp`` compare trip for trip:
 
 ``transit_events``: one row per priority event of ``+tsp`` (see :mod:`mobility.controllers.tsp`
 for what counts and how ``saved_s``, the counterfactual seconds saved, is estimated): vehicle,
-junction, link, ``kind`` (``extension`` / ``early_green``), ``checkin_s``, ``action_s``, ``pass_s``,
+junction, link, ``kind`` (``extension`` / ``early_green``), ``program`` (what ran the junction:
+``fixed`` or ``actuated`` SUMO program, or ``phase`` control by the actuator), ``checkin_s``, ``action_s``, ``pass_s``,
 ``changed_s`` (seconds of green held past its programmed end, or cut from conflicting phases) and
 ``saved_s``.
 """
@@ -34,7 +35,7 @@ import pandas as pd
 TRIP_COLUMNS = ["vehicle_id", "line", "vtype", "vclass", "depart_s", "arrival_s", "finished", "measured",
                 "trip_time_s", "time_loss_s", "scheduled_stops", "halts", "priority_events", "saved_s",
                 "saved_s_per_event"]
-EVENT_COLUMNS = ["vehicle_id", "vclass", "junction_id", "link_index", "kind", "checkin_s", "action_s", "pass_s",
+EVENT_COLUMNS = ["vehicle_id", "vclass", "junction_id", "link_index", "kind", "program", "checkin_s", "action_s", "pass_s",
                  "changed_s", "saved_s"]
 
 

@@ -106,7 +106,7 @@ def test_bus_at_red_gets_green_earlier_and_the_seconds_saved_are_counted(one_jun
     assert b["halts"] == 1 and t["halts"] == 0  # it stops at red without priority, not with it
     assert b["priority_events"] == 0 and t["priority_events"] == 1
     ev = tsp.transit_events.iloc[0]
-    assert ev["kind"] == "early_green" and ev["junction_id"] == "C"
+    assert ev["kind"] == "early_green" and ev["junction_id"] == "C" and ev["program"] == "fixed"
     assert 53 <= ev["pass_s"] <= 58
     assert ev["saved_s"] == pytest.approx(66 - ev["pass_s"], abs=1e-6)
     # the estimate is a lower bound of the trip's gain: the wait for green, without the braking and
@@ -160,3 +160,17 @@ def test_tsp_without_transit_vehicles_equals_the_plain_controller(one_junction: 
             tc = ["vehicle_id", "trip_time_s", "time_loss_s", "halts"]
             pd.testing.assert_frame_equal(a.transit[tc], b.transit[tc])
             assert (b.transit["priority_events"] == 0).all()
+
+
+@pytest.mark.sumo
+def test_phase_by_phase_control_gets_priority_through_the_actuator(one_junction: Path, tmp_path: Path) -> None:
+    """Under a phase-level controller (round robin, 30 s greens, the actuator's yellow and all-red) the
+    bus's green is requested as a GreenPhase: it arrives sooner; no program, so no counterfactual."""
+    routes = _routes(_bus(60))
+    base = _run(one_junction, tmp_path, routes, "tests.helpers:Cyclic", "base")
+    tsp = _run(one_junction, tmp_path, routes, "tests.helpers:Cyclic+tsp", "tsp")
+    b = base.transit.set_index("vehicle_id").loc["bus1"]
+    t = tsp.transit.set_index("vehicle_id").loc["bus1"]
+    assert b["halts"] == 1 and t["trip_time_s"] < b["trip_time_s"] - 5
+    ev = tsp.transit_events.iloc[0]
+    assert ev["program"] == "phase" and ev["kind"] == "early_green" and pd.isna(ev["saved_s"])

@@ -303,7 +303,7 @@ class Deployed(Controller):
         if self.tsp_logic is not None:
             from .tsp import merge
 
-            actions = merge(actions, self.tsp_logic.act(sub))
+            actions = merge(actions, self.tsp_logic.act(sub, actions))
         return actions
 
 

@@ -131,6 +131,9 @@ class PriorityEvent:
     junction_id: str
     link_index: int
     kind: str  # "extension" | "early_green"
+    #: what ran the junction: "fixed" (a fixed-time SUMO program), "actuated" (a SUMO program with
+    #: phases between min and max durations), "phase" (the actuator, phase by phase)
+    program: str
     checkin_s: float
     action_s: float
     pass_s: float = math.nan
@@ -143,7 +146,7 @@ class PriorityEvent:
 
     def row(self) -> dict[str, Any]:
         return {"vehicle_id": self.vehicle_id, "vclass": self.vclass, "junction_id": self.junction_id,
-                "link_index": self.link_index, "kind": self.kind, "checkin_s": self.checkin_s,
+                "link_index": self.link_index, "kind": self.kind, "program": self.program, "checkin_s": self.checkin_s,
                 "action_s": self.action_s, "pass_s": self.pass_s, "changed_s": self.changed_s,
                 "saved_s": self.saved_s}
 
@@ -198,6 +201,7 @@ class TspLogic:
         self.events: list[PriorityEvent] = []
         #: per junction and link, the green phases (index into ``green_phases``) serving it, 'G' first
         self._serving: dict[tuple[str, int], list[int]] = {}
+        self._inner: Mapping[str, Action] = {}
 
     def _stages(self, jid: str, link: int) -> list[int]:
         key = (jid, link)
@@ -209,8 +213,11 @@ class TspLogic:
             self._serving[key] = prio + perm
         return self._serving[key]
 
-    def act(self, obs: Observation) -> dict[str, Action]:
+    def act(self, obs: Observation, inner: Mapping[str, Action] | None = None) -> dict[str, Action]:
+        """Priority actions at this decision; ``inner``: the inner controller's actions of this
+        decision (under phase control a green is held only against a request to leave it)."""
         t = obs.time_s
+        self._inner = inner or {}
         seen: dict[str, list[TransitVehicle]] = {}
         for s in obs.transit:
             if s.junction_id in self.treated and s.vclass in self.tsp.classes:
@@ -256,7 +263,8 @@ class TspLogic:
     def _event(self, t: float, jid: str, req: _Request, kind: str, o: Any) -> PriorityEvent:
         if req.event is None:
             cf = (t + o.next_switch_s, o.phase, tuple(o.program)) if o.program and math.isfinite(o.next_switch_s) else None
-            req.event = PriorityEvent(req.vehicle_id, req.vclass, jid, req.link, kind, req.checkin_s, t, _cf=cf)
+            program = ("actuated" if any(p.min_dur < p.max_dur for p in o.program) else "fixed") if o.program else "phase"
+            req.event = PriorityEvent(req.vehicle_id, req.vclass, jid, req.link, kind, program, req.checkin_s, t, _cf=cf)
             self.events.append(req.event)
         return req.event
 
@@ -294,6 +302,9 @@ class TspLogic:
         if not stages:
             return None
         if o.green is not None and o.green in stages:
+            asked = self._inner.get(jid)
+            if not isinstance(asked, GreenPhase) or asked.index == o.green:
+                return None  # the inner controller keeps it green anyway
             if not tsp.extension or t - req.checkin_s > tsp.max_extension_s:
                 return None
             ev = self._event(t, jid, req, "extension", o)
