@@ -40,6 +40,17 @@ def main(d: str) -> None:
                 where = f" {r['direction']:<9}" if "direction" in t.columns else " network  "
                 print(f"  {r['variant']:<32}{where} {r['metric']:<16} {r['pct_change']:+6.1f} % "
                       f"({r['pct_ci_low']:+.1f} … {r['pct_ci_high']:+.1f}) n={r['n_pairs']}")
+    # without GLOSA (share=0 gives the plain plan's numbers exactly): the plans against each other
+    base0 = f"{plans[0]}+glosa(share=0)"
+    zero = cor[cor["controller"].str.endswith("+glosa(share=0)")]
+    if zero["controller"].nunique() > 1:
+        print(f"\nplans without GLOSA, against {base0} (main line):")
+        pz = paired(zero, excl, ["travel_time_s_mean", "stops_per_veh", "co2_g_per_veh"], base0, by=["direction"])
+        m = zero.groupby(["controller", "direction"])["travel_time_s_mean"].mean()
+        print(m.round(1).to_string())
+        for _, r in pz.iterrows():
+            print(f"  {r['variant']:<32} {r['direction']:<9} {r['metric']:<20} {r['pct_change']:+6.1f} % "
+                  f"({r['pct_ci_low']:+.1f} … {r['pct_ci_high']:+.1f}) n={r['n_pairs']}")
 
 
 if __name__ == "__main__":
