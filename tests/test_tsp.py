@@ -174,3 +174,42 @@ def test_phase_by_phase_control_gets_priority_through_the_actuator(one_junction:
     assert b["halts"] == 1 and t["trip_time_s"] < b["trip_time_s"] - 5
     ev = tsp.transit_events.iloc[0]
     assert ev["program"] == "phase" and ev["kind"] == "early_green" and pd.isna(ev["saved_s"])
+
+
+def _obs(t: float, *, stop_before: bool = False, junction: str = "C") -> "Observation":
+    import numpy as np
+
+    from mobility.controllers.base import JunctionObservation, Observation, TransitVehicle
+
+    z = np.zeros(0)
+    # N->S green (phase 2) for 10 s, programmed to run 20 s more; the bus's link 0 (W->E) is red
+    o = JunctionObservation("C", (), z, z, z, 2, 1, 10.0, state="rG", program=PROGRAM, next_switch_s=20.0)
+    bus = TransitVehicle("bus1", "bus", junction, 0, 100.0, 10.0, False, stop_before)
+    return Observation(t, {"C": o}, (bus,))
+
+
+def test_priority_only_at_treated_junctions_and_not_before_a_scheduled_stop() -> None:
+    """The pure decision: an approaching bus at red gets the conflicting green cut to what is left of
+    its 5 s minimum (0 after 10 s); not at an untreated junction, not while a stop lies ahead."""
+    from mobility.controllers.base import PhaseRemaining
+    from mobility.controllers.tsp import TspLogic
+
+    logic = TspLogic(Tsp(), None, ["C"])
+    assert logic.act(_obs(100.0)) == {"C": PhaseRemaining(0.0)}
+    ev = logic.events[0]
+    assert (ev.kind, ev.program, ev.changed_s) == ("early_green", "fixed", 20.0)
+    assert TspLogic(Tsp(), None, ["D"]).act(_obs(100.0)) == {}  # untreated: the program runs on
+    assert TspLogic(Tsp(), None, ["C"]).act(_obs(100.0, stop_before=True)) == {}  # it will dwell first
+    assert TspLogic(Tsp(early_green=False), None, ["C"]).act(_obs(100.0)) == {}
+    # the bus crossed at 112 s: the counterfactual next green of link 0 is when phases 2 and 3 were due
+    # to end (100 + 20 + 3 = 123 s): 11 s saved
+    logic.act(_gone(112.0))
+    assert ev.pass_s == 112.0 and ev.saved_s == pytest.approx(11.0)
+
+
+def _gone(t: float) -> "Observation":
+    """The same junction once the bus has crossed (no transit vehicle approaches)."""
+    from mobility.controllers.base import Observation
+
+    o = _obs(t)
+    return Observation(t, o.junctions, ())
