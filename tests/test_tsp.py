@@ -213,3 +213,24 @@ def _gone(t: float) -> "Observation":
 
     o = _obs(t)
     return Observation(t, o.junctions, ())
+
+
+def test_no_hold_when_the_next_phase_keeps_the_link_green() -> None:
+    """A link green through two phases: its green ends with the second, so a bus that arrives within
+    it needs no hold; one arriving later gets the first phase held only by what the second lacks."""
+    import numpy as np
+
+    from mobility.controllers.base import JunctionObservation, Observation, PhaseRemaining, TransitVehicle
+    from mobility.controllers.tsp import TspLogic
+
+    program = (Phase("Gr", 10, 10, 10), Phase("Gr", 5, 5, 5), Phase("yr", 3, 3, 3), Phase("rG", 30, 30, 30),
+               Phase("ry", 3, 3, 3))
+    z = np.zeros(0)
+
+    def obs(dist: float) -> Observation:
+        o = JunctionObservation("C", (), z, z, z, 0, 0, 8.0, state="Gr", program=program, next_switch_s=2.0)
+        return Observation(50.0, {"C": o}, (TransitVehicle("bus1", "bus", "C", 0, dist, 10.0),))
+
+    assert TspLogic(Tsp(), None, ["C"]).act(obs(40.0)) == {}  # 6 s away, green for 7 s more
+    # 90 s away at 10 m/s: 11 s (with the 2 s margin), green for 7 s: the first phase runs 4 s longer
+    assert TspLogic(Tsp(), None, ["C"]).act(obs(90.0)) == {"C": PhaseRemaining(pytest.approx(6.0))}

@@ -10,7 +10,8 @@ One request per junction at a time (the first vehicle to check in); a vehicle th
 scheduled stop before the stop line (or is dwelling there) does not check in, and an active request
 pauses while its vehicle has a stop ahead of the signal or dwells (its arrival is not predictable).
 
-* **Green extension** (``extension=True``): the vehicle's link is green but the phase would end
+* **Green extension** (``extension=True``): the vehicle's link is green but its green would end
+  (the current phase and any following ones that keep it green)
   before it arrives (arrival estimated as ``distance / max(speed, 5 m/s)`` plus 2 s): the green is
   held until then, at most ``max_extension_s`` past its programmed end, and only if that suffices.
 * **Early green** (``early_green=True``): its link is not green: each green phase that does not
@@ -178,6 +179,18 @@ def next_green_s(t: float, link: int, anchor_s: float, phase: int, phases: Seque
     return math.inf
 
 
+def _green_after_s(phases: Sequence[Any], phase: int, link: int) -> float:
+    """Programmed seconds of the phases after ``phase`` that keep ``link`` green without a break
+    (e.g. a movement green through two stages); 0 if the next phase ends its green."""
+    n, total = len(phases), 0.0
+    for i in range(1, n):
+        p = phases[(phase + i) % n]
+        if link >= len(p.state) or p.state[link] not in _GREEN:
+            break
+        total += float(p.duration)
+    return total
+
+
 @dataclass
 class _Request:
     vehicle_id: str
@@ -279,16 +292,17 @@ class TspLogic:
             if phase is None or not any(c in _GREEN for c in phase.state):
                 return None
             if state[k] in _GREEN:
-                if not tsp.extension or o.next_switch_s >= eta:
+                after = _green_after_s(o.program, o.phase, k)  # the following phases that keep it green
+                if not tsp.extension or o.next_switch_s + after >= eta:
                     return None
                 if math.isnan(req.programmed_end_s):
                     req.programmed_end_s = t + o.next_switch_s
                 end = req.programmed_end_s + tsp.max_extension_s
-                if t + eta > end + 1e-9:
+                if t + eta - after > end + 1e-9:
                     return None  # even the longest hold would not get it through: leave the program alone
                 ev = self._event(t, jid, req, "extension", o)
-                ev.changed_s = max(ev.changed_s, t + eta - req.programmed_end_s)
-                return PhaseRemaining(eta)
+                ev.changed_s = max(ev.changed_s, t + eta - after - req.programmed_end_s)
+                return PhaseRemaining(eta - after)
             if not tsp.early_green:
                 return None
             rest = max(tsp.min_green_s - o.time_in_phase_s, 0.0)
