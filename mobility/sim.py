@@ -618,12 +618,16 @@ class TransitTracker:
         if not self.active:
             return
         self.current = api.vehicle.getAllSubscriptionResults()
+        arrived: set[str] | None = None
         for v in list(self.active):
             r = self.current.get(v)
             trip = self.trips[v]
-            if r is None:  # arrived (or teleported out) in this step
-                trip["arrival_s"] = now
-                self.active.discard(v)
+            if r is None:  # arrived in this step, or off the road for now (teleporting)
+                if arrived is None:
+                    arrived = set(api.simulation.getArrivedIDList())
+                if v in arrived:
+                    trip["arrival_s"] = now
+                    self.active.discard(v)
                 continue
             trip["time_loss_s"] = float(r[tc.VAR_TIMELOSS])
             halted = r[tc.VAR_SPEED] < 0.1 and not (int(r[tc.VAR_STOPSTATE]) & 1)
