@@ -11,6 +11,9 @@ Controllers say *what* to serve; the actuator decides *how*:
   (transitions keep the network's yellow/red durations), started at the phase the offset implies.
 * :class:`~mobility.controllers.NativeProgram`: the network's phases handed to a SUMO program type
   (``actuated``) with min/max green on the green phases.
+* :class:`~mobility.controllers.base.PhaseRemaining` (transit priority on a junction its SUMO
+  program drives): the program's current phase ends in the given time, accepted only on a green
+  phase and never below ``min_green_s`` of green (the program's own yellow and red follow).
 
 It never imports SUMO: it writes through a :class:`SignalPort` (the simulation session).
 """
@@ -21,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from .controllers.base import Action, GreenPhase, NativeProgram, Safety, SiteSafety, TimingPlan
+from .controllers.base import Action, GreenPhase, NativeProgram, PhaseRemaining, Safety, SiteSafety, TimingPlan
 from .errors import SimulationError
 from .network import Junction, Phase, SignalNetwork, states_problem
 
@@ -37,6 +40,10 @@ class SignalPort(Protocol):
 
     def set_program(self, tls: str, program_id: str, kind: str, phases: list[Phase],
                     params: Mapping[str, str], phase_index: int, remaining_s: float | None) -> None: ...
+
+    def get_phase_spent(self, tls: str) -> float: ...
+
+    def set_phase_remaining(self, tls: str, remaining_s: float) -> None: ...
 
 
 def yellow_state(old: str, new: str) -> str:
@@ -131,6 +138,8 @@ class Actuator:
                 self._plan(t, j, action)
             elif isinstance(action, NativeProgram):
                 self._native(j, action)
+            elif isinstance(action, PhaseRemaining):
+                self._remaining(t, j, action.remaining_s)
             else:
                 raise SimulationError(f"controller '{self.name}' returned {action!r} for junction '{jid}' at t={t:g}; "
                                       "expected GreenPhase, TimingPlan or NativeProgram")
@@ -196,6 +205,17 @@ class Actuator:
                     self.port.set_state(jid, clearance_state(pp.from_state, pp.phases[k].state))
             if pp.stage == "red" and t - pp.start >= s.all_red_s - 1e-9:
                 self._install(t, jid, pp.phases, pp.offset_s)
+
+    def _remaining(self, t: float, j: Junction, remaining_s: float) -> None:
+        """End the SUMO program's current green phase in ``remaining_s`` (not below min green)."""
+        if j.id in self.phase_ctl or j.id in self.pending:
+            return  # the actuator drives it (or is changing its plan): nothing to shorten or hold
+        state = self.port.get_state(j.id)
+        if "y" in state or "Y" in state or not any(c in _GREEN for c in state):
+            return  # transitions always run in full
+        spent = self.port.get_phase_spent(j.id)
+        rest = max(float(remaining_s), self.safety.min_green_s - spent, 0.0)
+        self.port.set_phase_remaining(j.id, rest)
 
     def _native(self, j: Junction, action: NativeProgram) -> None:
         if action.kind != "actuated":

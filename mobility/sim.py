@@ -58,6 +58,8 @@ class RunOutput:
     #: per (junction, approach) and (junction, approach, outgoing edge); see mobility.approaches
     approaches: pd.DataFrame = field(default_factory=pd.DataFrame)
     movements: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: one row per transit trip (buses, trams...; see mobility.transit)
+    transit: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 class SumoSession(Protocol):
@@ -128,6 +130,12 @@ class Session:
         tl.setPhase(tls, phase_index)
         if remaining_s is not None:
             tl.setPhaseDuration(tls, remaining_s)
+
+    def get_phase_spent(self, tls: str) -> float:
+        return float(self.api.trafficlight.getSpentDuration(tls))
+
+    def set_phase_remaining(self, tls: str, remaining_s: float) -> None:
+        self.api.trafficlight.setPhaseDuration(tls, remaining_s)
 
 
 def _first_line(e: BaseException) -> str:
@@ -426,10 +434,22 @@ class ObservationBuilder:
     once, at the start): no subscriptions, empty lanes."""
 
     def __init__(self, net: SignalNetwork, jids: Sequence[str], actuator: Actuator, detector_of: Mapping[str, str],
-                 begin_s: float, live: bool = True) -> None:
+                 begin_s: float, live: bool = True, transit: TransitTracker | None = None) -> None:
         self.net, self.jids, self.actuator = net, list(jids), actuator
         self.detector_of, self.begin_s = detector_of, begin_s
         self.live = live
+        #: transit sightings and the running programs, for controllers that ask (transit priority)
+        self.transit = transit
+        self._programs: dict[tuple[str, str], tuple[Phase, ...]] = {}
+
+    def _program(self, api: Any, tls: str, program_id: str) -> tuple[Phase, ...]:
+        """The phases of the SUMO program ``program_id`` of ``tls`` (read once per program)."""
+        key = (tls, program_id)
+        if key not in self._programs:
+            logic = next((lg for lg in api.trafficlight.getAllProgramLogics(tls) if lg.programID == program_id), None)
+            self._programs[key] = tuple(Phase(p.state, float(p.duration), float(p.minDur), float(p.maxDur))
+                                        for p in logic.phases) if logic is not None else ()
+        return self._programs[key]
 
     def subscribe(self, api: Any) -> None:
         from traci import constants as tc
@@ -441,8 +461,9 @@ class ObservationBuilder:
         for lane in lanes:
             api.lane.subscribe(lane, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER, tc.LAST_STEP_VEHICLE_NUMBER,
                                       tc.LAST_STEP_MEAN_SPEED])
+        extra = [tc.TL_RED_YELLOW_GREEN_STATE, tc.TL_NEXT_SWITCH, tc.TL_CURRENT_PROGRAM] if self.transit else []
         for j in self.jids:
-            api.trafficlight.subscribe(j, [tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION])
+            api.trafficlight.subscribe(j, [tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION, *extra])
         for det in self.detector_of.values():
             api.inductionloop.subscribe(det, [tc.LAST_STEP_TIME_SINCE_DETECTION])
 
@@ -470,7 +491,14 @@ class ObservationBuilder:
             obs[j] = junction_observation(net, j, t, self.actuator, q, c, v, oc, oq, gap,
                                           lambda tr=tr: (int(tr.get(tc.TL_CURRENT_PHASE, 0)),
                                                          float(tr.get(tc.TL_SPENT_DURATION, 0.0))))
-        return Observation(t, obs)
+            if self.transit is not None and tr:
+                o = obs[j]
+                o.state = str(tr.get(tc.TL_RED_YELLOW_GREEN_STATE, ""))
+                o.next_switch_s = float(tr.get(tc.TL_NEXT_SWITCH, np.inf)) - t
+                if self.actuator.phase_status(j, t) is None:  # a SUMO program drives it
+                    o.program = self._program(api, j, str(tr.get(tc.TL_CURRENT_PROGRAM, "")))
+                    o.phase = int(tr.get(tc.TL_CURRENT_PHASE, 0))
+        return Observation(t, obs, self.transit.sightings(api) if self.transit is not None else ())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -533,6 +561,98 @@ def _clock(seconds: float) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
+# transit vehicles (few: one subscription each, from departure to arrival)
+
+
+class TransitTracker:
+    """Buses, trams... (vehicles of the given SUMO ``classes``): each is subscribed once, when it
+    departs, to its next signal, speed, stop state and time loss, so per step Python only sees the
+    transit vehicles (:meth:`step`). Gives the controllers' :attr:`Observation.transit` and the
+    ``transit`` table (:mod:`mobility.transit`)."""
+
+    def __init__(self, classes: Sequence[str]) -> None:
+        self.classes = frozenset(classes)
+        self.trips: dict[str, dict[str, Any]] = {}
+        self.active: set[str] = set()
+        self.current: dict[str, Any] = {}
+
+    def depart(self, api: Any, ids: Sequence[str], departures: Departures) -> None:
+        from traci import constants as tc
+
+        for v in ids:
+            vclass = departures.type_vclass[departures.vtype[departures.index[v]]]
+            if vclass not in self.classes:
+                continue
+            api.vehicle.subscribe(v, [tc.VAR_SPEED, tc.VAR_STOPSTATE, tc.VAR_TIMELOSS])
+            self.trips[v] = {"vehicle_id": v, "line": api.vehicle.getLine(v), "vtype": api.vehicle.getTypeID(v),
+                             "vclass": vclass, "depart_s": float(api.simulation.getTime()), "arrival_s": np.nan,
+                             "time_loss_s": 0.0, "halts": 0, "_halted": False}
+            self.active.add(v)
+
+    def step(self, api: Any, now: float) -> None:
+        from traci import constants as tc
+
+        if not self.active:
+            return
+        self.current = api.vehicle.getAllSubscriptionResults()
+        arrived: set[str] | None = None
+        for v in list(self.active):
+            r = self.current.get(v)
+            trip = self.trips[v]
+            if r is None:  # arrived in this step, or off the road for now (teleporting)
+                if arrived is None:
+                    arrived = set(api.simulation.getArrivedIDList())
+                if v in arrived:
+                    trip["arrival_s"] = now
+                    self.active.discard(v)
+                continue
+            trip["time_loss_s"] = float(r[tc.VAR_TIMELOSS])
+            halted = r[tc.VAR_SPEED] < 0.1 and not (int(r[tc.VAR_STOPSTATE]) & 1)
+            if halted and not trip["_halted"]:
+                trip["halts"] += 1
+            trip["_halted"] = halted
+
+    def sightings(self, api: Any) -> tuple[Any, ...]:
+        """The transit vehicles approaching a signal now (:class:`TransitVehicle`). Their next signal
+        is asked per transit vehicle (libsumo's subscription result for it cannot be read)."""
+        from traci import constants as tc
+
+        from .controllers.base import TransitVehicle
+
+        out = []
+        for v in sorted(self.active):
+            r = self.current.get(v)
+            nxt = api.vehicle.getNextTLS(v) if r else ()
+            if not nxt:
+                continue
+            tls, link, dist, _state = nxt[0]
+            stopped = bool(int(r[tc.VAR_STOPSTATE]) & 1)
+            out.append(TransitVehicle(v, self.trips[v]["vclass"], tls, int(link), float(dist), float(r[tc.VAR_SPEED]),
+                                      stopped, stopped or self._stop_before(api, v, float(dist))))
+        return tuple(out)
+
+    @staticmethod
+    def _stop_before(api: Any, v: str, dist: float) -> bool:
+        """Whether the vehicle's next scheduled stop lies before the signal ``dist`` m ahead."""
+        stops = api.vehicle.getStops(v, 1)
+        if not stops:
+            return False
+        lane = stops[0].lane
+        edge, _, index = lane.rpartition("_")
+        try:
+            d = api.vehicle.getDrivingDistance(v, edge, stops[0].endPos, int(index))
+        except Exception:  # noqa: BLE001 - a stop on an edge SUMO cannot route to: not before the signal
+            return False
+        return 0.0 <= d < dist
+
+    def table(self) -> pd.DataFrame:
+        """One row per transit trip (see :mod:`mobility.transit`)."""
+        rows = [{k: x for k, x in t.items() if not k.startswith("_")} for t in self.trips.values()]
+        return pd.DataFrame(rows, columns=["vehicle_id", "line", "vtype", "vclass", "depart_s", "arrival_s",
+                                           "time_loss_s", "halts"])
+
+
+# ------------------------------------------------------------------------------------------------
 # the step loop
 
 
@@ -553,12 +673,15 @@ class LoopResult:
     stops: list[tuple[str, float, float]] = field(default_factory=list)
     #: every change of a junction's signal state: (time s, junction id, state), the first at the first step
     signal_states: list[tuple[float, str, str]] = field(default_factory=list)
+    #: transit vehicles seen (None: not tracked)
+    transit: TransitTracker | None = None
 
 
 def step_loop(session: SumoSession, controller: Controller, actuator: Actuator, builder: ObservationBuilder,
               begin_s: float, end_s: float | None, measure_from: float, *, stop_s: float | None = None,
               cmap: Any = None,
-              record_signals: bool = False, progress: Progress | None = None) -> LoopResult:
+              record_signals: bool = False, progress: Progress | None = None,
+              transit: TransitTracker | None = None) -> LoopResult:
     """Step SUMO from ``begin_s`` to ``end_s`` (None: until no vehicle is on the road or waiting to
     be inserted, SUMO's own rule, but never past ``stop_s``, the safety cap), letting the controller
     act every ``decision_interval_s``.
@@ -583,7 +706,7 @@ def step_loop(session: SumoSession, controller: Controller, actuator: Actuator, 
         api.trafficlight.subscribe(j, [*([tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION] if builder.live else []),
                                        tc.TL_RED_YELLOW_GREEN_STATE])
     state_last: dict[str, str] = {}
-    out = LoopResult(begin_s, Departures())
+    out = LoopResult(begin_s, Departures(), transit=transit)
     signal_last: dict[tuple[str, int], str] = {}
     interval = controller.decision_interval_s
 
@@ -611,6 +734,10 @@ def step_loop(session: SumoSession, controller: Controller, actuator: Actuator, 
         departed = res[tc.VAR_DEPARTED_VEHICLES_IDS]
         if departed:
             out.departures.record(api, departed)
+            if transit is not None:
+                transit.depart(api, departed, out.departures)
+        if transit is not None:
+            transit.step(api, now)
         for v in res[tc.VAR_STOP_ENDING_VEHICLES_IDS]:
             out.stops.append((v, stopped_since.pop(v, -np.inf), now))
         for v in res[tc.VAR_STOP_STARTING_VEHICLES_IDS]:
@@ -704,10 +831,16 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     now = scenario.begin_s
     try:
         actuator = Actuator(net, jids, controller.safety(), session, controller.name, site=scenario.safety)
+        from .controllers.tsp import TRANSIT_CLASSES
+
+        wants_transit = tuple(controller.transit_classes())
+        transit = TransitTracker(dict.fromkeys([*TRANSIT_CLASSES, *wants_transit]))  # the table: every run alike
         builder = ObservationBuilder(net, jids, actuator, detector_of, scenario.begin_s,
-                                     live=controller.decision_interval_s is not None)
+                                     live=controller.decision_interval_s is not None,
+                                     transit=transit if wants_transit else None)
         loop = step_loop(session, controller, actuator, builder, scenario.begin_s, scenario.end_s, measure_from,
-                         stop_s=scenario.stop_s, cmap=cmap, record_signals=tracker is not None and timespace, progress=bar)
+                         stop_s=scenario.stop_s, cmap=cmap, record_signals=tracker is not None and timespace, progress=bar,
+                         transit=transit)
         now = loop.t_end
     except SimulationError:
         raise
@@ -740,6 +873,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     out = RunOutput(attribution.junction_table(), totals, {"sim_wall_s": wall, "backend": session.backend})
     out.approaches, out.movements = per_approach.tables(measure_from, loop.t_end)
     out.junctions = out.junctions.join(ap.junction_columns(out.approaches), on="junction_id")
+    out.transit = transit_trips(loop, measure_from)
     dep = loop.departures
     out.kinematics = attribution.kinematics.table([*zone_map.junction_ids, UNATTRIBUTED], list(dep.type_ids),
                                                   dep.type_class)
@@ -752,6 +886,16 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
                 "signals": pd.DataFrame(loop.signal_log, columns=["time_s", "junction_id", "direction", "distance_m", "state"]),
                 "trajectories": tracker.trajectories()}
     return out
+
+
+def transit_trips(loop: LoopResult, measure_from: float) -> pd.DataFrame:
+    """The transit table of a run (one row per trip; see :mod:`mobility.transit`): the tracker's rows
+    with the scheduled stops served (from the step loop's stop events)."""
+    if loop.transit is None or not loop.transit.trips:
+        return pd.DataFrame()
+    from .transit import trips_table
+
+    return trips_table(loop.transit.table(), loop.stops, loop.t_end, measure_from)
 
 
 def _time_or(session: Session, default: float) -> float:

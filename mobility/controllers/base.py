@@ -86,7 +86,37 @@ class NativeProgram:
     params: Mapping[str, str] = field(default_factory=dict)
 
 
-Action = GreenPhase | TimingPlan | NativeProgram
+@dataclass(frozen=True)
+class PhaseRemaining:
+    """End the running SUMO program's current phase in ``remaining_s`` seconds (for a junction its
+    program drives, e.g. ``static``, a :class:`TimingPlan` or a :class:`NativeProgram`): hold a green
+    longer, or cut it short. The actuator accepts it only on a green phase (no yellow) and never
+    below ``Safety.min_green_s`` of green; the program's own yellow and red phases then run as
+    programmed. Used by transit signal priority (``+tsp``)."""
+
+    remaining_s: float
+
+
+Action = GreenPhase | TimingPlan | NativeProgram | PhaseRemaining
+
+
+@dataclass(frozen=True)
+class TransitVehicle:
+    """A transit vehicle (bus, tram, ... by vehicle class) approaching a signal, at one decision time.
+
+    ``junction_id``, ``link_index``: its next signal and the link (index into the signal's state) it
+    will use there (SUMO's ``getNextTLS``); ``distance_m``: to that stop line; ``speed_m_s``;
+    ``at_stop``: halted at a scheduled stop (a dwell, not waiting for the signal); ``stop_before``:
+    at a scheduled stop or with its next one before the signal (it will dwell before crossing)."""
+
+    vehicle_id: str
+    vclass: str
+    junction_id: str
+    link_index: int
+    distance_m: float
+    speed_m_s: float
+    at_stop: bool = False
+    stop_before: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,6 +178,12 @@ class JunctionObservation:
     #: is on it; ``inf`` if none has been yet); empty unless the controller declares
     #: :meth:`Controller.detectors`
     detector_gap_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: for controllers that declare :meth:`Controller.transit_classes` (transit priority): the signal
+    #: state now (one character per link), the phases of the SUMO program running the junction
+    #: (empty while the actuator drives it phase by phase) and seconds until its current phase ends
+    state: str = ""
+    program: tuple[Any, ...] = ()  # mobility.network.Phase
+    next_switch_s: float = float("inf")
 
     def queue(self, lane: str) -> float:
         """Halted vehicles on an incoming lane."""
@@ -166,6 +202,9 @@ class Observation:
 
     time_s: float
     junctions: dict[str, JunctionObservation]
+    #: transit vehicles approaching a signal (only for controllers that declare
+    #: :meth:`Controller.transit_classes`)
+    transit: tuple[TransitVehicle, ...] = ()
 
 
 class Controller(ABC):
@@ -197,6 +236,11 @@ class Controller(ABC):
         shorter); readings arrive in :attr:`JunctionObservation.detector_gap_s`. ``None`` (the
         default): no detectors."""
         return None
+
+    def transit_classes(self) -> tuple[str, ...]:
+        """SUMO vehicle classes whose vehicles the run reports in :attr:`Observation.transit` (and
+        whose signal programs it reports in the junction observations); ``()`` (the default): none."""
+        return ()
 
     def reset(self, network: SignalNetwork, seed: int) -> None:  # noqa: B027 - optional hook
         """Prepare for a new run on ``network`` with the run's ``seed`` (for any randomness of the

@@ -223,6 +223,14 @@ class _FixedTimePrograms:
         spent = phases[phase_index].duration - remaining_s if remaining_s is not None else 0.0
         self.programs[tls] = (list(phases), phase_index, self.now - spent)
 
+    def get_phase_spent(self, tls: str) -> float:
+        return self.program_phase(tls)[1]
+
+    def set_phase_remaining(self, tls: str, remaining_s: float) -> None:
+        """The current phase ends ``remaining_s`` from now (this time only, as SUMO's setPhaseDuration)."""
+        phases, k, start = self.programs[tls]
+        self.programs[tls] = (phases, k, self.now + remaining_s - phases[k].duration)
+
 
 def _observation(net: SignalNetwork, jids: Sequence[str], t: float, actuator: Actuator,
                  programs: _FixedTimePrograms, rng: np.random.Generator, detectors: bool) -> Observation:

@@ -20,7 +20,9 @@ A controller spec may carry, after the controller and its parameters:
 * **modifiers** ``+NAME(...)``, in any number, after the deployment:
 
   - ``+glosa(share=0.5, range_m=100)``: equip that share of vehicles with SUMO's GLOSA device
-    (green light optimal speed advisory; see :class:`Glosa`).
+    (green light optimal speed advisory; see :class:`Glosa`);
+  - ``+tsp(max_extension_s=15, early_green=true, ...)``: transit signal priority at the treated
+    junctions (see :mod:`.tsp`).
 
 Parameters of the controller itself stay with its name: ``max-pressure(min_green_s=5)@(J2,J4)+glosa(share=1)``.
 The wrapper's :attr:`Deployed.name` is the canonical spec (``max-pressure@(J2,J4)+glosa(share=1)``), so
@@ -79,7 +81,13 @@ def literal_kwargs(text: str) -> dict[str, Any]:
         raise ValueError(str(e)) from None
     if not isinstance(call, ast.Call) or call.args or any(kw.arg is None for kw in call.keywords):
         raise ValueError("expected param=literal, comma-separated")
-    return {str(kw.arg): ast.literal_eval(kw.value) for kw in call.keywords}
+    out: dict[str, Any] = {}
+    for kw in call.keywords:
+        if isinstance(kw.value, ast.Name) and kw.value.id in ("true", "false"):  # +tsp(early_green=true)
+            out[str(kw.arg)] = kw.value.id == "true"
+        else:
+            out[str(kw.arg)] = ast.literal_eval(kw.value)
+    return out
 
 
 def _kwargs(text: str, where: str) -> dict[str, Any]:
@@ -225,7 +233,13 @@ class Glosa:
         return ["--device.glosa.probability", repr(self.share), "--device.glosa.range", repr(self.range_m)]
 
 
-MODIFIERS = {"glosa": Glosa.from_params}
+def _tsp(params: dict[str, Any], where: str) -> Any:
+    from .tsp import Tsp
+
+    return Tsp.from_params(params, where)
+
+
+MODIFIERS = {"glosa": Glosa.from_params, "tsp": _tsp}
 
 
 # ------------------------------------------------------------------------------------------
@@ -238,10 +252,10 @@ class Deployed(Controller):
     observations, and only its actions for treated junctions are applied (others are dropped): the
     untreated junctions run their own programs, untouched."""
 
-    description = "A controller at some junctions only (@(...)) and/or with modifiers (+glosa)."
+    description = "A controller at some junctions only (@(...)) and/or with modifiers (+glosa, +tsp)."
 
     def __init__(self, inner: Controller, deployment: Deployment = Deployment(),
-                 modifiers: tuple[Glosa, ...] = ()) -> None:
+                 modifiers: tuple[Any, ...] = ()) -> None:
         super().__init__(**inner.get_params())
         self.inner = inner
         self.deployment = deployment
@@ -254,6 +268,15 @@ class Deployed(Controller):
         #: for ``@(worst=...)``: delay (s/veh) per junction of the scenario under ``static``, set by
         #: the run (:func:`mobility.experiments.run.run_one`) before :meth:`reset`
         self.static_delay: dict[str, float] | None = None
+        #: transit signal priority (``+tsp``): the modifier, and its per-run logic after :meth:`reset`
+        self.tsp = next((m for m in modifiers if type(m).__name__ == "Tsp"), None)
+        self.tsp_logic: Any = None
+        self._inner_next = -math.inf
+        if self.tsp is not None:  # priority decides every second; the inner controller keeps its own pace
+            self.decision_interval_s = min(inner.decision_interval_s or math.inf, 1.0)
+
+    def transit_classes(self) -> tuple[str, ...]:
+        return tuple(self.tsp.classes) if self.tsp is not None else self.inner.transit_classes()
 
     def safety(self) -> Safety:
         return self.inner.safety()
@@ -270,11 +293,27 @@ class Deployed(Controller):
                                               network.path.name, self.static_delay)
         self._set = frozenset(self.treated)
         self.inner.reset(network, seed)
+        self._inner_next = -math.inf
+        if self.tsp is not None:
+            from .tsp import TspLogic
+
+            self.tsp_logic = TspLogic(self.tsp, network, self.treated)
 
     def act(self, observation: Observation) -> Mapping[str, Action]:
-        sub = Observation(observation.time_s, {j: o for j, o in observation.junctions.items() if j in self._set})
-        actions = self.inner.act(sub) or {}
-        return {j: a for j, a in actions.items() if j in self._set}
+        t = observation.time_s
+        sub = Observation(t, {j: o for j, o in observation.junctions.items() if j in self._set},
+                          observation.transit)
+        actions: Mapping[str, Action] = {}
+        if self.tsp is None or t >= self._inner_next - 1e-9:  # the inner controller at its own pace
+            actions = self.inner.act(sub) or {}
+            step = self.inner.decision_interval_s
+            self._inner_next = t + step if step is not None else math.inf
+        actions = {j: a for j, a in actions.items() if j in self._set}
+        if self.tsp_logic is not None:
+            from .tsp import merge
+
+            actions = merge(actions, self.tsp_logic.act(sub, actions))
+        return actions
 
 
 def build(spec: str, make_inner: Any, **params: Any) -> Deployed:
@@ -287,7 +326,7 @@ def build(spec: str, make_inner: Any, **params: Any) -> Deployed:
     if not base:
         raise ControllerError(f"{where}: expected a controller name before '@' or '+'")
     deployment = Deployment()
-    modifiers: list[Glosa] = []
+    modifiers: list[Any] = []
     for i, (sep, part) in enumerate(parts[1:]):
         if sep == "@":
             if i != 0:

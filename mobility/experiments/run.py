@@ -67,6 +67,9 @@ class Results:
     #: :mod:`mobility.approaches`
     approaches: pd.DataFrame = field(default_factory=pd.DataFrame)
     movements: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: transit trips and priority events (``transit``, ``transit_events``; see :mod:`mobility.transit`)
+    transit: pd.DataFrame = field(default_factory=pd.DataFrame)
+    transit_events: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables :meth:`write` writes, by name."""
@@ -77,6 +80,8 @@ class Results:
         tables += [(f"timespace_{k}", v) for k, v in self.timespace.items()]
         if not self.kinematics.empty:
             tables.append(("kinematics", self.kinematics))
+        if not self.transit.empty:
+            tables += [("transit", self.transit), ("transit_events", self.transit_events)]
         return dict(tables)
 
     def files(self) -> list[str]:
@@ -483,6 +488,7 @@ def run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     for table in (output.approaches, output.movements):
         for i, k in enumerate(KEYS):
             table.insert(i, k, info[k])
+    transit, transit_events = _transit_tables(output.transit, ctrl, info)
     timespace_tables = {}
     for name, table in output.timespace.items():  # trajectories are large: run_id only (join with runs)
         table = table.copy()
@@ -490,7 +496,22 @@ def run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
             table.insert(i, k, info[k])
         timespace_tables[name] = table
     return Results(junctions, network, pd.DataFrame([info]), corridor, timespace_tables, kin, output.approaches,
-                   output.movements)
+                   output.movements, transit, transit_events)
+
+
+def _transit_tables(trips: pd.DataFrame, ctrl: Controller, info: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The run's ``transit`` and ``transit_events`` tables with the run keys (see :mod:`mobility.transit`)."""
+    from ..transit import events_table, with_events
+
+    logic = getattr(ctrl, "tsp_logic", None)
+    events = events_table(logic.table_rows() if logic is not None else [])
+    if trips.empty and events.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    trips = with_events(trips, events)
+    for table in (trips, events):
+        for i, k in enumerate(KEYS):
+            table.insert(i, k, info[k])
+    return trips, events
 
 
 _STATIC_DELAY: dict[str, dict[str, float]] = {}
@@ -533,7 +554,11 @@ def combine(parts: Sequence[Results]) -> Results:
                   cat([p.runs for p in parts], keys), cat([p.corridor for p in parts], pd.DataFrame()),
                   kinematics=cat([p.kinematics for p in parts], pd.DataFrame()),
                   approaches=cat([p.approaches for p in parts], pd.DataFrame()),
-                  movements=cat([p.movements for p in parts], pd.DataFrame()))
+                  movements=cat([p.movements for p in parts], pd.DataFrame()),
+                  transit=cat([p.transit for p in parts], pd.DataFrame()))
+    from ..transit import events_table
+
+    res.transit_events = cat([p.transit_events for p in parts], events_table([]))
     names = list(dict.fromkeys(k for p in parts for k in p.timespace))
     res.timespace = {k: cat([p.timespace[k] for p in parts if k in p.timespace], pd.DataFrame()) for k in names}
     return res
@@ -728,6 +753,9 @@ def format_comparison(res: Results) -> str:
                 f"  travel {r.travel_time_s_mean:6.1f} s  delay {r.delay_s_per_veh:6.1f} s/veh"
                 f"  stops {r.stops_per_veh:5.2f}/veh  CO2 {r.co2_g_per_veh:6.0f} g/veh"
             )
+    from ..transit import format_transit
+
+    lines += format_transit(res.transit, res.transit_events, res.junctions, _labelled)
     ds = deployment_summary(res)
     if not ds.empty:
         lines.append("")

@@ -24,7 +24,7 @@ from .spec import SweepError, Task
 
 #: tables a run may produce (Parquet files in its store directory)
 TABLES = ("junctions", "network", "runs", "corridor", "kinematics", "timespace_signals", "timespace_trajectories",
-          "approaches", "movements")
+          "approaches", "movements", "transit", "transit_events")
 
 
 # ------------------------------------------------------------------------------------------
@@ -125,6 +125,7 @@ class RunStore:
         try:
             tables = {"junctions": res.junctions, "network": res.network, "runs": res.runs, "corridor": res.corridor,
                       "kinematics": res.kinematics, "approaches": res.approaches, "movements": res.movements,
+                      "transit": res.transit, "transit_events": res.transit_events,
                       **{f"timespace_{k}": v for k, v in res.timespace.items()}}
             for name, df in tables.items():
                 if name in ("junctions", "network", "runs") or not df.empty:
@@ -153,6 +154,7 @@ class RunStore:
         return Results(t["junctions"], t["network"], t["runs"], t.get("corridor", pd.DataFrame()),
                        {k.removeprefix("timespace_"): v for k, v in t.items() if k.startswith("timespace_")},
                        t.get("kinematics", pd.DataFrame()), t.get("approaches", pd.DataFrame()),
-                       t.get("movements", pd.DataFrame()))
+                       t.get("movements", pd.DataFrame()), t.get("transit", pd.DataFrame()),
+                       t.get("transit_events", pd.DataFrame()))
 
 

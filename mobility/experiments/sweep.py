@@ -244,6 +244,7 @@ def compare_results(a: Results | str | Path, b: Results | str | Path) -> list[st
         if isinstance(r, Results):
             t = {"junctions": r.junctions, "network": r.network, "runs": r.runs, "corridor": r.corridor,
                  "kinematics": r.kinematics, "approaches": r.approaches, "movements": r.movements,
+                 "transit": r.transit, "transit_events": r.transit_events,
                  **{f"timespace_{k}": v for k, v in r.timespace.items()}}
             return {k: v for k, v in t.items() if not v.empty or k in ("junctions", "network", "runs")}
         return read_results(Path(r), (), TABLES)
