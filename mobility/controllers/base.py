@@ -92,13 +92,20 @@ class Safety:
 
     ``program_yellow``: at each junction the yellow lasts at least as long as the longest yellow
     phase of the junction's own program (wide junctions have 4–5 s yellows in their real programs;
-    a shorter one leaves vehicles in the junction when the next green starts)."""
+    a shorter one leaves vehicles in the junction when the next green starts).
+    ``transitions``: see below."""
 
     yellow_s: float = 3.0
     all_red_s: float = 2.0
     min_green_s: float = 5.0
     max_green_s: float = 90.0
     program_yellow: bool = False
+    #: ``"generic"``: every change of green is yellow (``yellow_s``) then clearance red
+    #: (``all_red_s``). ``"program"``: between two stages that the junction's own program joins
+    #: (:meth:`mobility.network.Junction.transition`), the program's own phases are replayed with their
+    #: durations (yellow, red, clearance tails, red-amber), each yellow at least ``yellow_s``; other
+    #: changes are generic, with at least the program's longest yellow (as ``program_yellow``).
+    transitions: str = "generic"
 
 
 @dataclass
@@ -126,6 +133,12 @@ class JunctionObservation:
     #: is on it; ``inf`` if none has been yet); empty unless the controller declares
     #: :meth:`Controller.detectors`
     detector_gap_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: per incoming lane, vehicles (and halted vehicles) on the lane *and* on its approach upstream
+    #: (:meth:`mobility.network.SignalNetwork.approach`: the unsignalised lane chain up to
+    #: :meth:`Controller.approach_m` metres from the stop line, weighted by the share bound for the
+    #: lane); empty unless the controller declares :meth:`Controller.approach_m`
+    approach_count_veh: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    approach_queue_veh: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def queue(self, lane: str) -> float:
         """Halted vehicles on an incoming lane."""
@@ -174,6 +187,14 @@ class Controller(ABC):
         on every incoming lane of every controlled junction (at the lane's start if the lane is
         shorter); readings arrive in :attr:`JunctionObservation.detector_gap_s`. ``None`` (the
         default): no detectors."""
+        return None
+
+    def approach_m(self) -> float | None:
+        """Distance upstream of the stop line (m) over which the observation counts each incoming
+        lane's queue, through the unsignalised lanes feeding it (on real networks the lane in front
+        of a stop line is often a short piece of a longer approach); readings arrive in
+        :attr:`JunctionObservation.approach_count_veh` / ``approach_queue_veh``. ``None`` (the
+        default): no approach readings."""
         return None
 
     def reset(self, network: Any, seed: int) -> None:  # noqa: B027 - optional hook
