@@ -264,7 +264,7 @@ class Actuator:
         pc.green = to
         pc.requested = to
         pc.stage, pc.stage_start, pc.steps, pc.step = "transition", t, steps, 0
-        if steps[0][1] > 1e-9:
+        if steps and steps[0][1] > 1e-9:
             self._write(j.id, pc, steps[0][0])
         else:
             self.tick_one(t, j, pc)

@@ -273,7 +273,7 @@ def test_switch_cost_changes_stage_only_when_the_gain_outweighs_the_lost_time(co
     p3 * 5 > p2 * 10, i.e. p3 > 8."""
     c = MaxPressure(switch_cost=True)
     c.reset(corridor, seed=1)
-    plain = MaxPressure()
+    plain = MaxPressure(switch_cost=False)
     plain.reset(corridor, seed=1)
     through = {"W_J1_bay_0": 2.0, "W_J1_bay_1": 2.0}  # stage 2 pressure 4 (stage 1 serves them too)
     for side, expected in ((6.0, 2), (8.0, 2), (9.0, 3)):
@@ -295,4 +295,27 @@ def test_approach_counts_the_queue_behind_a_short_lane(corridor: SignalNetwork) 
     o.approach_count_veh = o.count_veh + np.where(np.array(o.lanes) == "N1_J1_0", 9.0, 0.0)
     o.approach_queue_veh = o.approach_count_veh
     assert c.pressures(o)[3] == pytest.approx(10.0)
-    assert MaxPressure().approach_m() is None
+    assert MaxPressure(approach_m=None).approach_m() is None
+    assert MaxPressure().approach_m() == 100.0  # the default
+
+
+def test_a_junction_running_its_own_actuated_program_is_left_to_it(one_junction: Path, tmp_path: Path) -> None:
+    """keep_actuated (default): a signal whose own program is SUMO-actuated gets no action; with
+    keep_actuated=False max-pressure (and actuated) drive it."""
+    from mobility.controllers.actuated import Actuated
+
+    text = one_junction.read_text()
+    assert 'type="static"' in text
+    actuated_net = tmp_path / "actuated.net.xml"
+    actuated_net.write_text(text.replace('type="static"', 'type="actuated"'))
+    for path, kept in ((one_junction, False), (actuated_net, True)):
+        net = SignalNetwork.load(path)
+        j = net.junctions["C"]
+        o = JunctionObservation("C", j.incoming_lanes, np.zeros(2), np.array([3.0, 0.0]), np.zeros(2), 0, 0, 10.0,
+                                j.outgoing_lanes, np.zeros(2), np.zeros(2), np.full(2, np.inf))
+        for c in (MaxPressure(), Actuated()):
+            c.reset(net, seed=1)
+            assert ("C" not in c.act(Observation(10.0, {"C": o}))) == kept
+        replace = MaxPressure(keep_actuated=False)
+        replace.reset(net, seed=1)
+        assert "C" in replace.act(Observation(10.0, {"C": o}))

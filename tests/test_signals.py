@@ -191,3 +191,19 @@ def test_program_transitions_keep_the_safety_floor_and_time_what_they_show() -> 
     assert j.transition(1, 0) is None  # B -> D -> A: D's right turn is shown on the way
     assert transition_time_s(j, 1, 0, floor) == 5.0 + 2.0  # generic: 5 s yellow floor (program: 4), 2 s red
     assert transition_time_s(j, 0, 1, Safety(yellow_s=3, all_red_s=2)) == 5.0  # generic everywhere
+
+
+def test_a_program_that_joins_two_stages_directly_changes_at_once() -> None:
+    """Stage B only adds a movement to stage A ('Grr' → 'GGr'): the program has no phase between
+    them, so the replayed transition is empty and B's green shows in the same step."""
+    import networkx as nx
+
+    from mobility.network import Junction, Link, Phase
+
+    links = tuple(Link(i, f"in{i}", f"out{i}", (), "s") for i in range(3))
+    phases = tuple(Phase(st, d, d, d) for st, d in (("Grr", 20.0), ("GGr", 10.0), ("yyr", 3.0), ("rrG", 20.0),
+                                                   ("rry", 3.0)))
+    j = Junction("C", links, phases, "0", 0.0, ("in0", "in1", "in2"), ("out0", "out1", "out2"), ())
+    net = SignalNetwork(Path("hand-built.net.xml"), {"C": j}, {}, nx.DiGraph())
+    port = _drive(net, Safety(min_green_s=5, max_green_s=100, transitions="program"), {0.0: 0, 6.0: 1}, until=12)
+    assert port.history == [(0.0, "Grr"), (6.0, "GGr")]

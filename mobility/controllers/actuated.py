@@ -38,6 +38,11 @@ class Actuated(Controller):
     max_gap_s: a green is extended while a served lane's detector gap is below this (s), default 3.
     detector_distance_m: distance of the induction loops upstream of the stop line (m), default 30.
     all_red_s: clearance red the actuator inserts after each yellow (s), default 2.
+    transitions: ``"program"``: between consecutive stages the actuator replays the junction's own
+        program transition (its yellows, intergreens, clearance tails; :class:`Safety`) instead of a
+        3 s yellow and ``all_red_s``; ``"generic"`` (default): always yellow + all-red.
+    keep_actuated: a junction whose real program is already vehicle-actuated (SUMO runs it with its
+        own loops) is left to it, as ``cycle-adaptive`` does, default False.
 
     A lane "served" by a stage has at least one link with priority (``'G'``) or permissive (``'g'``)
     green in it. A stage has a call when its served lanes hold at least one vehicle.
@@ -48,9 +53,15 @@ class Actuated(Controller):
     decision_interval_s = 1.0
 
     def __init__(self, min_green_s: float = 5.0, max_green_s: float = 50.0, max_gap_s: float = 3.0,
-                 detector_distance_m: float = 30.0, all_red_s: float = 2.0) -> None:
+                 detector_distance_m: float = 30.0, all_red_s: float = 2.0, transitions: str = "generic",
+                 keep_actuated: bool = True) -> None:
         super().__init__(min_green_s=min_green_s, max_green_s=max_green_s, max_gap_s=max_gap_s,
-                         detector_distance_m=detector_distance_m, all_red_s=all_red_s)
+                         detector_distance_m=detector_distance_m, all_red_s=all_red_s, transitions=transitions,
+                         keep_actuated=keep_actuated)
+        if not isinstance(keep_actuated, bool):
+            raise self._param_error("keep_actuated", "True or False", keep_actuated)
+        if transitions not in ("generic", "program"):
+            raise self._param_error("transitions", "'generic' or 'program'", transitions)
         if isinstance(all_red_s, bool) or not isinstance(all_red_s, (int, float)) or not 0 <= all_red_s < float("inf"):
             raise self._param_error("all_red_s", "a number of seconds >= 0", all_red_s)
         for p in ("min_green_s", "max_green_s", "max_gap_s", "detector_distance_m"):  # all_red_s may be 0
@@ -61,6 +72,7 @@ class Actuated(Controller):
             raise self._param_error("max_green_s", f"at least min_green_s={min_green_s}", max_green_s)
         self._served: dict[str, list[np.ndarray]] = {}
         self._target: dict[str, int] = {}
+        self._kept: set[str] = set()
 
     def detectors(self) -> float:
         return float(self._params["detector_distance_m"])
@@ -69,11 +81,14 @@ class Actuated(Controller):
         # max-out is this controller's decision (only when another stage has a call), so the
         # actuator's own maximum green is not used
         return Safety(all_red_s=float(self._params["all_red_s"]), min_green_s=float(self._params["min_green_s"]),
-                      max_green_s=float("inf"))
+                      max_green_s=float("inf"), transitions=str(self._params["transitions"]))
 
     def reset(self, network: Any, seed: int) -> None:
         """For each junction and stage, the positions (in ``incoming_lanes``) of the lanes it serves."""
+        from .max_pressure import kept_actuated
+
         self._served, self._target = {}, {}
+        self._kept = kept_actuated(network) if self._params["keep_actuated"] else set()
         for jid in network.junction_ids:
             j = network.junctions[jid]
             stages = []
@@ -87,6 +102,8 @@ class Actuated(Controller):
         p = self._params
         out: dict[str, Action] = {}
         for jid, o in observation.junctions.items():
+            if jid in self._kept:
+                continue
             stages = self._served[jid]
             target = self._target.get(jid)
             if target is None:  # first decision: take over the stage SUMO's program is showing

@@ -93,6 +93,9 @@ class MaxPressure(Controller):
         a change buys, serve stage ``b`` instead of the current ``a`` only if
         ``p_b (H - L) > p_a H`` (the vehicles ``b`` would move in ``H`` against those ``a`` moves in
         ``H``, at equal saturation flow). Default False.
+    keep_actuated: a junction whose real program is vehicle-actuated (SUMO ``type="actuated"``, …:
+        the city's own demand-responsive control, e.g. 40 of hamburg-tavf's 43) is left to it, as
+        ``cycle-adaptive`` does; max-pressure drives the fixed-time ones. Default False.
 
     Ties (including "no vehicles anywhere") keep the current green.
     """
@@ -105,14 +108,15 @@ class MaxPressure(Controller):
                  max_red_s: float | None = 120.0, spillback_guard: float | None = 0.9, normalize: bool = False,
                  maximal_stages: bool = True, cyclic: bool = False, switch_margin: float = 0.0,
                  yellow_s: float = 3.0, all_red_s: float = 2.0, program_yellow: bool = False,
-                 transitions: str = "generic", approach_m: float | None = None, switch_cost: bool = False) -> None:
+                 transitions: str = "generic", approach_m: float | None = 100.0, switch_cost: bool = True,
+                 keep_actuated: bool = True) -> None:
         super().__init__(decision_interval_s=decision_interval_s, min_green_s=min_green_s,
                          max_green_s=max_green_s, include_permissive=include_permissive, upstream=upstream,
                          downstream=downstream, max_red_s=max_red_s, spillback_guard=spillback_guard,
                          normalize=normalize, maximal_stages=maximal_stages, cyclic=cyclic,
                          switch_margin=switch_margin, yellow_s=yellow_s, all_red_s=all_red_s,
                          program_yellow=program_yellow, transitions=transitions, approach_m=approach_m,
-                         switch_cost=switch_cost)
+                         switch_cost=switch_cost, keep_actuated=keep_actuated)
         if transitions not in ("generic", "program"):
             raise self._param_error("transitions", "'generic' or 'program'", transitions)
         a = approach_m
@@ -129,7 +133,8 @@ class MaxPressure(Controller):
                 raise self._param_error(p, "a positive number of seconds" + (" or None" if p == "max_red_s" else ""), v)
         if max_green_s < min_green_s:
             raise self._param_error("max_green_s", f"at least min_green_s={min_green_s}", max_green_s)
-        for b in ("include_permissive", "normalize", "maximal_stages", "cyclic", "program_yellow", "switch_cost"):
+        for b in ("include_permissive", "normalize", "maximal_stages", "cyclic", "program_yellow", "switch_cost",
+                  "keep_actuated"):
             if not isinstance(self._params[b], bool):
                 raise self._param_error(b, "True or False", self._params[b])
         for p in ("switch_margin", "yellow_s", "all_red_s"):
@@ -151,6 +156,8 @@ class MaxPressure(Controller):
         self._eligible: dict[str, np.ndarray] = {}
         #: per junction: stage × stage transition durations (s), for ``switch_cost``
         self._lost: dict[str, np.ndarray] = {}
+        #: junctions left to their own vehicle-actuated program (``keep_actuated``)
+        self._kept: set[str] = set()
 
     def safety(self) -> Safety:
         return Safety(yellow_s=float(self._params["yellow_s"]), all_red_s=float(self._params["all_red_s"]),
@@ -164,6 +171,7 @@ class MaxPressure(Controller):
     def reset(self, network: Any, seed: int) -> None:
         """Build, per junction, the stage × lane weight matrices of the pressure sum."""
         served = "Gg" if self._params["include_permissive"] else "G"
+        self._kept = kept_actuated(network) if self._params["keep_actuated"] else set()
         self._w_in, self._w_out, self._current, self._lane_served_at = {}, {}, {}, {}
         for jid in network.junction_ids:
             j = network.junctions[jid]
@@ -238,6 +246,8 @@ class MaxPressure(Controller):
         t, max_red = observation.time_s, self._params["max_red_s"]
         out: dict[str, Action] = {}
         for jid, o in observation.junctions.items():
+            if jid in self._kept:
+                continue
             p = self.pressures(o)
             # the green being served, or the one we are moving to during a transition
             current = o.green if o.green is not None else self._current.get(jid, 0)
@@ -270,6 +280,15 @@ class MaxPressure(Controller):
             self._current[jid] = best
             out[jid] = GreenPhase(best)
         return out
+
+
+def kept_actuated(network: Any) -> set[str]:
+    """Signals of ``network`` whose own program (the one SUMO starts with) is not fixed-time."""
+    from .adaptive import program_kinds
+
+    kinds = program_kinds(network.path)
+    return {jid for jid in network.junction_ids
+            if kinds.get((jid, network.junctions[jid].program_id), "static") != "static"}
 
 
 def _storage(length_m: float) -> float:
