@@ -42,7 +42,10 @@ class Actuated(Controller):
         program transition (its yellows, intergreens, clearance tails; :class:`Safety`) instead of a
         3 s yellow and ``all_red_s``; ``"generic"`` (default): always yellow + all-red.
     keep_actuated: a junction whose real program is already vehicle-actuated (SUMO runs it with its
-        own loops) is left to it, as ``cycle-adaptive`` does, default False.
+        own loops) is left to it, as ``cycle-adaptive`` does, default True.
+    blocked_gap_out: a lane whose vehicles all stand while it has green (a queue blocked downstream,
+        spillback) does not extend the green, although its loop is occupied: standing on the loop is
+        not demand the green can serve (as ``cycle-adaptive`` counts it), default False.
 
     A lane "served" by a stage has at least one link with priority (``'G'``) or permissive (``'g'``)
     green in it. A stage has a call when its served lanes hold at least one vehicle.
@@ -54,12 +57,13 @@ class Actuated(Controller):
 
     def __init__(self, min_green_s: float = 5.0, max_green_s: float = 50.0, max_gap_s: float = 3.0,
                  detector_distance_m: float = 30.0, all_red_s: float = 2.0, transitions: str = "generic",
-                 keep_actuated: bool = True) -> None:
+                 keep_actuated: bool = True, blocked_gap_out: bool = False) -> None:
         super().__init__(min_green_s=min_green_s, max_green_s=max_green_s, max_gap_s=max_gap_s,
                          detector_distance_m=detector_distance_m, all_red_s=all_red_s, transitions=transitions,
-                         keep_actuated=keep_actuated)
-        if not isinstance(keep_actuated, bool):
-            raise self._param_error("keep_actuated", "True or False", keep_actuated)
+                         keep_actuated=keep_actuated, blocked_gap_out=blocked_gap_out)
+        for b in ("keep_actuated", "blocked_gap_out"):
+            if not isinstance(self._params[b], bool):
+                raise self._param_error(b, "True or False", self._params[b])
         if transitions not in ("generic", "program"):
             raise self._param_error("transitions", "'generic' or 'program'", transitions)
         if isinstance(all_red_s, bool) or not isinstance(all_red_s, (int, float)) or not 0 <= all_red_s < float("inf"):
@@ -113,7 +117,10 @@ class Actuated(Controller):
                     raise ControllerError(f"controller '{self.name}': junction '{jid}' has no detector readings; "
                                           "run it through mobility.run/compare, which places the detectors")
                 lanes = stages[target]
-                extend = bool((o.detector_gap_s[lanes] < p["max_gap_s"]).any())
+                active = o.detector_gap_s[lanes] < p["max_gap_s"]
+                if p["blocked_gap_out"]:  # every vehicle of the lane standing in green: blocked, not demand
+                    active &= ~((o.count_veh[lanes] > 0) & (o.queue_veh[lanes] >= o.count_veh[lanes]))
+                extend = bool(active.any())
                 if not extend or o.time_in_phase_s >= p["max_green_s"] - 1e-9:  # gap-out or max-out
                     for k in range(1, len(stages)):
                         nxt = (target + k) % len(stages)
