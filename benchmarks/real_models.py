@@ -4,7 +4,10 @@ Models: ``berlin-doerpfeldstr`` and ``hamburg-tavf`` (``../shared/scenarios/real
 ``.sumocfg`` settings) and the six real-city RESCO maps (``../shared/scenarios/resco/``, with RESCO's
 settings: the map's window and ``--time-to-teleport -1``; RESCO's delay definition is reported too,
 see benchmarks/resco.py). ``static`` is each model's own program (which SUMO may run as its own
-vehicle-actuated logic: 40 of hamburg-tavf's 43 programs are ``type="actuated"``).
+vehicle-actuated logic: 40 of hamburg-tavf's 43 programs are ``type="actuated"``). By default
+``max-pressure``, ``actuated``, ``cycle-adaptive`` (and ``green-wave`` / ``coordinated-actuated`` off
+their corridor) leave such junctions to their own program (``keep_actuated=True``); give
+``"max-pressure(keep_actuated=False)"`` to replace every program.
 
     python benchmarks/real_models.py [--models hamburg-tavf,cologne8] [--controllers static,max-pressure]
                                      [--seeds 5] [--jobs 1]

@@ -2,8 +2,10 @@
 
 A corridor is an ordered list of signalised junctions (scenario field ``corridor``). Its two
 directions are ``outbound`` (first → last junction) and ``inbound`` (last → first). For each
-direction the *path* runs from the approach edge into the first junction, along the fastest edge
-sequence between consecutive junctions, to the exit edge of the last junction.
+direction the *path* runs from the approach edge into the first junction, along the corridor of
+:func:`mobility.greenwave.corridor_path` through those junctions (the shortest way between
+consecutive ones that crosses no other signal; inbound, the straight-on chain back where there is
+one), to the exit edge of the last junction: the same path a green wave is planned on.
 
 A **corridor trip** is a vehicle that enters the path on its first edge and reaches its last edge
 without leaving the path (through traffic on the arterial). Per direction, over trips that enter
@@ -24,11 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 
-from .errors import ScenarioError
+from .errors import ControllerError, ScenarioError
 from .metrics import HALT_SPEED
 from .network import SignalNetwork
 
@@ -68,8 +69,9 @@ class CorridorMap:
         edge_lanes: dict[str, list[str]] = {}
         for lid, info in net.lanes.items():
             edge_lanes.setdefault(info.edge, []).append(lid)
+        both = _paths(net, jids, source)
         for d, order in enumerate((jids, jids[::-1])):
-            path = _path(net, order, source)
+            path = both[d]
             paths.append(tuple(path))
             dist = 0.0
             starts = []
@@ -108,43 +110,19 @@ class CorridorMap:
                    (lengths[0], lengths[1]), through, jdist)
 
 
-def _path(net: SignalNetwork, order: tuple[str, ...], source: str) -> list[str]:
-    """Edges from the approach into ``order[0]`` to the exit of ``order[-1]``."""
-    g = net.graph
+def _paths(net: SignalNetwork, jids: tuple[str, ...], source: str) -> tuple[list[str], list[str]]:
+    """Edges of both directions, from the approach into the first junction to the exit of the last:
+    the corridor of :func:`mobility.greenwave.corridor_path` through ``jids`` (the path a green wave
+    on these signals is planned on), :func:`mobility.greenwave.travel_edges` of each direction."""
+    from .controllers.coordination.greenwave import corridor_path, travel_edges
 
-    def edges_in(j: str) -> set[str]:
-        return {net.lanes[lk.in_lane].edge for lk in net.junctions[j].links}
-
-    def edges_out(j: str) -> set[str]:
-        return {net.lanes[lk.out_lane].edge for lk in net.junctions[j].links}
-
-    weight = lambda u, v, _d: g.nodes[u]["length"]  # noqa: E731
-    middle: list[str] = []
-    for a, b in zip(order, order[1:]):
-        best = None
-        for s in edges_out(a):
-            try:
-                lengths, paths = nx.single_source_dijkstra(g, s, weight=weight)
-            except nx.NodeNotFound:
-                continue
-            for t in edges_in(b):
-                if t in lengths and (best is None or lengths[t] < best[0]):
-                    best = (lengths[t], paths[t])
-        if best is None:
-            raise ScenarioError(f"{source}: field 'corridor': '{b}' cannot be reached from '{a}'")
-        middle.extend(best[1])
-    # approach into the first junction: the in-edge that continues straight onto the path
-    first_out = middle[0]
-    approach = [net.lanes[lk.in_lane].edge for lk in net.junctions[order[0]].links
-                if net.lanes[lk.out_lane].edge == first_out]
-    straight = [net.lanes[lk.in_lane].edge for lk in net.junctions[order[0]].links
-                if net.lanes[lk.out_lane].edge == first_out and lk.direction == "s"]
-    last_in = middle[-1]
-    exits = [net.lanes[lk.out_lane].edge for lk in net.junctions[order[-1]].links
-             if net.lanes[lk.in_lane].edge == last_in and lk.direction == "s"]
-    if not (straight or approach) or not exits:
-        raise ScenarioError(f"{source}: field 'corridor': no straight approach/exit at the corridor ends")
-    return [(straight or approach)[0], *middle, exits[0]]
+    try:
+        c = corridor_path(net, list(jids), owner="corridor")
+        if c.inbound is None:
+            raise ScenarioError(f"{source}: field 'corridor': '{jids[0]}' cannot be reached from '{jids[-1]}'")
+        return list(travel_edges(net, c.outbound, "corridor")), list(travel_edges(net, c.inbound, "corridor"))
+    except ControllerError as e:  # "controller 'corridor': parameter 'path': <what>"
+        raise ScenarioError(f"{source}: field 'corridor': {str(e).split(': ', 2)[-1]}") from None
 
 
 class CorridorTracker:

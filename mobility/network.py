@@ -84,6 +84,27 @@ class Junction:
             out.append(i)
         return tuple(out)
 
+    def transition(self, a: int, b: int) -> tuple[Phase, ...] | None:
+        """The program's own phases between stage ``a`` and stage ``b`` (indices into
+        ``green_phases``): the phases met going forward in the program from ``a`` to ``b`` (yellows,
+        clearance tails, red-amber, and intermediate stages), or None if that path shows a green to
+        a link that neither ``a`` nor ``b`` serves (the program never goes from ``a`` straight to
+        ``b``: it serves another stage in between). ``()`` if ``b`` follows ``a`` directly."""
+        if a == b:
+            return ()
+        greens = self.green_phases
+        ia, ib, n = greens[a], greens[b], len(self.phases)
+        allowed = {k for i in (ia, ib) for k, c in enumerate(self.phases[i].state) if c in "Gg"}
+        path = []
+        k = (ia + 1) % n
+        while k != ib:
+            ph = self.phases[k]
+            if any(c in "Gg" and i not in allowed for i, c in enumerate(ph.state)):
+                return None
+            path.append(ph)
+            k = (k + 1) % n
+        return tuple(path)
+
     @property
     def cycle_s(self) -> float:
         return sum(p.duration for p in self.phases)
@@ -142,6 +163,30 @@ class SignalNetwork:
 
     def lane_speed(self, lane: str) -> float:
         return self.lanes[lane].speed
+
+    def approach(self, lane: str, distance_m: float) -> dict[str, float]:
+        """The lanes upstream of incoming lane ``lane`` whose vehicles queue for its stop line: the
+        chain of lanes feeding it through unsignalised connections, up to ``distance_m`` upstream of
+        the stop line (``lane``'s own length counts; a signal-controlled connection ends the chain:
+        what waits there is the previous signal's queue). Returns ``{upstream lane: weight}``, the
+        weight being the expected share of that lane's vehicles bound for ``lane``: a lane feeding
+        ``n`` lanes gives each ``1/n`` (vehicles are not told apart by route), times the fraction of
+        its length inside ``distance_m``. Empty if ``lane`` is at least ``distance_m`` long."""
+        out: dict[str, float] = {}
+        stack: list[tuple[str, float, float, tuple[str, ...]]] = [(lane, self.lanes[lane].length, 1.0, (lane,))]
+        while stack:
+            cur, dist, w, seen = stack.pop()
+            if dist >= distance_m - 1e-9:
+                continue
+            for _via, frm, tls in self.lanes[cur].predecessors:
+                if tls or frm in seen or self.lanes[frm].internal:
+                    continue
+                n = max(1, len({to for _v, to, _t in self.lanes[frm].successors}))
+                length = self.lanes[frm].length
+                share = w / n
+                out[frm] = out.get(frm, 0.0) + share * min(1.0, (distance_m - dist) / max(length, 1e-9))
+                stack.append((frm, dist + length, share, (*seen, frm)))
+        return out
 
     @staticmethod
     def load(path: str | Path) -> SignalNetwork:

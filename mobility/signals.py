@@ -4,7 +4,9 @@ Controllers say *what* to serve; the actuator decides *how*:
 
 * :class:`~mobility.controllers.GreenPhase` (phase-level control): the junction is driven state by
   state. A change of green goes green → yellow (``yellow_s``, for the movements that lose right of
-  way) → clearance red (``all_red_s``) → the new green. A green is held for at least ``min_green_s``
+  way) → clearance red (``all_red_s``) → the new green; with ``Safety.transitions="program"``,
+  between two stages its own program joins, the program's own transition phases are replayed
+  (:func:`transition_steps`). A green is held for at least ``min_green_s``
   (an earlier request waits until then) and ended at ``max_green_s`` (the next green in program order
   is served if the controller asked for nothing else).
 * :class:`~mobility.controllers.TimingPlan`: a static SUMO program with the plan's green durations
@@ -75,16 +77,58 @@ def program_yellow_s(j: Junction) -> float:
     return max((p.duration for p in j.phases if "y" in p.state or "Y" in p.state), default=0.0)
 
 
+def junction_yellow_s(j: Junction, safety: Safety) -> float:
+    """The yellow of a generic transition at ``j`` (s): ``safety.yellow_s``, or at least the longest
+    yellow of the junction's own program with ``program_yellow`` or ``transitions="program"``."""
+    if safety.program_yellow or safety.transitions == "program":
+        return max(safety.yellow_s, program_yellow_s(j))
+    return safety.yellow_s
+
+
+def _no_green_to_red(states: list[str]) -> bool:
+    """No link goes from green straight to red (or stop) between consecutive states."""
+    return not any(a in _GREEN and b in "rs" for s0, s1 in zip(states, states[1:]) for a, b in zip(s0, s1))
+
+
+def transition_steps(j: Junction, frm: int | None, to: int, from_state: str, safety: Safety) -> list[tuple[str, float]]:
+    """The signal states (state, seconds) shown between green ``from_state`` (stage ``frm`` of
+    ``j.green_phases``, or None when taking over from a running program) and stage ``to``.
+
+    With ``safety.transitions == "program"`` and a program that goes from ``frm`` to ``to`` directly
+    (:meth:`Junction.transition`), its own phases, each yellow at least ``safety.yellow_s``: the
+    site's intergreens, clearance tails (a protected left finishing) and red-amber, as the city runs
+    them. Otherwise yellow (:func:`junction_yellow_s`) for the movements that lose right of way,
+    then ``safety.all_red_s`` of clearance red. Zero-length steps are kept (the caller skips them)."""
+    target = j.phases[j.green_phases[to]].state
+    if safety.transitions == "program" and frm is not None:
+        path = j.transition(frm, to)
+        if path is not None:
+            steps = [(p.state, float(max(p.duration, safety.yellow_s)) if ("y" in p.state or "Y" in p.state) else p.duration)
+                     for p in path]
+            if _no_green_to_red([from_state, *(st for st, _ in steps), target]):
+                return steps
+    return [(yellow_state(from_state, target), junction_yellow_s(j, safety)),
+            (clearance_state(from_state, target), safety.all_red_s)]
+
+
+def transition_time_s(j: Junction, frm: int, to: int, safety: Safety) -> float:
+    """How long the actuator's change from stage ``frm`` to stage ``to`` lasts (s), 0 if ``frm == to``."""
+    if frm == to:
+        return 0.0
+    return sum(d for _, d in transition_steps(j, frm, to, j.phases[j.green_phases[frm]].state, safety))
+
+
 @dataclass
 class _PhaseControl:
     greens: tuple[int, ...]  # indices into junction.phases
     green: int  # index into greens being served (or being moved to)
-    stage: str  # "green" | "yellow" | "red"
-    stage_start: float
+    stage: str  # "green" | "transition"
+    stage_start: float  # start of the green, or of the transition step being shown
     green_start: float
     requested: int
     state: str
-    from_state: str = ""
+    steps: list[tuple[str, float]] | None = None  # the transition being shown: (state, s)
+    step: int = 0
 
 
 @dataclass
@@ -123,8 +167,10 @@ class Actuator:
         self.plan_count = 0
         #: yellow duration per junction (s): ``safety.yellow_s``, or with ``safety.program_yellow``
         #: at least the longest yellow phase of the junction's own program
-        self.yellow_s = {jid: max(safety.yellow_s, program_yellow_s(network.junctions[jid])) if safety.program_yellow
-                         else safety.yellow_s for jid in junction_ids}
+        self.yellow_s = {jid: junction_yellow_s(network.junctions[jid], safety) for jid in junction_ids}
+        if safety.transitions not in ("generic", "program"):
+            raise SimulationError(f"controller '{controller_name}': Safety.transitions {safety.transitions!r}; "
+                                  "expected 'generic' or 'program'")
 
     # -- actions -------------------------------------------------------------------------
     def apply(self, t: float, actions: Mapping[str, Action]) -> None:
@@ -157,7 +203,7 @@ class Actuator:
             self.pending.pop(j.id, None)
             target = j.phases[greens[index]].state
             if current != target:
-                self._start_transition(t, j, pc, index)
+                self._start_transition(t, j, pc, None, index)
             else:  # writing a state hands the junction from its program to us
                 self.port.set_state(j.id, current)
             return
@@ -233,14 +279,15 @@ class Actuator:
         self.port.set_program(j.id, f"mobility-{action.kind}", action.kind, phases, dict(action.params), 0, None)
 
     # -- phase-level state machine ---------------------------------------------------------
-    def _start_transition(self, t: float, j: Junction, pc: _PhaseControl, to: int) -> None:
-        pc.from_state = pc.state
+    def _start_transition(self, t: float, j: Junction, pc: _PhaseControl, frm: int | None, to: int) -> None:
+        """Start the change from green ``frm`` (None: from whatever the program shows) to ``to``."""
+        steps = transition_steps(j, frm, to, pc.state, self.safety)
         pc.green = to
         pc.requested = to
-        pc.stage, pc.stage_start = "yellow", t
-        new = yellow_state(pc.state, j.phases[pc.greens[to]].state)
-        self._write(j.id, pc, new)
-        if self.yellow_s[j.id] <= 0:
+        pc.stage, pc.stage_start, pc.steps, pc.step = "transition", t, steps, 0
+        if steps and steps[0][1] > 1e-9:
+            self._write(j.id, pc, steps[0][0])
+        else:
             self.tick_one(t, j, pc)
 
     def _write(self, jid: str, pc: _PhaseControl, state: str) -> None:
@@ -257,22 +304,23 @@ class Actuator:
 
     def tick_one(self, t: float, j: Junction, pc: _PhaseControl) -> None:
         s = self.safety
-        target = j.phases[pc.greens[pc.green]].state
-        if pc.stage == "yellow" and t - pc.stage_start >= self.yellow_s[j.id] - 1e-9:
-            pc.stage, pc.stage_start = "red", t
-            if s.all_red_s > 0:
-                self._write(j.id, pc, clearance_state(pc.from_state, target))
-        if pc.stage == "red" and t - pc.stage_start >= s.all_red_s - 1e-9:
-            pc.stage, pc.stage_start, pc.green_start = "green", t, t
-            self._write(j.id, pc, target)
-            return
-        if pc.stage != "green":
+        if pc.stage == "transition":
+            steps = pc.steps or []
+            while pc.step < len(steps) and t - pc.stage_start >= steps[pc.step][1] - 1e-9:
+                pc.step += 1
+                pc.stage_start = t
+                if pc.step < len(steps) and steps[pc.step][1] > 1e-9:
+                    self._write(j.id, pc, steps[pc.step][0])
+            if pc.step < len(steps):
+                return
+            pc.stage, pc.stage_start, pc.green_start, pc.steps = "green", t, t, None
+            self._write(j.id, pc, j.phases[pc.greens[pc.green]].state)
             return
         elapsed = t - pc.green_start
         if pc.requested != pc.green and elapsed >= s.min_green_s - 1e-9:
-            self._start_transition(t, j, pc, pc.requested)
+            self._start_transition(t, j, pc, pc.green, pc.requested)
         elif elapsed >= s.max_green_s - 1e-9:
-            self._start_transition(t, j, pc, (pc.green + 1) % len(pc.greens))
+            self._start_transition(t, j, pc, pc.green, (pc.green + 1) % len(pc.greens))
 
     def phase_status(self, jid: str, t: float) -> tuple[int | None, float] | None:
         """(green index being served or None during a transition, seconds in that stage) for a

@@ -434,13 +434,26 @@ class ObservationBuilder:
     once, at the start): no subscriptions, empty lanes."""
 
     def __init__(self, net: SignalNetwork, jids: Sequence[str], actuator: Actuator, detector_of: Mapping[str, str],
-                 begin_s: float, live: bool = True, transit: TransitTracker | None = None) -> None:
+                 begin_s: float, live: bool = True, transit: TransitTracker | None = None,
+                 approach_m: float | None = None) -> None:
         self.net, self.jids, self.actuator = net, list(jids), actuator
         self.detector_of, self.begin_s = detector_of, begin_s
         self.live = live
         #: transit sightings and the running programs, for controllers that ask (transit priority)
         self.transit = transit
         self._programs: dict[tuple[str, str], tuple[Phase, ...]] = {}
+        #: per junction: (upstream lanes, incoming lane × upstream lane weights) for approach readings
+        self.approach: dict[str, tuple[list[str], np.ndarray]] = {}
+        if approach_m is not None and live:
+            for j in self.jids:
+                ins = net.junctions[j].incoming_lanes
+                ws = [net.approach(lane, approach_m) for lane in ins]
+                ups = list(dict.fromkeys(u for w in ws for u in w))
+                m = np.zeros((len(ins), len(ups)))
+                for i, w in enumerate(ws):
+                    for u, x in w.items():
+                        m[i, ups.index(u)] = x
+                self.approach[j] = (ups, m)
 
     def _program(self, api: Any, tls: str, program_id: str) -> tuple[Phase, ...]:
         """The phases of the SUMO program ``program_id`` of ``tls`` (read once per program)."""
@@ -461,6 +474,9 @@ class ObservationBuilder:
         for lane in lanes:
             api.lane.subscribe(lane, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER, tc.LAST_STEP_VEHICLE_NUMBER,
                                       tc.LAST_STEP_MEAN_SPEED])
+        for lane in dict.fromkeys(u for ups, _ in self.approach.values() for u in ups):
+            if lane not in lanes:
+                api.lane.subscribe(lane, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER, tc.LAST_STEP_VEHICLE_NUMBER])
         extra = [tc.TL_RED_YELLOW_GREEN_STATE, tc.TL_NEXT_SWITCH, tc.TL_CURRENT_PROGRAM] if self.transit else []
         for j in self.jids:
             api.trafficlight.subscribe(j, [tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION, *extra])
@@ -491,6 +507,12 @@ class ObservationBuilder:
             obs[j] = junction_observation(net, j, t, self.actuator, q, c, v, oc, oq, gap,
                                           lambda tr=tr: (int(tr.get(tc.TL_CURRENT_PHASE, 0)),
                                                          float(tr.get(tc.TL_SPENT_DURATION, 0.0))))
+            if j in self.approach:
+                ups, m = self.approach[j]
+                urow = [lane_res.get(u, {}) for u in ups]
+                obs[j].approach_count_veh = c + m @ np.array([r.get(tc.LAST_STEP_VEHICLE_NUMBER, 0) for r in urow], dtype=float)
+                obs[j].approach_queue_veh = q + m @ np.array([r.get(tc.LAST_STEP_VEHICLE_HALTING_NUMBER, 0) for r in urow],
+                                                             dtype=float)
             if self.transit is not None and tr:
                 o = obs[j]
                 o.state = str(tr.get(tc.TL_RED_YELLOW_GREEN_STATE, ""))
@@ -837,7 +859,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
         transit = TransitTracker(dict.fromkeys([*TRANSIT_CLASSES, *wants_transit]))  # the table: every run alike
         builder = ObservationBuilder(net, jids, actuator, detector_of, scenario.begin_s,
                                      live=controller.decision_interval_s is not None,
-                                     transit=transit if wants_transit else None)
+                                     transit=transit if wants_transit else None, approach_m=controller.approach_m())
         loop = step_loop(session, controller, actuator, builder, scenario.begin_s, scenario.end_s, measure_from,
                          stop_s=scenario.stop_s, cmap=cmap, record_signals=tracker is not None and timespace, progress=bar,
                          transit=transit)

@@ -195,3 +195,21 @@ def test_max_out_under_continuous_flow_gap_out_on_the_light_approach(one_junctio
     assert len(greens["Gr"]) >= 10 and all(5.0 <= g <= 12.0 for g in greens["Gr"])
     assert np.median(greens["Gr"]) <= 9.0
     assert res.network.iloc[0]["teleports"] == 0
+
+
+def test_a_blocked_queue_on_the_loop_does_not_hold_the_green(one_junction: Path) -> None:
+    """W→E's loop is occupied (gap 0) but all 5 of its vehicles stand in green (the exit is blocked):
+    with blocked_gap_out it gaps out to N→S's call; without, it holds the green to the maximum."""
+    net = SignalNetwork.load(one_junction)
+
+    def obs(t: float, halted_we: float) -> Observation:
+        o = _obs(t, 0, t, [99, 0.0], [2, 5]).junctions["C"]
+        o.queue_veh = np.array([2.0, halted_we])
+        return Observation(t, {"C": o})
+
+    for blocked, expected in ((True, 1), (False, 0)):
+        c = Actuated(min_green_s=5, max_green_s=50, max_gap_s=3, blocked_gap_out=blocked)
+        c.reset(net, seed=1)
+        assert c.act(_obs(0, 0, 0, [99, 99], [0, 0]))["C"].index == 0
+        assert c.act(obs(10, 4.0))["C"].index == 0  # one of the five moves: extended either way
+        assert c.act(obs(11, 5.0))["C"].index == expected

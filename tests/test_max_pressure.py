@@ -265,3 +265,57 @@ def test_every_movement_is_served_within_its_bound(one_junction: Path, tmp_path:
     assert len(waits[30.0]) >= 8
     assert max(waits[30.0]) <= 30 + 5 + 5 + 3
     assert max(waits[None]) > 60
+
+
+def test_switch_cost_changes_stage_only_when_the_gain_outweighs_the_lost_time(corridor: SignalNetwork) -> None:
+    """From the throughs (stage 2, 4 vehicles) to the side streets (stage 3): a change loses L = 5 s
+    (3 s yellow + 2 s all-red) and buys H = L + 5 s min green, so it is worth it only if
+    p3 * 5 > p2 * 10, i.e. p3 > 8."""
+    c = MaxPressure(switch_cost=True)
+    c.reset(corridor, seed=1)
+    plain = MaxPressure(switch_cost=False)
+    plain.reset(corridor, seed=1)
+    through = {"W_J1_bay_0": 2.0, "W_J1_bay_1": 2.0}  # stage 2 pressure 4 (stage 1 serves them too)
+    for side, expected in ((6.0, 2), (8.0, 2), (9.0, 3)):
+        o = _obs(corridor, 2, count={**through, "N1_J1_0": side})
+        p = c.pressures(o)
+        assert (p[2], p[3]) == pytest.approx((4.0, side))
+        assert c.act(Observation(0.0, {"J1": o}))["J1"].index == expected
+        assert plain.act(Observation(0.0, {"J1": o}))["J1"].index == 3  # plain max-pressure always changes
+    # nothing on the current stage: any stage with more pressure is served at once
+    assert c.act(Observation(0.0, {"J1": _obs(corridor, 2, count={"N1_J1_0": 1.0})}))["J1"].index == 3
+
+
+def test_approach_counts_the_queue_behind_a_short_lane(corridor: SignalNetwork) -> None:
+    """With approach readings the upstream queue is the approach's, not the lane's."""
+    c = MaxPressure(approach_m=100.0)
+    assert c.approach_m() == 100.0
+    c.reset(corridor, seed=1)
+    o = _obs(corridor, 2, count={"N1_J1_0": 1.0})
+    o.approach_count_veh = o.count_veh + np.where(np.array(o.lanes) == "N1_J1_0", 9.0, 0.0)
+    o.approach_queue_veh = o.approach_count_veh
+    assert c.pressures(o)[3] == pytest.approx(10.0)
+    assert MaxPressure(approach_m=None).approach_m() is None
+    assert MaxPressure().approach_m() == 100.0  # the default
+
+
+def test_a_junction_running_its_own_actuated_program_is_left_to_it(one_junction: Path, tmp_path: Path) -> None:
+    """keep_actuated (default): a signal whose own program is SUMO-actuated gets no action; with
+    keep_actuated=False max-pressure (and actuated) drive it."""
+    from mobility.controllers.actuated import Actuated
+
+    text = one_junction.read_text()
+    assert 'type="static"' in text
+    actuated_net = tmp_path / "actuated.net.xml"
+    actuated_net.write_text(text.replace('type="static"', 'type="actuated"'))
+    for path, kept in ((one_junction, False), (actuated_net, True)):
+        net = SignalNetwork.load(path)
+        j = net.junctions["C"]
+        o = JunctionObservation("C", j.incoming_lanes, np.zeros(2), np.array([3.0, 0.0]), np.zeros(2), 0, 0, 10.0,
+                                j.outgoing_lanes, np.zeros(2), np.zeros(2), np.full(2, np.inf))
+        for c in (MaxPressure(), Actuated()):
+            c.reset(net, seed=1)
+            assert ("C" not in c.act(Observation(10.0, {"C": o}))) == kept
+        replace = MaxPressure(keep_actuated=False)
+        replace.reset(net, seed=1)
+        assert "C" in replace.act(Observation(10.0, {"C": o}))

@@ -163,3 +163,66 @@ def test_timing_plan_states_install_a_mirrored_program_and_unsafe_states_are_ref
         act.apply(1.0, {"J1": TimingPlan((8.0, 6.0, 42.0, 24.0), 0.0, tuple(no_yellow))})
     with pytest.raises(SimulationError, match="expected 12"):
         act.apply(1.0, {"J1": TimingPlan((8.0, 6.0, 42.0, 24.0), 0.0, tuple(mirrored[:11]))})
+
+
+def _clearance_net() -> SignalNetwork:
+    """One junction 'C' whose program ends stage A (W through + permissive left) with a yellow for the
+    through while the left turn finishes protected (a clearance tail), a yellow for the left, an
+    all-red, then stage B (N approach); B ends with a 4 s yellow, then stage D (a right turn that
+    neither A nor B serves), its yellow, and A again."""
+    import networkx as nx
+
+    from mobility.network import Junction, Link, Phase
+
+    links = tuple(Link(i, f"in{i}", f"out{i}", (), d) for i, d in enumerate("slslr"))
+    phases = tuple(Phase(st, d, d, d) for st, d in (("Ggrrr", 20.0), ("yGrrr", 3.0), ("ryrrr", 3.0), ("rrrrr", 2.0),
+                                                   ("rrGGr", 20.0), ("rryyr", 4.0), ("rrrrG", 10.0), ("rrrry", 3.0)))
+    j = Junction("C", links, phases, "0", 0.0, tuple(f"in{i}" for i in range(5)), tuple(f"out{i}" for i in range(5)), ())
+    return SignalNetwork(Path("hand-built.net.xml"), {"C": j}, {}, nx.DiGraph())
+
+
+def test_program_transitions_are_replayed_state_for_state() -> None:
+    net = _clearance_net()
+    j = net.junctions["C"]
+    assert j.green_phases == (0, 4, 6)  # 'yGrr' follows nothing green-only: it is a transition, not a stage
+    safety = Safety(yellow_s=3, all_red_s=2, min_green_s=5, max_green_s=100, transitions="program")
+    port = _drive(net, safety, {0.0: 0, 6.0: 1, 30.0: 0}, until=60)
+    # A -> B: the program's own yellow, protected-left tail, left yellow, all-red; B -> A: its 4 s yellow
+    # then (the program goes B -> D -> A) no direct path: generic yellow of at least the program's 4 s, 2 s red
+    assert port.history == [(0.0, "Ggrrr"), (6.0, "yGrrr"), (9.0, "ryrrr"), (12.0, "rrrrr"), (14.0, "rrGGr"),
+                            (30.0, "rryyr"), (34.0, "rrrrr"), (36.0, "Ggrrr")]
+    # the generic actuator goes from A's yellow straight to the all-red, cutting the left turn's tail
+    generic = _drive(net, Safety(yellow_s=3, all_red_s=2, min_green_s=5, max_green_s=100), {0.0: 0, 6.0: 1}, until=20)
+    assert generic.history == [(0.0, "Ggrrr"), (6.0, "yyrrr"), (9.0, "rrrrr"), (11.0, "rrGGr")]
+
+
+def test_program_transitions_keep_the_safety_floor_and_time_what_they_show() -> None:
+    from mobility.signals import transition_steps, transition_time_s
+
+    net = _clearance_net()
+    j = net.junctions["C"]
+    # a 5 s yellow floor lengthens the program's 3 s yellows (a phase showing a yellow), never the all-red
+    floor = Safety(yellow_s=5, all_red_s=2, transitions="program")
+    assert transition_steps(j, 0, 1, "Ggrrr", floor) == [("yGrrr", 5.0), ("ryrrr", 5.0), ("rrrrr", 2.0)]
+    assert transition_time_s(j, 0, 1, floor) == 12.0
+    assert transition_time_s(j, 1, 1, floor) == 0.0
+    assert j.transition(2, 0) == (j.phases[7],)  # D -> A: D's yellow
+    assert j.transition(1, 0) is None  # B -> D -> A: D's right turn is shown on the way
+    assert transition_time_s(j, 1, 0, floor) == 5.0 + 2.0  # generic: 5 s yellow floor (program: 4), 2 s red
+    assert transition_time_s(j, 0, 1, Safety(yellow_s=3, all_red_s=2)) == 5.0  # generic everywhere
+
+
+def test_a_program_that_joins_two_stages_directly_changes_at_once() -> None:
+    """Stage B only adds a movement to stage A ('Grr' → 'GGr'): the program has no phase between
+    them, so the replayed transition is empty and B's green shows in the same step."""
+    import networkx as nx
+
+    from mobility.network import Junction, Link, Phase
+
+    links = tuple(Link(i, f"in{i}", f"out{i}", (), "s") for i in range(3))
+    phases = tuple(Phase(st, d, d, d) for st, d in (("Grr", 20.0), ("GGr", 10.0), ("yyr", 3.0), ("rrG", 20.0),
+                                                   ("rry", 3.0)))
+    j = Junction("C", links, phases, "0", 0.0, ("in0", "in1", "in2"), ("out0", "out1", "out2"), ())
+    net = SignalNetwork(Path("hand-built.net.xml"), {"C": j}, {}, nx.DiGraph())
+    port = _drive(net, Safety(min_green_s=5, max_green_s=100, transitions="program"), {0.0: 0, 6.0: 1}, until=12)
+    assert port.history == [(0.0, "Grr"), (6.0, "GGr")]

@@ -38,6 +38,14 @@ class Actuated(Controller):
     max_gap_s: a green is extended while a served lane's detector gap is below this (s), default 3.
     detector_distance_m: distance of the induction loops upstream of the stop line (m), default 30.
     all_red_s: clearance red the actuator inserts after each yellow (s), default 2.
+    transitions: ``"program"``: between consecutive stages the actuator replays the junction's own
+        program transition (its yellows, intergreens, clearance tails; :class:`Safety`) instead of a
+        3 s yellow and ``all_red_s``; ``"generic"`` (default): always yellow + all-red.
+    keep_actuated: a junction whose real program is already vehicle-actuated (SUMO runs it with its
+        own loops) is left to it, as ``cycle-adaptive`` does, default True.
+    blocked_gap_out: a lane whose vehicles all stand while it has green (a queue blocked downstream,
+        spillback) does not extend the green, although its loop is occupied: standing on the loop is
+        not demand the green can serve (as ``cycle-adaptive`` counts it), default False.
 
     A lane "served" by a stage has at least one link with priority (``'G'``) or permissive (``'g'``)
     green in it. A stage has a call when its served lanes hold at least one vehicle.
@@ -48,9 +56,16 @@ class Actuated(Controller):
     decision_interval_s = 1.0
 
     def __init__(self, min_green_s: float = 5.0, max_green_s: float = 50.0, max_gap_s: float = 3.0,
-                 detector_distance_m: float = 30.0, all_red_s: float = 2.0) -> None:
+                 detector_distance_m: float = 30.0, all_red_s: float = 2.0, transitions: str = "generic",
+                 keep_actuated: bool = True, blocked_gap_out: bool = False) -> None:
         super().__init__(min_green_s=min_green_s, max_green_s=max_green_s, max_gap_s=max_gap_s,
-                         detector_distance_m=detector_distance_m, all_red_s=all_red_s)
+                         detector_distance_m=detector_distance_m, all_red_s=all_red_s, transitions=transitions,
+                         keep_actuated=keep_actuated, blocked_gap_out=blocked_gap_out)
+        for b in ("keep_actuated", "blocked_gap_out"):
+            if not isinstance(self._params[b], bool):
+                raise self._param_error(b, "True or False", self._params[b])
+        if transitions not in ("generic", "program"):
+            raise self._param_error("transitions", "'generic' or 'program'", transitions)
         if isinstance(all_red_s, bool) or not isinstance(all_red_s, (int, float)) or not 0 <= all_red_s < float("inf"):
             raise self._param_error("all_red_s", "a number of seconds >= 0", all_red_s)
         for p in ("min_green_s", "max_green_s", "max_gap_s", "detector_distance_m"):  # all_red_s may be 0
@@ -61,6 +76,7 @@ class Actuated(Controller):
             raise self._param_error("max_green_s", f"at least min_green_s={min_green_s}", max_green_s)
         self._served: dict[str, list[np.ndarray]] = {}
         self._target: dict[str, int] = {}
+        self._kept: set[str] = set()
 
     def detectors(self) -> float:
         return float(self._params["detector_distance_m"])
@@ -69,11 +85,14 @@ class Actuated(Controller):
         # max-out is this controller's decision (only when another stage has a call), so the
         # actuator's own maximum green is not used
         return Safety(all_red_s=float(self._params["all_red_s"]), min_green_s=float(self._params["min_green_s"]),
-                      max_green_s=float("inf"))
+                      max_green_s=float("inf"), transitions=str(self._params["transitions"]))
 
     def reset(self, network: SignalNetwork, seed: int) -> None:
         """For each junction and stage, the positions (in ``incoming_lanes``) of the lanes it serves."""
+        from .max_pressure import kept_actuated
+
         self._served, self._target = {}, {}
+        self._kept = kept_actuated(network) if self._params["keep_actuated"] else set()
         for jid in network.junction_ids:
             j = network.junctions[jid]
             stages = []
@@ -87,6 +106,8 @@ class Actuated(Controller):
         p = self._params
         out: dict[str, Action] = {}
         for jid, o in observation.junctions.items():
+            if jid in self._kept:
+                continue
             stages = self._served[jid]
             target = self._target.get(jid)
             if target is None:  # first decision: take over the stage SUMO's program is showing
@@ -96,7 +117,10 @@ class Actuated(Controller):
                     raise ControllerError(f"controller '{self.name}': junction '{jid}' has no detector readings; "
                                           "run it through mobility.run/compare, which places the detectors")
                 lanes = stages[target]
-                extend = bool((o.detector_gap_s[lanes] < p["max_gap_s"]).any())
+                active = o.detector_gap_s[lanes] < p["max_gap_s"]
+                if p["blocked_gap_out"]:  # every vehicle of the lane standing in green: blocked, not demand
+                    active &= ~((o.count_veh[lanes] > 0) & (o.queue_veh[lanes] >= o.count_veh[lanes]))
+                extend = bool(active.any())
                 if not extend or o.time_in_phase_s >= p["max_green_s"] - 1e-9:  # gap-out or max-out
                     for k in range(1, len(stages)):
                         nxt = (target + k) % len(stages)

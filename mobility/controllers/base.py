@@ -125,13 +125,20 @@ class Safety:
 
     ``program_yellow``: at each junction the yellow lasts at least as long as the longest yellow
     phase of the junction's own program (wide junctions have 4–5 s yellows in their real programs;
-    a shorter one leaves vehicles in the junction when the next green starts)."""
+    a shorter one leaves vehicles in the junction when the next green starts).
+    ``transitions``: see below."""
 
     yellow_s: float = 3.0
     all_red_s: float = 2.0
     min_green_s: float = 5.0
     max_green_s: float = 90.0
     program_yellow: bool = False
+    #: ``"generic"``: every change of green is yellow (``yellow_s``) then clearance red
+    #: (``all_red_s``). ``"program"``: between two stages that the junction's own program joins
+    #: (:meth:`mobility.network.Junction.transition`), the program's own phases are replayed with their
+    #: durations (yellow, red, clearance tails, red-amber), each yellow at least ``yellow_s``; other
+    #: changes are generic, with at least the program's longest yellow (as ``program_yellow``).
+    transitions: str = "generic"
 
     def at_least(self, site: SiteSafety) -> Safety:
         """These settings lengthened to the site's floors (a controller may lengthen the site's
@@ -184,6 +191,12 @@ class JunctionObservation:
     state: str = ""
     program: tuple[Any, ...] = ()  # mobility.network.Phase
     next_switch_s: float = float("inf")
+    #: per incoming lane, vehicles (and halted vehicles) on the lane *and* on its approach upstream
+    #: (:meth:`mobility.network.SignalNetwork.approach`: the unsignalised lane chain up to
+    #: :meth:`Controller.approach_m` metres from the stop line, weighted by the share bound for the
+    #: lane); empty unless the controller declares :meth:`Controller.approach_m`
+    approach_count_veh: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    approach_queue_veh: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def queue(self, lane: str) -> float:
         """Halted vehicles on an incoming lane."""
@@ -241,6 +254,14 @@ class Controller(ABC):
         """SUMO vehicle classes whose vehicles the run reports in :attr:`Observation.transit` (and
         whose signal programs it reports in the junction observations); ``()`` (the default): none."""
         return ()
+
+    def approach_m(self) -> float | None:
+        """Distance upstream of the stop line (m) over which the observation counts each incoming
+        lane's queue, through the unsignalised lanes feeding it (on real networks the lane in front
+        of a stop line is often a short piece of a longer approach); readings arrive in
+        :attr:`JunctionObservation.approach_count_veh` / ``approach_queue_veh``. ``None`` (the
+        default): no approach readings."""
+        return None
 
     def reset(self, network: SignalNetwork, seed: int) -> None:  # noqa: B027 - optional hook
         """Prepare for a new run on ``network`` with the run's ``seed`` (for any randomness of the

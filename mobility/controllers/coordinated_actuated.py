@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import ControllerError
 from ..network import SignalNetwork
 from .base import Action, Controller, GreenPhase, Observation, Safety, TimingPlan  # noqa: F401
-from .green_wave import GreenWave
+from .green_wave import GreenWave, off_corridor_actuated
 
 
 class CoordinatedActuated(Controller):
@@ -40,7 +40,7 @@ class CoordinatedActuated(Controller):
     Parameters
     ----------
     path, design_speed_m_s, weight_inbound, cycle_s, saturation_flow_vph_per_lane,
-    lost_time_s_per_phase, min_cycle_s, max_cycle_s, objective: as for ``green-wave`` (the backbone
+    lost_time_s_per_phase, min_cycle_s, max_cycle_s, objective, keep_actuated: as for ``green-wave`` (the backbone
     plan), except the defaults ``weight_inbound=1`` and ``objective="maxband"``: balanced two-way
     bands, which early return widens in both directions.
     min_green_s: minimum green of every stage (s), default 7 (also Webster's minimum green).
@@ -58,12 +58,13 @@ class CoordinatedActuated(Controller):
                  weight_inbound: float = 1.0, cycle_s: float | None = None,
                  saturation_flow_vph_per_lane: float = 1800.0, lost_time_s_per_phase: float = 4.0,
                  min_green_s: float = 7.0, min_cycle_s: float = 40.0, max_cycle_s: float = 150.0,
-                 max_gap_s: float = 3.0, detector_distance_m: float = 30.0, objective: str = "maxband") -> None:
+                 max_gap_s: float = 3.0, detector_distance_m: float = 30.0, objective: str = "maxband",
+                 keep_actuated: bool = True) -> None:
         super().__init__(path=path, design_speed_m_s=design_speed_m_s, weight_inbound=weight_inbound,
                          cycle_s=cycle_s, saturation_flow_vph_per_lane=saturation_flow_vph_per_lane,
                          lost_time_s_per_phase=lost_time_s_per_phase, min_green_s=min_green_s,
                          min_cycle_s=min_cycle_s, max_cycle_s=max_cycle_s, max_gap_s=max_gap_s,
-                         detector_distance_m=detector_distance_m, objective=objective)
+                         detector_distance_m=detector_distance_m, objective=objective, keep_actuated=keep_actuated)
         for p in ("max_gap_s", "detector_distance_m"):
             v = self._params[p]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
@@ -89,6 +90,8 @@ class CoordinatedActuated(Controller):
         plans = {jid: TimingPlan(t.greens_s, gw.bandwidth_.offsets_s.get(jid, 0.0)) for jid, t in gw.plan_.timings.items()}
         c = gw.plan_.corridor
         corridor = set(c.junctions)
+        kept = off_corridor_actuated(network, c.junctions) if self._params["keep_actuated"] else set()
+        plans = {jid: plan for jid, plan in plans.items() if jid not in kept}
         through = {jid: set(c.outbound.links[i]) for i, jid in enumerate(c.junctions)}
         self._plans, self._state = {}, {}
         for jid, plan in plans.items():

@@ -284,6 +284,9 @@ class Deployed(Controller):
     def detectors(self) -> float | None:
         return self.inner.detectors()
 
+    def approach_m(self) -> float | None:
+        return self.inner.approach_m()
+
     def sumo_options(self) -> list[str]:
         """Extra SUMO options the modifiers need (e.g. the GLOSA device)."""
         return [o for m in self.modifiers for o in m.sumo_options()]

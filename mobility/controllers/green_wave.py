@@ -309,6 +309,11 @@ class GreenWave(Controller):
         passed to :func:`~mobility.controllers.webster.webster_timing` (defaults 1800 veh/h per
         lane, 4 s, 7 s, 40 s, 150 s).
 
+    keep_actuated: a signal off the corridor whose real program is vehicle-actuated (SUMO
+        ``type="actuated"``, …) keeps it instead of an isolated Webster plan, default True (on
+        real city models most programs are the city's own actuated control; the wave only needs the
+        corridor's signals).
+
     After :meth:`reset`: ``lead_lag_`` (signals running their mirrored program), ``modelled_``
     (the platoon model's stops and delay of the plan), ``model_`` and ``modes_`` (with
     ``objective="stops"``: the :class:`~mobility.controllers.coordination.platoon.ArterialModel` of the chosen cycle and each
@@ -325,13 +330,16 @@ class GreenWave(Controller):
                  weight_inbound: float | None = None, queue_clearance: bool = False, cycle_s: float | None = None,
                  max_saturation: float = 0.9, objective: str = "stops", lead_lag: bool = True,
                  saturation_flow_vph_per_lane: float = 1800.0, lost_time_s_per_phase: float = 4.0,
-                 min_green_s: float = 7.0, min_cycle_s: float = 40.0, max_cycle_s: float = 150.0) -> None:
+                 min_green_s: float = 7.0, min_cycle_s: float = 40.0, max_cycle_s: float = 150.0,
+                 keep_actuated: bool = True) -> None:
         super().__init__(path=path, design_speed_m_s=design_speed_m_s, weight_inbound=weight_inbound,
                          queue_clearance=queue_clearance, cycle_s=cycle_s, max_saturation=max_saturation,
                          objective=objective, lead_lag=lead_lag,
                          saturation_flow_vph_per_lane=saturation_flow_vph_per_lane,
                          lost_time_s_per_phase=lost_time_s_per_phase, min_green_s=min_green_s,
-                         min_cycle_s=min_cycle_s, max_cycle_s=max_cycle_s)
+                         min_cycle_s=min_cycle_s, max_cycle_s=max_cycle_s, keep_actuated=keep_actuated)
+        if not isinstance(keep_actuated, bool):
+            raise self._param_error("keep_actuated", "True or False", keep_actuated)
         check_path(self, path)
         v = design_speed_m_s
         if v is not None and not (_number(v) and v > 0) and not (
@@ -460,8 +468,9 @@ class GreenWave(Controller):
         self.plan_, self.bandwidth_, self.design_speed_, self.weight_inbound_ = plan, bw, speed, k
         self.queue_clearance_s_ = queues
         self.lead_lag_ = sorted(states)
+        kept = off_corridor_actuated(network, c.junctions) if p["keep_actuated"] else set()
         self._actions = {jid: TimingPlan(t.greens_s, bw.offsets_s.get(jid, 0.0), states.get(jid))
-                         for jid, t in plan.timings.items()}
+                         for jid, t in plan.timings.items() if jid not in kept}
 
     def act(self, observation: Observation) -> Mapping[str, Action]:
         return {j: a for j, a in self._actions.items() if j in observation.junctions}
@@ -479,3 +488,11 @@ class GreenWave(Controller):
                 "modelled": self.modelled_, "lead_lag": list(self.lead_lag_),
                 "queue_clearance_s": None if self.queue_clearance_s_ is None else
                 {"outbound": self.queue_clearance_s_[0], "inbound": self.queue_clearance_s_[1]}}
+
+
+def off_corridor_actuated(network: Any, corridor: Sequence[str]) -> set[str]:
+    """Signals off ``corridor`` whose own program is vehicle-actuated: left to it by the coordinated
+    controllers with ``keep_actuated``."""
+    from .max_pressure import kept_actuated
+
+    return kept_actuated(network) - set(corridor)

@@ -80,6 +80,22 @@ class MaxPressure(Controller):
         several seeds (docs/benchmarks.md).
     program_yellow: each junction's yellow lasts at least its own program's longest yellow phase
         (5 s at cologne1's and ingolstadt's wide junctions), default False.
+    transitions: ``"program"``: between two stages the junction's own program joins, the actuator
+        replays the program's transition phases (its yellows, intergreens, clearance tails) instead
+        of ``yellow_s`` + ``all_red_s`` (:class:`~mobility.controllers.Safety`); ``"generic"``: always
+        yellow + all-red. Default ``"generic"``.
+    approach_m: the upstream queue of an incoming lane counts the unsignalised lanes feeding it up to
+        this distance from the stop line (m; :meth:`mobility.network.SignalNetwork.approach`), so
+        that a queue standing behind a short lane in front of the stop line is seen. ``None``: the
+        incoming lane only. Default ``None``.
+    switch_cost: change stage only when the pressure gained outweighs the time the change loses:
+        with ``L`` the transition's duration (s) and ``H = L + min_green_s`` the shortest commitment
+        a change buys, serve stage ``b`` instead of the current ``a`` only if
+        ``p_b (H - L) > p_a H`` (the vehicles ``b`` would move in ``H`` against those ``a`` moves in
+        ``H``, at equal saturation flow). Default False.
+    keep_actuated: a junction whose real program is vehicle-actuated (SUMO ``type="actuated"``, …:
+        the city's own demand-responsive control, e.g. 40 of hamburg-tavf's 43) is left to it, as
+        ``cycle-adaptive`` does; max-pressure drives the fixed-time ones. Default False.
 
     Ties (including "no vehicles anywhere") keep the current green.
     """
@@ -91,13 +107,21 @@ class MaxPressure(Controller):
                  include_permissive: bool = True, upstream: str = "count", downstream: str = "queue",
                  max_red_s: float | None = 120.0, spillback_guard: float | None = 0.9, normalize: bool = False,
                  maximal_stages: bool = True, cyclic: bool = False, switch_margin: float = 0.0,
-                 yellow_s: float = 3.0, all_red_s: float = 2.0, program_yellow: bool = False) -> None:
+                 yellow_s: float = 3.0, all_red_s: float = 2.0, program_yellow: bool = False,
+                 transitions: str = "generic", approach_m: float | None = 100.0, switch_cost: bool = True,
+                 keep_actuated: bool = True) -> None:
         super().__init__(decision_interval_s=decision_interval_s, min_green_s=min_green_s,
                          max_green_s=max_green_s, include_permissive=include_permissive, upstream=upstream,
                          downstream=downstream, max_red_s=max_red_s, spillback_guard=spillback_guard,
                          normalize=normalize, maximal_stages=maximal_stages, cyclic=cyclic,
                          switch_margin=switch_margin, yellow_s=yellow_s, all_red_s=all_red_s,
-                         program_yellow=program_yellow)
+                         program_yellow=program_yellow, transitions=transitions, approach_m=approach_m,
+                         switch_cost=switch_cost, keep_actuated=keep_actuated)
+        if transitions not in ("generic", "program"):
+            raise self._param_error("transitions", "'generic' or 'program'", transitions)
+        a = approach_m
+        if a is not None and (isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 < a < float("inf")):
+            raise self._param_error("approach_m", "None or a positive number of metres", a)
         g = spillback_guard
         if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 < g <= 1):
             raise self._param_error("spillback_guard", "None or a fraction in (0, 1]", g)
@@ -109,7 +133,8 @@ class MaxPressure(Controller):
                 raise self._param_error(p, "a positive number of seconds" + (" or None" if p == "max_red_s" else ""), v)
         if max_green_s < min_green_s:
             raise self._param_error("max_green_s", f"at least min_green_s={min_green_s}", max_green_s)
-        for b in ("include_permissive", "normalize", "maximal_stages", "cyclic", "program_yellow"):
+        for b in ("include_permissive", "normalize", "maximal_stages", "cyclic", "program_yellow", "switch_cost",
+                  "keep_actuated"):
             if not isinstance(self._params[b], bool):
                 raise self._param_error(b, "True or False", self._params[b])
         for p in ("switch_margin", "yellow_s", "all_red_s"):
@@ -129,15 +154,24 @@ class MaxPressure(Controller):
         #: per junction: storage of each incoming lane (veh), and whether each stage may be chosen
         self._in_cap: dict[str, np.ndarray] = {}
         self._eligible: dict[str, np.ndarray] = {}
+        #: per junction: stage × stage transition durations (s), for ``switch_cost``
+        self._lost: dict[str, np.ndarray] = {}
+        #: junctions left to their own vehicle-actuated program (``keep_actuated``)
+        self._kept: set[str] = set()
 
     def safety(self) -> Safety:
         return Safety(yellow_s=float(self._params["yellow_s"]), all_red_s=float(self._params["all_red_s"]),
                       min_green_s=float(self._params["min_green_s"]), max_green_s=float(self._params["max_green_s"]),
-                      program_yellow=bool(self._params["program_yellow"]))
+                      program_yellow=bool(self._params["program_yellow"]), transitions=str(self._params["transitions"]))
+
+    def approach_m(self) -> float | None:
+        a = self._params["approach_m"]
+        return None if a is None else float(a)
 
     def reset(self, network: SignalNetwork, seed: int) -> None:
         """Build, per junction, the stage × lane weight matrices of the pressure sum."""
         served = "Gg" if self._params["include_permissive"] else "G"
+        self._kept = kept_actuated(network) if self._params["keep_actuated"] else set()
         self._w_in, self._w_out, self._current, self._lane_served_at = {}, {}, {}, {}
         for jid in network.junction_ids:
             j = network.junctions[jid]
@@ -163,10 +197,18 @@ class MaxPressure(Controller):
                                 np.array([_storage(network.lane_length(lane)) for lane in j.outgoing_lanes]))
             self._in_cap[jid] = np.array([_storage(network.lane_length(lane)) for lane in j.incoming_lanes])
             self._eligible[jid] = _maximal(share > 0) if self._params["maximal_stages"] else np.ones(len(share), bool)
+            if self._params["switch_cost"]:
+                from ..signals import transition_time_s
+
+                n, safety = len(j.green_phases), self.safety()
+                self._lost[jid] = np.array([[transition_time_s(j, a, b, safety) for b in range(n)] for a in range(n)])
 
     def pressures(self, o: JunctionObservation) -> np.ndarray:
         """Pressure of each stage of junction ``o.junction_id`` (vehicles), in ``green_phases`` order."""
-        up = o.count_veh if self._params["upstream"] == "count" else o.queue_veh
+        if self._params["approach_m"] is not None and o.approach_count_veh.size == len(o.lanes):
+            up = o.approach_count_veh if self._params["upstream"] == "count" else o.approach_queue_veh
+        else:
+            up = o.count_veh if self._params["upstream"] == "count" else o.queue_veh
         down = o.out_queue_veh if self._params["downstream"] == "queue" else o.out_count_veh
         guard = self._params["spillback_guard"]
         share, li, lo, cap = self._links[o.junction_id]
@@ -204,6 +246,8 @@ class MaxPressure(Controller):
         t, max_red = observation.time_s, self._params["max_red_s"]
         out: dict[str, Action] = {}
         for jid, o in observation.junctions.items():
+            if jid in self._kept:
+                continue
             p = self.pressures(o)
             # the green being served, or the one we are moving to during a transition
             current = o.green if o.green is not None else self._current.get(jid, 0)
@@ -214,6 +258,13 @@ class MaxPressure(Controller):
                 best = self._cyclic(p, q, current)
             elif p[current] >= q.max() - margin - 1e-9:
                 best = current
+            elif self._params["switch_cost"] and p[current] > 0:
+                # a change loses L s; it buys H = L + min green of the new stage against H of the current
+                lost = self._lost[jid][current]
+                h = lost + self._params["min_green_s"]
+                gain = np.where(ok, p * (h - lost) - p[current] * h, -np.inf)
+                gain[current] = 0.0
+                best = int(np.argmax(gain)) if gain.max() > margin + 1e-9 else current
             else:
                 best = int(np.argmax(q))
             if max_red is not None:
@@ -229,6 +280,15 @@ class MaxPressure(Controller):
             self._current[jid] = best
             out[jid] = GreenPhase(best)
         return out
+
+
+def kept_actuated(network: SignalNetwork) -> set[str]:
+    """Signals of ``network`` whose own program (the one SUMO starts with) is not fixed-time."""
+    from .adaptive import program_kinds
+
+    kinds = program_kinds(network.path)
+    return {jid for jid in network.junction_ids
+            if kinds.get((jid, network.junctions[jid].program_id), "static") != "static"}
 
 
 def _storage(length_m: float) -> float:

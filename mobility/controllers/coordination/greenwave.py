@@ -330,6 +330,22 @@ def corridor_path(net: SignalNetwork, path: Sequence[str] | None = None, *, owne
     return Corridor(outbound.junctions, outbound, inbound)
 
 
+def travel_edges(net: SignalNetwork, direction: Direction, owner: str = "green-wave") -> tuple[str, ...]:
+    """The edges a vehicle drives along ``direction``: from the approach into its first signal to
+    the exit of its last (the straight-on exit, else the one most of its links lead to). The one
+    path a green wave is planned on (:func:`corridor_path`) and its corridor metrics are measured on
+    (:mod:`mobility.corridor`)."""
+    gr = _Graph(net, owner)
+    last = direction.approaches[-1]
+    exit_edge = gr.straight_exit(last)
+    if exit_edge is None:
+        outs = [net.lanes[lk.out_lane].edge for lk in gr.approach[last][1] if net.lanes[lk.out_lane].edge in gr.g]
+        if not outs:
+            raise gr.error(f"signal '{direction.junctions[-1]}' has no exit from '{last}'")
+        exit_edge = max(sorted(set(outs)), key=outs.count)
+    return (*direction.edges, exit_edge)
+
+
 def downstream_paths(net: SignalNetwork, moves: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[str] | None]:
     """For each (approach edge, exit edge) movement of a signal, the edge path ``[approach, exit, …,
     next approach]`` to the nearest signal approach downstream (shortest, crossing no other signal),
