@@ -202,9 +202,9 @@ class Kinematics:
         self._buf: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._n = 0
         self.keys = np.zeros(0, dtype=np.int64)
-        self.count = np.zeros(0)
-        self.sum_v = np.zeros(0)
-        self.sum_a = np.zeros(0)
+        self.count: np.ndarray = np.zeros(0)
+        self.sum_v: np.ndarray = np.zeros(0)
+        self.sum_a: np.ndarray = np.zeros(0)
 
     def add(self, b: np.ndarray, vtype: np.ndarray, speed: np.ndarray, accel: np.ndarray) -> None:
         vb = np.clip((speed / KIN_SPEED_BIN).astype(np.int64), 0, _KIN_NV - 1)
@@ -410,6 +410,7 @@ class Attribution:
         accel = np.where(insertion, 0.0, np.nan_to_num((speed - prev_speed) / dt))
         planned = np.zeros(n, dtype=bool) if scheduled is None else scheduled
         stop = ~insertion & ~planned & (speed < HALT_SPEED) & (prev_speed >= HALT_SPEED)
+        assert self.zones.lane_speed is not None  # ZoneMap.build always fills it
         v_max = np.minimum(self.zones.lane_speed[lane] * self.speed_factor[veh], self.max_speed[veh])
         dloss = np.where(hidden | insertion | planned, 0.0, dt * (1.0 - speed / v_max))
         # state: each vehicle's last row in this batch
@@ -438,6 +439,7 @@ class Attribution:
         capped by its type (SUMO's ``desiredMaxSpeed``, e.g. bicycles' 20 km/h, or a low
         ``maxSpeed``): that cap is its maximum speed for the time loss from then on."""
         allowed = self.depart_allowed[veh]
+        assert self.zones.lane_speed is not None  # ZoneMap.build always fills it
         lane_limit = self.speed_factor[veh] * self.zones.lane_speed[lane]
         capped = np.isfinite(allowed) & (allowed < lane_limit - 1e-6)
         v = veh[capped]

@@ -89,7 +89,7 @@ def _env() -> Any:
 
 def _svg(name: str, ctx: dict[str, Any]) -> str:
     """One SVG macro of ``svg.html.j2`` rendered (markup safe to embed)."""
-    return _env().get_template("svg.html.j2").module.__getattribute__(name)(ctx)  # type: ignore[no-any-return]
+    return _env().get_template("svg.html.j2").module.__getattribute__(name)(ctx)
 
 
 # ------------------------------------------------------------------------------------------
@@ -233,8 +233,8 @@ def network_map(net_file: Path, junction_ids: Sequence[str], saved: dict[str, di
         return ox + (p[0] - xmin) * s, plot_h - oy - (p[1] - ymin) * s
 
     paths = []
-    for e in net.getEdges():
-        shape = e.getShape()
+    for edge in net.getEdges():
+        shape = edge.getShape()
         if len(shape) >= 2:
             paths.append("M" + "L".join("{:.1f} {:.1f}".format(*xy(p)) for p in shape))
     pos = {}
@@ -444,11 +444,11 @@ def build_report(results: str | Path, baseline: str | None = None) -> str:
     except ValueError as e:
         raise ReportError(f"--baseline: {e}") from None
     s = summary(junctions, network, runs, base)
-    excl: pd.DataFrame = s["excluded"]  # type: ignore[assignment]
-    jdesc: pd.DataFrame = s["junctions"]  # type: ignore[assignment]
-    jdiff: pd.DataFrame = s["junction_diffs"]  # type: ignore[assignment]
-    ndesc: pd.DataFrame = s["network"]  # type: ignore[assignment]
-    ndiff: pd.DataFrame = s["network_diffs"]  # type: ignore[assignment]
+    excl: pd.DataFrame = s["excluded"]
+    jdesc: pd.DataFrame = s["junctions"]
+    jdiff: pd.DataFrame = s["junction_diffs"]
+    ndesc: pd.DataFrame = s["network"]
+    ndiff: pd.DataFrame = s["network_diffs"]
     variants = list(dict.fromkeys([base, *runs["variant"]]))
     colors = {v: PALETTE[i % len(PALETTE)] for i, v in enumerate(variants)}
     name = t["sweep"].get("name") or ", ".join(dict.fromkeys(runs["scenario"].astype(str)))
@@ -487,7 +487,7 @@ def build_report(results: str | Path, baseline: str | None = None) -> str:
         })
     from markupsafe import Markup
 
-    ctx = {"name": name, "n_runs": len(runs), "results": str(Path(results).resolve()), "base": base,
+    ctx: dict[str, Any] = {"name": name, "n_runs": len(runs), "results": str(Path(results).resolve()), "base": base,
            "version": __version__,
            "sumo_versions": ", ".join(runs.get("sumo_version", pd.Series(["?"])).dropna().astype(str).unique()),
            "notes": _notes(runs, network, excl), "groups": groups, "method": _methodology(runs)}
@@ -520,7 +520,8 @@ def _network_table(nd: pd.DataFrame, nf: pd.DataFrame, runs: pd.DataFrame, varia
         cells = []
         for m, _ in metrics:
             r = d[d["metric"] == m]
-            c = _ci(*(r.iloc[0][["mean", "ci_low", "ci_high"]] if not r.empty else (np.nan,) * 3), _digits(m))
+            mean, lo, hi = r.iloc[0][["mean", "ci_low", "ci_high"]] if not r.empty else (np.nan,) * 3
+            c = _ci(mean, lo, hi, _digits(m))
             f = nf[(nf["variant"] == v) & (nf["metric"] == m)] if not nf.empty else nf
             cells.append((c, _BASELINE if v == base else _pct(f.iloc[0] if not f.empty else None)))
         health = []

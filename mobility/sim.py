@@ -505,7 +505,7 @@ class ObservationBuilder:
             gap[gap > t - self.begin_s + 1e-6] = np.inf  # no vehicle yet (SUMO reports 3600 s + t)
             tr = tl_res.get(j, {})
             obs[j] = junction_observation(net, j, t, self.actuator, q, c, v, oc, oq, gap,
-                                          lambda tr=tr: (int(tr.get(tc.TL_CURRENT_PHASE, 0)),
+                                          lambda tr=tr: (int(tr.get(tc.TL_CURRENT_PHASE, 0)),  # type: ignore[misc]
                                                          float(tr.get(tc.TL_SPENT_DURATION, 0.0))))
             if j in self.approach:
                 ups, m = self.approach[j]
@@ -645,7 +645,7 @@ class TransitTracker:
         for v in sorted(self.active):
             r = self.current.get(v)
             nxt = api.vehicle.getNextTLS(v) if r else ()
-            if not nxt:
+            if not nxt or r is None:
                 continue
             tls, link, dist, _state = nxt[0]
             stopped = bool(int(r[tc.VAR_STOPSTATE]) & 1)
@@ -856,7 +856,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
         from .controllers.tsp import TRANSIT_CLASSES
 
         wants_transit = tuple(controller.transit_classes())
-        transit = TransitTracker(dict.fromkeys([*TRANSIT_CLASSES, *wants_transit]))  # the table: every run alike
+        transit = TransitTracker(tuple(dict.fromkeys([*TRANSIT_CLASSES, *wants_transit])))  # the table: every run alike
         builder = ObservationBuilder(net, jids, actuator, detector_of, scenario.begin_s,
                                      live=controller.decision_interval_s is not None,
                                      transit=transit if wants_transit else None, approach_m=controller.approach_m())
@@ -887,7 +887,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     attribute_fcd(fcd, attribution, loop.departures, measure_from, loop.t_end, tracker, electric, loop.stops)
     fcd.unlink(missing_ok=True)
     wall = time.perf_counter() - t0
-    totals = attribution.network_totals()
+    totals: dict[str, Any] = dict(attribution.network_totals())
     totals.update(vehicles_arrived=loop.arrived_in_window, vehicles_running_at_end=loop.running,
                   insertion_backlog_veh=loop.backlog, teleports=loop.teleports, sim_end_s=loop.t_end,
                   stopped_at_cap=float(loop.at_cap), vehicle_classes=loop.departures.vehicle_classes())

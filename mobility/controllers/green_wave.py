@@ -342,7 +342,7 @@ class GreenWave(Controller):
             raise self._param_error("keep_actuated", "True or False", keep_actuated)
         check_path(self, path)
         v = design_speed_m_s
-        if v is not None and not (_number(v) and v > 0) and not (
+        if v is not None and not (_number(v) and v > 0) and not (  # type: ignore[operator]
                 isinstance(v, (list, tuple)) and len(v) == 2 and all(_number(x) and x > 0 for x in v) and v[0] <= v[1]):
             raise self._param_error("design_speed_m_s", "None, a positive speed in m/s or [low, high]", v)
         if weight_inbound is not None and not (_number(weight_inbound) and weight_inbound >= 0):
@@ -461,10 +461,11 @@ class GreenWave(Controller):
                     bw = achieved_band(c, cplan.cycle_s, out, back, dict(zip(c.junctions, offsets)),
                                        bw0.travel_out_s, bw0.travel_in_s)
                     self.model_, self.modes_ = model, mode
-            assert self.model_ is not None and self.modes_ is not None  # at least one cycle was climbed
+            assert self.model_ is not None and self.modes_ is not None and bw is not None  # one cycle was climbed
             sc = self.model_.evaluate(np.array([[bw.offsets_s[j] for j in c.junctions]]), self.modes_[None, :])
             self.modelled_ = {"stops_vph": float(sc.stops_vph[0]), "delay_veh_h_per_h": float(sc.delay_veh_h_per_h[0]),
                               **{f"stops_per_veh_{d}": float(v[0]) for d, v in sc.stops_per_veh.items()}}
+        assert bw is not None  # every path above sets the band or raises
         self.plan_, self.bandwidth_, self.design_speed_, self.weight_inbound_ = plan, bw, speed, k
         self.queue_clearance_s_ = queues
         self.lead_lag_ = sorted(states)

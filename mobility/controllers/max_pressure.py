@@ -186,17 +186,17 @@ class MaxPressure(Controller):
                         w_in[s, j.incoming_lanes.index(lk.in_lane)] += share
                         w_out[s, j.outgoing_lanes.index(lk.out_lane)] += share
             self._w_in[jid], self._w_out[jid] = w_in, w_out
-            share = np.zeros((len(j.green_phases), len(j.links)))
+            stage_share = np.zeros((len(j.green_phases), len(j.links)))
             for s, phase in enumerate(j.green_phases):
                 state = j.phases[phase].state
                 for k, lk in enumerate(j.links):
                     if lk.index < len(state) and state[lk.index] in served:
-                        share[s, k] = 1.0 / links_of_lane[lk.in_lane]
-            self._links[jid] = (share, np.array([j.incoming_lanes.index(lk.in_lane) for lk in j.links], dtype=int),
+                        stage_share[s, k] = 1.0 / links_of_lane[lk.in_lane]
+            self._links[jid] = (stage_share, np.array([j.incoming_lanes.index(lk.in_lane) for lk in j.links], dtype=int),
                                 np.array([j.outgoing_lanes.index(lk.out_lane) for lk in j.links], dtype=int),
                                 np.array([_storage(network.lane_length(lane)) for lane in j.outgoing_lanes]))
             self._in_cap[jid] = np.array([_storage(network.lane_length(lane)) for lane in j.incoming_lanes])
-            self._eligible[jid] = _maximal(share > 0) if self._params["maximal_stages"] else np.ones(len(share), bool)
+            self._eligible[jid] = _maximal(stage_share > 0) if self._params["maximal_stages"] else np.ones(len(stage_share), bool)
             if self._params["switch_cost"]:
                 from ..signals import transition_time_s
 
