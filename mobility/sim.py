@@ -467,6 +467,13 @@ class ObservationBuilder:
     def subscribe(self, api: Any) -> None:
         from traci import constants as tc
 
+        # one subscription per signal (a second subscribe of the same object would replace it): its
+        # state always (per-approach capacity, blocked green, time-space), phase and time in phase for
+        # live controllers, next switch and program for transit priority
+        extra = [tc.TL_NEXT_SWITCH, tc.TL_CURRENT_PROGRAM] if self.transit and self.live else []
+        for j in self.jids:
+            api.trafficlight.subscribe(j, [*([tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION] if self.live else []),
+                                           tc.TL_RED_YELLOW_GREEN_STATE, *extra])
         if not self.live:
             return
         lanes = dict.fromkeys(lane for j in self.jids for lane in (*self.net.junctions[j].incoming_lanes,
@@ -477,9 +484,6 @@ class ObservationBuilder:
         for lane in dict.fromkeys(u for ups, _ in self.approach.values() for u in ups):
             if lane not in lanes:
                 api.lane.subscribe(lane, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER, tc.LAST_STEP_VEHICLE_NUMBER])
-        extra = [tc.TL_RED_YELLOW_GREEN_STATE, tc.TL_NEXT_SWITCH, tc.TL_CURRENT_PROGRAM] if self.transit else []
-        for j in self.jids:
-            api.trafficlight.subscribe(j, [tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION, *extra])
         for det in self.detector_of.values():
             api.inductionloop.subscribe(det, [tc.LAST_STEP_TIME_SINCE_DETECTION])
 
@@ -720,13 +724,8 @@ def step_loop(session: SumoSession, controller: Controller, actuator: Actuator, 
     signals_of: list[str] = []
     if record_signals and cmap is not None:
         signals_of = list(dict.fromkeys(cmap.junctions))
-        for j in signals_of:
-            api.trafficlight.subscribe(j, [*([tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION] if builder.live else []),
-                                           tc.TL_RED_YELLOW_GREEN_STATE])
-    # every junction's signal state, one subscription per junction (per-approach capacity, blocked green)
-    for j in builder.jids:
-        api.trafficlight.subscribe(j, [*([tc.TL_CURRENT_PHASE, tc.TL_SPENT_DURATION] if builder.live else []),
-                                       tc.TL_RED_YELLOW_GREEN_STATE])
+        for j in set(signals_of) - set(builder.jids):  # the builder subscribed its own signals' states
+            api.trafficlight.subscribe(j, [tc.TL_RED_YELLOW_GREEN_STATE])
     state_last: dict[str, str] = {}
     out = LoopResult(begin_s, Departures(), transit=transit)
     signal_last: dict[tuple[str, int], str] = {}
