@@ -93,6 +93,9 @@ class MaxPressure(Controller):
         a change buys, serve stage ``b`` instead of the current ``a`` only if
         ``p_b (H - L) > p_a H`` (the vehicles ``b`` would move in ``H`` against those ``a`` moves in
         ``H``, at equal saturation flow). Default False.
+    coupled: signals joined by a short link whose programs run the same phases in lockstep
+        (:func:`coupled_signals`: in the field, one controller) decide together: each stage's
+        pressure is summed over the group, and every member serves the stage chosen. Default True.
     keep_actuated: a junction whose real program is vehicle-actuated (SUMO ``type="actuated"``, …:
         the city's own demand-responsive control, e.g. 40 of hamburg-tavf's 43) is left to it, as
         ``cycle-adaptive`` does; max-pressure drives the fixed-time ones. Default False.
@@ -109,14 +112,14 @@ class MaxPressure(Controller):
                  maximal_stages: bool = True, cyclic: bool = False, switch_margin: float = 0.0,
                  yellow_s: float = 3.0, all_red_s: float = 2.0, program_yellow: bool = False,
                  transitions: str = "generic", approach_m: float | None = 100.0, switch_cost: bool = True,
-                 keep_actuated: bool = True) -> None:
+                 keep_actuated: bool = True, coupled: bool = True) -> None:
         super().__init__(decision_interval_s=decision_interval_s, min_green_s=min_green_s,
                          max_green_s=max_green_s, include_permissive=include_permissive, upstream=upstream,
                          downstream=downstream, max_red_s=max_red_s, spillback_guard=spillback_guard,
                          normalize=normalize, maximal_stages=maximal_stages, cyclic=cyclic,
                          switch_margin=switch_margin, yellow_s=yellow_s, all_red_s=all_red_s,
                          program_yellow=program_yellow, transitions=transitions, approach_m=approach_m,
-                         switch_cost=switch_cost, keep_actuated=keep_actuated)
+                         switch_cost=switch_cost, keep_actuated=keep_actuated, coupled=coupled)
         if transitions not in ("generic", "program"):
             raise self._param_error("transitions", "'generic' or 'program'", transitions)
         a = approach_m
@@ -134,7 +137,7 @@ class MaxPressure(Controller):
         if max_green_s < min_green_s:
             raise self._param_error("max_green_s", f"at least min_green_s={min_green_s}", max_green_s)
         for b in ("include_permissive", "normalize", "maximal_stages", "cyclic", "program_yellow", "switch_cost",
-                  "keep_actuated"):
+                  "keep_actuated", "coupled"):
             if not isinstance(self._params[b], bool):
                 raise self._param_error(b, "True or False", self._params[b])
         for p in ("switch_margin", "yellow_s", "all_red_s"):
@@ -158,6 +161,9 @@ class MaxPressure(Controller):
         self._lost: dict[str, np.ndarray] = {}
         #: junctions left to their own vehicle-actuated program (``keep_actuated``)
         self._kept: set[str] = set()
+        #: signals joined by a short link with the same program, deciding together (``coupled``)
+        self._groups: list[tuple[str, ...]] = []
+        self._follower: dict[str, str] = {}
 
     def safety(self) -> Safety:
         return Safety(yellow_s=float(self._params["yellow_s"]), all_red_s=float(self._params["all_red_s"]),
@@ -173,6 +179,8 @@ class MaxPressure(Controller):
         served = "Gg" if self._params["include_permissive"] else "G"
         self._kept = kept_actuated(network) if self._params["keep_actuated"] else set()
         self._w_in, self._w_out, self._current, self._lane_served_at = {}, {}, {}, {}
+        self._groups = [g for g in coupled_signals(network) if not set(g) & self._kept] if self._params["coupled"] else []
+        self._follower = {g: grp[0] for grp in self._groups for g in grp[1:]}
         for jid in network.junction_ids:
             j = network.junctions[jid]
             links_of_lane = {lane: sum(lk.in_lane == lane for lk in j.links) for lane in j.incoming_lanes}
@@ -245,10 +253,22 @@ class MaxPressure(Controller):
     def act(self, observation: Observation) -> Mapping[str, Action]:
         t, max_red = observation.time_s, self._params["max_red_s"]
         out: dict[str, Action] = {}
+        joint: dict[str, np.ndarray] = {}
+        for group in self._groups:  # signals joined by a short link decide together, on their summed pressure
+            if all(g in observation.junctions for g in group):
+                total = sum(self.pressures(observation.junctions[g]) for g in group)
+                for g in group:
+                    joint[g] = total
         for jid, o in observation.junctions.items():
             if jid in self._kept:
                 continue
-            p = self.pressures(o)
+            p = joint[jid] if jid in joint else self.pressures(o)
+            if jid in self._follower:  # the group's first signal decided: same stage
+                lead = self._follower[jid]
+                if lead in self._current:
+                    self._current[jid] = self._current[lead]
+                    out[jid] = GreenPhase(self._current[lead])
+                    continue
             # the green being served, or the one we are moving to during a transition
             current = o.green if o.green is not None else self._current.get(jid, 0)
             ok = self._eligible[jid]
@@ -272,7 +292,15 @@ class MaxPressure(Controller):
                 served_at = self._lane_served_at.setdefault(jid, np.full(len(o.lanes), t))
                 if o.green is not None:
                     served_at[serves[o.green]] = t
-                waited = np.where((o.count_veh > 0) & serves.any(axis=0), t - served_at, -np.inf)
+                waiting = (o.count_veh > 0) & serves.any(axis=0)
+                if self._params["spillback_guard"] is not None:
+                    # a lane whose every exit is full waits for the exit, not for this junction's
+                    # green: serving it would only push vehicles into the junction (spillback)
+                    _, li, lo, _ = self._links[jid]
+                    open_exit = np.zeros(len(o.lanes), dtype=bool)
+                    np.logical_or.at(open_exit, li, ~self.full_exits(o)[lo])
+                    waiting &= open_exit
+                waited = np.where(waiting, t - served_at, -np.inf)
                 lane = int(np.argmax(waited))
                 if waited[lane] >= max_red - 1e-9:  # the longest-waiting lane goes next
                     stages = np.flatnonzero(serves[:, lane])
@@ -289,6 +317,27 @@ def kept_actuated(network: SignalNetwork) -> set[str]:
     kinds = program_kinds(network.path)
     return {jid for jid in network.junction_ids
             if kinds.get((jid, network.junctions[jid].program_id), "static") != "static"}
+
+
+def coupled_signals(network: SignalNetwork) -> list[tuple[str, ...]]:
+    """Groups of signals joined by short links (:func:`mobility.signals.short_link`) whose programs
+    have the same phases (number, green positions and durations) and offset: their programs run in
+    lockstep, stage ``i`` of one with stage ``i`` of the other, as one controller. Sorted ids."""
+    import networkx as nx
+
+    from ..signals import short_link
+
+    def key(jid: str) -> tuple[object, ...]:
+        j = network.junctions[jid]
+        return (j.green_phases, tuple(round(p.duration, 3) for p in j.phases), round(j.offset_s, 3))
+
+    g = nx.Graph()
+    for jid in network.junction_ids:
+        for lane in network.junctions[jid].outgoing_lanes:
+            nxt = short_link(network, jid, lane)
+            if nxt is not None and key(jid) == key(nxt[0]):
+                g.add_edge(jid, nxt[0])
+    return sorted(tuple(sorted(c)) for c in nx.connected_components(g))
 
 
 def _storage(length_m: float) -> float:
