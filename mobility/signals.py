@@ -26,8 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-
 from .controllers.base import Action, GreenPhase, NativeProgram, PhaseRemaining, Safety, SiteSafety, TimingPlan
 from .errors import SimulationError
 from .network import Junction, Phase, SignalNetwork, states_problem
@@ -170,26 +168,6 @@ class Actuator:
         #: yellow duration per junction (s): ``safety.yellow_s``, or with ``safety.program_yellow``
         #: at least the longest yellow phase of the junction's own program
         self.yellow_s = {jid: junction_yellow_s(network.junctions[jid], safety) for jid in junction_ids}
-        #: short-link gate (``safety.exit_gate``), per junction: the state indices of its links into a
-        #: short link that ends at another signal, those links' exit lanes, and per link the signal
-        #: and link indices that continue from its exit lane
-        self._gate_plan: dict[str, tuple[np.ndarray, list[str], list[tuple[str, tuple[int, ...]]]]] = {}
-        #: per junction under phase control: since when each state index is gated (s; NaN: open)
-        self._gated: dict[str, np.ndarray] = {}
-        #: the state last written to SUMO per junction (the gated one)
-        self._shown: dict[str, str] = {}
-        self._halted: Mapping[str, float] | None = None
-        self._states: Mapping[str, str] = {}
-        self._now = 0.0
-        #: how many times a movement lost its green to the short-link gate, per junction
-        self.gate_events: dict[str, int] = {}
-        if safety.exit_gate:
-            for jid in junction_ids:
-                rows = [(lk.index, lk.out_lane, cont) for lk in network.junctions[jid].links
-                        if (cont := short_link(network, jid, lk.out_lane)) is not None]
-                if rows:
-                    self._gate_plan[jid] = (np.array([r[0] for r in rows], dtype=int), [r[1] for r in rows],
-                                            [r[2] for r in rows])
         if safety.transitions not in ("generic", "program"):
             raise SimulationError(f"controller '{controller_name}': Safety.transitions {safety.transitions!r}; "
                                   "expected 'generic' or 'program'")
@@ -227,8 +205,7 @@ class Actuator:
             if current != target:
                 self._start_transition(t, j, pc, None, index)
             else:  # writing a state hands the junction from its program to us
-                self._shown.pop(j.id, None)
-                self._display(j.id, pc)
+                self.port.set_state(j.id, current)
             return
         pc.requested = index
         self.tick_one(t, j, pc)  # act on the request now, not one step late
@@ -249,8 +226,6 @@ class Actuator:
             p = phases[gi]
             phases[gi] = Phase(p.state, float(dur), float(dur), float(dur))
         self.phase_ctl.pop(j.id, None)
-        self._shown.pop(j.id, None)
-        self._gated.pop(j.id, None)
         current = self.port.get_state(j.id)
         k, _ = _position(phases, plan.offset_s, t)
         if any(a in _GREEN and b not in _GREEN for a, b in zip(current, phases[k].state)):
@@ -300,8 +275,6 @@ class Actuator:
             else:
                 phases.append(Phase(p.state, p.duration, p.duration, p.duration))
         self.phase_ctl.pop(j.id, None)
-        self._shown.pop(j.id, None)
-        self._gated.pop(j.id, None)
         self.pending.pop(j.id, None)
         self.port.set_program(j.id, f"mobility-{action.kind}", action.kind, phases, dict(action.params), 0, None)
 
@@ -320,69 +293,7 @@ class Actuator:
     def _write(self, jid: str, pc: _PhaseControl, state: str) -> None:
         if state != pc.state:
             pc.state = state
-            self._display(jid, pc)
-
-    # -- exit gate ---------------------------------------------------------------------------
-    def exit_lanes(self) -> list[str]:
-        """The short links whose halted vehicles :meth:`observe_exits` needs (empty: no gate)."""
-        return list(dict.fromkeys(lane for _, lanes, _ in self._gate_plan.values() for lane in lanes))
-
-    def gate_signals(self) -> list[str]:
-        """The signals whose states :meth:`observe_exits` needs (those at the end of short links)."""
-        return list(dict.fromkeys(tls for _, _, conts in self._gate_plan.values() for tls, _ in conts))
-
-    def observe_exits(self, t: float, halted: Mapping[str, float], states: Mapping[str, str]) -> None:
-        """Halted vehicles per short link and the signal states at their ends at ``t`` (every step,
-        before :meth:`tick`): gate or release the movements into short links of the junctions under
-        phase control (``Safety.exit_gate``)."""
-        self._now, self._halted, self._states = t, halted, states
-        for jid, pc in self.phase_ctl.items():
-            if jid in self._gate_plan:
-                self._display(jid, pc)
-
-    def _display(self, jid: str, pc: _PhaseControl) -> None:
-        """Write ``pc.state`` with the exit gate applied: a link green in ``pc.state`` whose exit
-        is full shows yellow (``yellow_s``) then red; it is released (shows ``pc.state`` again) once
-        its exit is no longer full and it has shown red for at least 1 s, or at once when
-        ``pc.state`` no longer gives it green. A link that becomes green towards a full exit goes
-        straight to red."""
-        base, plan = pc.state, self._gate_plan.get(jid)
-        show = base
-        if plan is not None and self._halted is not None:
-            idx, lanes, conts = plan
-            t, yellow = self._now, self.yellow_s[jid]
-            since = self._gated.get(jid)
-            if since is None or len(since) != len(base):
-                since = self._gated[jid] = np.full(len(base), np.nan)
-            halted, states = self._halted, self._states
-            # blocked: a vehicle stands on the short link, or the signal at its end does not give
-            # every movement out of it green (a vehicle let in would stop in the junction behind)
-            full = np.array([halted.get(lane, 0.0) >= 1.0 or not _all_green(states.get(tls, ""), ks)
-                             for lane, (tls, ks) in zip(lanes, conts)])
-            chars = [base[i] for i in idx]
-            green = np.array([c in _GREEN for c in chars])
-            moving = green | np.array([c == "y" for c in chars])  # green, or ending it
-            cur = since[idx]
-            on = ~np.isnan(cur)
-            release = on & ((~full & (t - cur >= yellow + 1.0 - 1e-9)) | ~moving)
-            start = full & green & ~on
-            if start.any():
-                prev = self._shown.get(jid, base)
-                was_green = np.array([prev[i] in _GREEN if i < len(prev) else False for i in idx])
-                cur = np.where(start, np.where(was_green, t, t - yellow), cur)
-                n = int(start.sum())
-                self.gate_events[jid] = self.gate_events.get(jid, 0) + n
-            cur = np.where(release, np.nan, cur)
-            since[idx] = cur
-            if not np.isnan(cur).all():
-                out = list(base)
-                for i, c, s0 in zip(idx, chars, cur):
-                    if not np.isnan(s0) and (c in _GREEN or c == "y"):
-                        out[i] = "y" if t - s0 < yellow - 1e-9 else "r"
-                show = "".join(out)
-        if show != self._shown.get(jid):
-            self._shown[jid] = show
-            self.port.set_state(jid, show)
+            self.port.set_state(jid, state)
 
     def tick(self, t: float) -> None:
         """Advance yellow/red transitions and enforce min/max green (every step)."""
@@ -420,28 +331,3 @@ class Actuator:
         if pc.stage == "green":
             return pc.green, t - pc.green_start
         return None, t - pc.stage_start
-
-
-#: a link between two signals holding at most this many standing vehicles (7.5 m each) is short
-SHORT_LINK_VEH = 2
-
-
-def short_link(network: SignalNetwork, jid: str, lane: str) -> tuple[str, tuple[int, ...]] | None:
-    """If outgoing lane ``lane`` of signal ``jid`` is a short link into another signal (room for at
-    most :data:`SHORT_LINK_VEH` standing vehicles, every connection out of it controlled by that one
-    signal): that signal and the link indices leaving ``lane`` there; else None."""
-    info = network.lanes.get(lane)
-    if info is None or info.length >= 7.5 * (SHORT_LINK_VEH + 1) or not info.successors:
-        return None
-    tls = {t for _via, _to, t in info.successors}
-    if len(tls) != 1 or "" in tls:
-        return None
-    (nxt,) = tls
-    if nxt == jid or nxt not in network.junctions:
-        return None
-    ks = tuple(sorted(lk.index for lk in network.junctions[nxt].links if lk.in_lane == lane))
-    return (nxt, ks) if ks else None
-
-
-def _all_green(state: str, indices: tuple[int, ...]) -> bool:
-    return bool(state) and all(k < len(state) and state[k] in _GREEN for k in indices)

@@ -428,17 +428,6 @@ def junction_observation(net: SignalNetwork, jid: str, t: float, actuator: Actua
                                j.outgoing_lanes, out_count, out_queue, gap)
 
 
-def _weights(per_lane: Sequence[Mapping[str, float]]) -> tuple[list[str], np.ndarray]:
-    """``({lane: weight}`` per junction lane) as (the lanes read, junction lane × lane weight matrix)."""
-    lanes = list(dict.fromkeys(u for w in per_lane for u in w))
-    m = np.zeros((len(per_lane), len(lanes)))
-    col = {u: k for k, u in enumerate(lanes)}
-    for i, w in enumerate(per_lane):
-        for u, x in w.items():
-            m[i, col[u]] = x
-    return lanes, m
-
-
 class ObservationBuilder:
     """Builds controllers' observations from SUMO's lane, signal and detector subscriptions
     (:meth:`subscribe` once, :meth:`build` at each decision). Not ``live`` (a controller that acts
@@ -457,7 +446,14 @@ class ObservationBuilder:
         self.approach: dict[str, tuple[list[str], np.ndarray]] = {}
         if approach_m is not None and live:
             for j in self.jids:
-                self.approach[j] = _weights([net.approach(lane, approach_m) for lane in net.junctions[j].incoming_lanes])
+                ins = net.junctions[j].incoming_lanes
+                ws = [net.approach(lane, approach_m) for lane in ins]
+                ups = list(dict.fromkeys(u for w in ws for u in w))
+                m = np.zeros((len(ins), len(ups)))
+                for i, w in enumerate(ws):
+                    for u, x in w.items():
+                        m[i, ups.index(u)] = x
+                self.approach[j] = (ups, m)
 
     def _program(self, api: Any, tls: str, program_id: str) -> tuple[Phase, ...]:
         """The phases of the SUMO program ``program_id`` of ``tls`` (read once per program)."""
@@ -730,15 +726,6 @@ def step_loop(session: SumoSession, controller: Controller, actuator: Actuator, 
         signals_of = list(dict.fromkeys(cmap.junctions))
         for j in set(signals_of) - set(builder.jids):  # the builder subscribed its own signals' states
             api.trafficlight.subscribe(j, [tc.TL_RED_YELLOW_GREEN_STATE])
-    exits = actuator.exit_lanes()
-    if exits and not builder.live:  # the builder subscribed every junction lane when live
-        for lane in exits:
-            api.lane.subscribe(lane, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER])
-    gate_signals = actuator.gate_signals()
-    for j in set(gate_signals) - set(builder.jids) - set(signals_of):
-        api.trafficlight.subscribe(j, [tc.TL_RED_YELLOW_GREEN_STATE])
-    rygs = tc.TL_RED_YELLOW_GREEN_STATE
-    halt = tc.LAST_STEP_VEHICLE_HALTING_NUMBER
     state_last: dict[str, str] = {}
     out = LoopResult(begin_s, Departures(), transit=transit)
     signal_last: dict[tuple[str, int], str] = {}
@@ -790,10 +777,6 @@ def step_loop(session: SumoSession, controller: Controller, actuator: Actuator, 
 
             states = {j: tl[j][tc.TL_RED_YELLOW_GREEN_STATE] for j in signals_of if j in tl}
             out.signal_log.extend(signal_rows(cmap, now, states, signal_last))
-        if exits and actuator.phase_ctl:  # the short-link gate (Safety.exit_gate)
-            lane_res = api.lane.getAllSubscriptionResults()
-            actuator.observe_exits(now, {lane: lane_res[lane][halt] for lane in exits if lane in lane_res},
-                                   {j: tl[j][rygs] for j in gate_signals if j in tl})
         actuator.tick(now)
         if now >= next_decision - 1e-9:
             decide(now)

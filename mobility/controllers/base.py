@@ -139,17 +139,6 @@ class Safety:
     #: durations (yellow, red, clearance tails, red-amber), each yellow at least ``yellow_s``; other
     #: changes are generic, with at least the program's longest yellow (as ``program_yellow``).
     transitions: str = "generic"
-    #: short-link gate ("keep the box clear"): a movement into a *short link* (room for at most two
-    #: standing vehicles, :data:`mobility.signals.SHORT_LINK_VEH`) that ends at another signal has
-    #: green only while nothing stands on the link and the signal at its end gives every movement out
-    #: of it green; otherwise it shows yellow (``yellow_s``) then red while the rest of its stage stays
-    #: green, and gets green back once the link can drain (after at least 1 s of red). Two signals a
-    #: few metres apart are run by one controller in the field, which never sends vehicles into a
-    #: link whose far end is red; driven independently, vehicles stop on the link and in the junction
-    #: behind it, block the crossing streams, and the two signals lock each other for good
-    #: (ingolstadt21 under ``--time-to-teleport -1``, docs/benchmarks.md). Only phase-level control is
-    #: gated; SUMO programs and plans run as they are.
-    exit_gate: bool = False
 
     def at_least(self, site: SiteSafety) -> Safety:
         """These settings lengthened to the site's floors (a controller may lengthen the site's
