@@ -313,3 +313,26 @@ def states_problem(j: Junction, states: Sequence[str]) -> str:
     if moved.green_phases != j.green_phases:
         return f"move the green phases to {list(moved.green_phases)}; expected {list(j.green_phases)}"
     return ""
+
+
+#: a link between two signals holding at most this many standing vehicles (7.5 m each) is short
+SHORT_LINK_VEH = 2
+
+
+def short_link(network: SignalNetwork, jid: str, lane: str) -> tuple[str, tuple[int, ...]] | None:
+    """If outgoing lane ``lane`` of signal ``jid`` is a *short link* into another signal (room for at
+    most :data:`SHORT_LINK_VEH` standing vehicles, every connection out of it controlled by that one
+    signal): that signal and the link indices leaving ``lane`` there; else None. Two signals joined
+    by such a link are one controller in the field: a vehicle stopping on the link stands in the
+    junction behind it."""
+    info = network.lanes.get(lane)
+    if info is None or info.length >= 7.5 * (SHORT_LINK_VEH + 1) or not info.successors:
+        return None
+    tls = {t for _via, _to, t in info.successors}
+    if len(tls) != 1 or "" in tls:
+        return None
+    (nxt,) = tls
+    if nxt == jid or nxt not in network.junctions:
+        return None
+    ks = tuple(sorted(lk.index for lk in network.junctions[nxt].links if lk.in_lane == lane))
+    return (nxt, ks) if ks else None

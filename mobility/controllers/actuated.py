@@ -43,6 +43,11 @@ class Actuated(Controller):
         3 s yellow and ``all_red_s``; ``"generic"`` (default): always yellow + all-red.
     keep_actuated: a junction whose real program is already vehicle-actuated (SUMO runs it with its
         own loops) is left to it, as ``cycle-adaptive`` does, default True.
+    keep_short_linked: signals joined to another by a short link (room for two standing vehicles,
+        :func:`~mobility.controllers.max_pressure.short_linked_signals`) keep their own program:
+        in the field such pairs are one controller whose stages keep the link clear; gapping out
+        each on its own locked RESCO's ingolstadt21 (and deciding them together did not help,
+        docs/benchmarks.md). Default True.
     blocked_gap_out: a lane whose vehicles all stand while it has green (a queue blocked downstream,
         spillback) does not extend the green, although its loop is occupied: standing on the loop is
         not demand the green can serve (as ``cycle-adaptive`` counts it), default False.
@@ -57,11 +62,12 @@ class Actuated(Controller):
 
     def __init__(self, min_green_s: float = 5.0, max_green_s: float = 50.0, max_gap_s: float = 3.0,
                  detector_distance_m: float = 30.0, all_red_s: float = 2.0, transitions: str = "generic",
-                 keep_actuated: bool = True, blocked_gap_out: bool = False) -> None:
+                 keep_actuated: bool = True, blocked_gap_out: bool = False, keep_short_linked: bool = True) -> None:
         super().__init__(min_green_s=min_green_s, max_green_s=max_green_s, max_gap_s=max_gap_s,
                          detector_distance_m=detector_distance_m, all_red_s=all_red_s, transitions=transitions,
-                         keep_actuated=keep_actuated, blocked_gap_out=blocked_gap_out)
-        for b in ("keep_actuated", "blocked_gap_out"):
+                         keep_actuated=keep_actuated, blocked_gap_out=blocked_gap_out,
+                         keep_short_linked=keep_short_linked)
+        for b in ("keep_actuated", "blocked_gap_out", "keep_short_linked"):
             if not isinstance(self._params[b], bool):
                 raise self._param_error(b, "True or False", self._params[b])
         if transitions not in ("generic", "program"):
@@ -89,10 +95,12 @@ class Actuated(Controller):
 
     def reset(self, network: SignalNetwork, seed: int) -> None:
         """For each junction and stage, the positions (in ``incoming_lanes``) of the lanes it serves."""
-        from .max_pressure import kept_actuated
+        from .max_pressure import kept_actuated, short_linked_signals
 
         self._served, self._target = {}, {}
         self._kept = kept_actuated(network) if self._params["keep_actuated"] else set()
+        if self._params["keep_short_linked"]:
+            self._kept |= short_linked_signals(network)
         for jid in network.junction_ids:
             j = network.junctions[jid]
             stages = []

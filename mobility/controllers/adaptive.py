@@ -97,6 +97,11 @@ class CycleAdaptive(Controller):
     detector_distance_m: loops this far upstream of the stop line (m), default 10.
     coordinate: one cycle length per group of junctions with the same real cycle (offsets kept),
         default True; False: each junction its own.
+    coupled: signals joined by a short link whose programs run in lockstep (one controller in the
+        field; :func:`~mobility.controllers.max_pressure.coupled_signals`) keep one plan: the
+        group's first signal computes the splits from each stage's highest DS over the group and
+        every member runs them. Signals joined by a short link whose programs differ keep their
+        own program. Default True.
     keep_actuated: a junction whose real program is vehicle-actuated (``type="actuated"``,
         ``"delay_based"``, …; SUMO runs it with its own loops) is left to that program, default True: its
         greens already follow demand within the plan's bounds, and replacing them by fixed-time
@@ -111,11 +116,11 @@ class CycleAdaptive(Controller):
     def __init__(self, target_ds: float = 0.9, cycle_min: float = 0.75, cycle_max: float = 1.3,
                  max_step: float = 0.1, split_min: float = 0.5, split_max: float = 2.0, min_green_s: float = 5.0,
                  smoothing: float = 0.5, max_gap_s: float = 3.0, detector_distance_m: float = 10.0,
-                 coordinate: bool = True, keep_actuated: bool = True) -> None:
+                 coordinate: bool = True, keep_actuated: bool = True, coupled: bool = True) -> None:
         super().__init__(target_ds=target_ds, cycle_min=cycle_min, cycle_max=cycle_max, max_step=max_step,
                          split_min=split_min, split_max=split_max, min_green_s=min_green_s, smoothing=smoothing,
                          max_gap_s=max_gap_s, detector_distance_m=detector_distance_m, coordinate=coordinate,
-                         keep_actuated=keep_actuated)
+                         keep_actuated=keep_actuated, coupled=coupled)
         for p in ("target_ds", "cycle_min", "cycle_max", "max_step", "split_min", "split_max", "min_green_s",
                   "smoothing", "max_gap_s", "detector_distance_m"):
             v = self._params[p]
@@ -128,7 +133,7 @@ class CycleAdaptive(Controller):
             raise self._param_error("cycle_max", "at least 1 (the real cycle)", cycle_max)
         if split_max < 1:
             raise self._param_error("split_max", "at least 1 (the real green)", split_max)
-        for b in ("coordinate", "keep_actuated"):
+        for b in ("coordinate", "keep_actuated", "coupled"):
             if not isinstance(self._params[b], bool):
                 raise self._param_error(b, "True or False", self._params[b])
         self._j: dict[str, _Junction] = {}
@@ -145,6 +150,9 @@ class CycleAdaptive(Controller):
         p = self._params
         self._net, self._j, self._groups, self.history = network, {}, {}, []
         kinds = program_kinds(network.path) if p["keep_actuated"] else {}
+        #: coupled signals: the member planning for each other member, and each planner's others
+        self._lead: dict[str, str] = {}
+        self._members: dict[str, tuple[str, ...]] = {}
         for jid in network.junction_ids:
             j = network.junctions[jid]
             greens = j.green_phases
@@ -168,6 +176,17 @@ class CycleAdaptive(Controller):
             self._j[jid] = _Junction(stages, adaptive, g0, cycle - float(g0.sum()), cycle, key, g0.copy(),
                                      used_s=np.zeros((len(greens), len(j.incoming_lanes))),
                                      blocked_s=np.zeros(len(greens)), green_s=np.zeros(len(greens)))
+        if p["coupled"]:
+            from .max_pressure import coupled_signals, short_linked_signals
+
+            grouped: set[str] = set()
+            for grp in coupled_signals(network):
+                if all(g in self._j for g in grp):
+                    self._members[grp[0]] = grp[1:]
+                    self._lead.update({g: grp[0] for g in grp[1:]})
+                    grouped |= set(grp)
+            for jid in short_linked_signals(network) - grouped:  # programs not in lockstep: left as they are
+                self._j.pop(jid, None)
 
     # -- measurement -------------------------------------------------------------------------
     def _measure(self, js: _Junction, green: int, gap: np.ndarray, speed: np.ndarray) -> None:
@@ -181,11 +200,16 @@ class CycleAdaptive(Controller):
         js.used_s[green, lanes] += used * self.decision_interval_s
         js.blocked_s[green] += float(standing.any()) * self.decision_interval_s
 
-    def _close_cycle(self, js: _Junction) -> None:
-        """DS per stage of the cycle that just ended; counters reset."""
+    @staticmethod
+    def _cycle_ds(js: _Junction) -> np.ndarray:
+        """DS per stage of the cycle being measured (NaN: the stage was not shown)."""
         with np.errstate(invalid="ignore", divide="ignore"):
             ds = np.where(js.green_s > 0, js.used_s.max(axis=1, initial=0.0) / js.green_s, np.nan)
-        js.ds = np.clip(ds, 0.0, 1.0)
+        return np.clip(ds, 0.0, 1.0)
+
+    def _close_cycle(self, js: _Junction) -> None:
+        """DS per stage of the cycle that just ended; counters reset."""
+        js.ds = self._cycle_ds(js)
         js.used_s[:] = 0.0
         js.blocked_s[:] = 0.0
         js.green_s[:] = 0.0
@@ -236,7 +260,8 @@ class CycleAdaptive(Controller):
     def act(self, observation: Observation) -> Mapping[str, Action]:
         t = observation.time_s
         out: dict[str, Action] = {}
-        for jid, o in observation.junctions.items():
+        for jid in sorted(observation.junctions, key=lambda j: j in self._lead):  # deciders first
+            o = observation.junctions[jid]
             js = self._j.get(jid)
             if js is None:
                 continue
@@ -261,10 +286,17 @@ class CycleAdaptive(Controller):
             assert grp is not None
             if js.k > 0:
                 self._close_cycle(js)
+                if js.ds is not None:  # a coupled group: each stage's DS is its busiest member's
+                    for f in self._members.get(jid, ()):
+                        js.ds = np.fmax(js.ds, self._cycle_ds(self._j[f]))
             else:  # the real program's partial first cycle: not a measurement
                 js.used_s[:], js.blocked_s[:], js.green_s[:] = 0.0, 0.0, 0.0
             cycle = self._group_cycle(grp, js.k)
-            greens = self._greens(js, cycle)
+            lead = self._j.get(self._lead.get(jid, ""))
+            if lead is not None and lead.k == js.k + 1 and len(lead.greens) == len(js.greens):
+                greens = lead.greens.copy()  # coupled: the group's first signal planned this cycle
+            else:
+                greens = self._greens(js, cycle)
             js.greens = greens
             boundary = js.next_boundary_s
             js.k += 1

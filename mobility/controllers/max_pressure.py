@@ -50,6 +50,14 @@ class MaxPressure(Controller):
     min_green_s: minimum green (s) the actuator holds a stage before it may change, default 5.
     max_green_s: maximum green (s); the actuator then serves the next stage, default 90.
     include_permissive: count permissive-green (``'g'``) links as served by a stage, default True.
+    permissive_weight: a permissive-green link (``'g'``: a turn yielding to a foe with priority green
+        in the same stage) whose opposing priority links hold vehicles counts this fraction of its
+        pressure in that stage, default 0: a turn facing an opposing queue moves (almost) nobody; it
+        waits in the junction and, between two close signals, blocks the stream the other one
+        waits for. The stage that protects the turn (``'G'``, the real program's protected-turn
+        stage) is then chosen when the turners' pressure is high. 1: the permissive link always
+        counts in full (and a protected-turn stage, with no more pressure than the stage serving
+        the turn permissively, is treated as dominated by ``maximal_stages``).
     upstream: what a link's upstream queue is: ``"count"`` (default), all vehicles on its
         incoming lane, or ``"queue"``, the halted ones.
     downstream: what a link's downstream queue is: ``"queue"`` (default), halted vehicles on its
@@ -93,6 +101,11 @@ class MaxPressure(Controller):
         a change buys, serve stage ``b`` instead of the current ``a`` only if
         ``p_b (H - L) > p_a H`` (the vehicles ``b`` would move in ``H`` against those ``a`` moves in
         ``H``, at equal saturation flow). Default False.
+    coupled: signals joined by a short link (room for two standing vehicles) whose programs run the
+        same phases in lockstep (:func:`coupled_signals`: in the field, one controller) decide
+        together: each stage's pressure is summed over the group, and every member serves the stage
+        chosen. Signals joined by a short link whose programs differ are left to their own program
+        (how the two are coordinated is not known). Default True.
     keep_actuated: a junction whose real program is vehicle-actuated (SUMO ``type="actuated"``, …:
         the city's own demand-responsive control, e.g. 40 of hamburg-tavf's 43) is left to it, as
         ``cycle-adaptive`` does; max-pressure drives the fixed-time ones. Default False.
@@ -109,14 +122,15 @@ class MaxPressure(Controller):
                  maximal_stages: bool = True, cyclic: bool = False, switch_margin: float = 0.0,
                  yellow_s: float = 3.0, all_red_s: float = 2.0, program_yellow: bool = False,
                  transitions: str = "generic", approach_m: float | None = 100.0, switch_cost: bool = True,
-                 keep_actuated: bool = True) -> None:
+                 keep_actuated: bool = True, coupled: bool = True, permissive_weight: float = 1.0) -> None:
         super().__init__(decision_interval_s=decision_interval_s, min_green_s=min_green_s,
                          max_green_s=max_green_s, include_permissive=include_permissive, upstream=upstream,
                          downstream=downstream, max_red_s=max_red_s, spillback_guard=spillback_guard,
                          normalize=normalize, maximal_stages=maximal_stages, cyclic=cyclic,
                          switch_margin=switch_margin, yellow_s=yellow_s, all_red_s=all_red_s,
                          program_yellow=program_yellow, transitions=transitions, approach_m=approach_m,
-                         switch_cost=switch_cost, keep_actuated=keep_actuated)
+                         switch_cost=switch_cost, keep_actuated=keep_actuated, coupled=coupled,
+                         permissive_weight=permissive_weight)
         if transitions not in ("generic", "program"):
             raise self._param_error("transitions", "'generic' or 'program'", transitions)
         a = approach_m
@@ -134,9 +148,12 @@ class MaxPressure(Controller):
         if max_green_s < min_green_s:
             raise self._param_error("max_green_s", f"at least min_green_s={min_green_s}", max_green_s)
         for b in ("include_permissive", "normalize", "maximal_stages", "cyclic", "program_yellow", "switch_cost",
-                  "keep_actuated"):
+                  "keep_actuated", "coupled"):
             if not isinstance(self._params[b], bool):
                 raise self._param_error(b, "True or False", self._params[b])
+        w = permissive_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= 1:
+            raise self._param_error("permissive_weight", "a fraction in [0, 1]", w)
         for p in ("switch_margin", "yellow_s", "all_red_s"):
             m = self._params[p]
             if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < float("inf"):
@@ -154,10 +171,16 @@ class MaxPressure(Controller):
         #: per junction: storage of each incoming lane (veh), and whether each stage may be chosen
         self._in_cap: dict[str, np.ndarray] = {}
         self._eligible: dict[str, np.ndarray] = {}
+        #: per junction: stage × permissive link × link, whether the link yields to that priority link
+        #: in that stage (None: no permissive links, or ``permissive_weight=1``)
+        self._opposed: dict[str, np.ndarray | None] = {}
         #: per junction: stage × stage transition durations (s), for ``switch_cost``
         self._lost: dict[str, np.ndarray] = {}
         #: junctions left to their own vehicle-actuated program (``keep_actuated``)
         self._kept: set[str] = set()
+        #: signals joined by a short link with the same program, deciding together (``coupled``)
+        self._groups: list[tuple[str, ...]] = []
+        self._follower: dict[str, str] = {}
 
     def safety(self) -> Safety:
         return Safety(yellow_s=float(self._params["yellow_s"]), all_red_s=float(self._params["all_red_s"]),
@@ -173,6 +196,13 @@ class MaxPressure(Controller):
         served = "Gg" if self._params["include_permissive"] else "G"
         self._kept = kept_actuated(network) if self._params["keep_actuated"] else set()
         self._w_in, self._w_out, self._current, self._lane_served_at = {}, {}, {}, {}
+        if self._params["coupled"]:
+            self._groups = [g for g in coupled_signals(network) if not set(g) & self._kept]
+            # joined by a short link but not in lockstep (different programs): left to their program
+            self._kept |= short_linked_signals(network) - {m for g in self._groups for m in g}
+        else:
+            self._groups = []
+        self._follower = {g: grp[0] for grp in self._groups for g in grp[1:]}
         for jid in network.junction_ids:
             j = network.junctions[jid]
             links_of_lane = {lane: sum(lk.in_lane == lane for lk in j.links) for lane in j.incoming_lanes}
@@ -187,16 +217,26 @@ class MaxPressure(Controller):
                         w_out[s, j.outgoing_lanes.index(lk.out_lane)] += share
             self._w_in[jid], self._w_out[jid] = w_in, w_out
             stage_share = np.zeros((len(j.green_phases), len(j.links)))
+            priority = np.zeros((len(j.green_phases), len(j.links)), dtype=int)  # 2: 'G', 1: 'g', 0: not green
+            # opposed[s, k, f]: in stage s, permissive link k yields to priority link f (a foe)
+            opposed = np.zeros((len(j.green_phases), len(j.links), len(j.links)), dtype=bool)
             for s, phase in enumerate(j.green_phases):
                 state = j.phases[phase].state
+                chars = [state[lk.index] if lk.index < len(state) else "r" for lk in j.links]
                 for k, lk in enumerate(j.links):
-                    if lk.index < len(state) and state[lk.index] in served:
+                    priority[s, k] = 2 if chars[k] == "G" else 1 if chars[k] == "g" else 0
+                    if chars[k] in served:
                         stage_share[s, k] = 1.0 / links_of_lane[lk.in_lane]
+                    if chars[k] == "g":
+                        for f, lf in enumerate(j.links):
+                            pair = (min(lk.index, lf.index), max(lk.index, lf.index))
+                            opposed[s, k, f] = chars[f] == "G" and pair in j.foes
+            self._opposed[jid] = opposed if opposed.any() and self._params["permissive_weight"] < 1 else None
             self._links[jid] = (stage_share, np.array([j.incoming_lanes.index(lk.in_lane) for lk in j.links], dtype=int),
                                 np.array([j.outgoing_lanes.index(lk.out_lane) for lk in j.links], dtype=int),
                                 np.array([_storage(network.lane_length(lane)) for lane in j.outgoing_lanes]))
             self._in_cap[jid] = np.array([_storage(network.lane_length(lane)) for lane in j.incoming_lanes])
-            self._eligible[jid] = _maximal(stage_share > 0) if self._params["maximal_stages"] else np.ones(len(stage_share), bool)
+            self._eligible[jid] = _maximal(priority if self._opposed[jid] is not None else np.where(stage_share > 0, 2, 0)) if self._params["maximal_stages"] else np.ones(len(stage_share), bool)
             if self._params["switch_cost"]:
                 from ..signals import transition_time_s
 
@@ -217,6 +257,10 @@ class MaxPressure(Controller):
         if guard is None:
             return self._w_in[o.junction_id] @ up - self._w_out[o.junction_id] @ down
         per_link = up[li] - down[lo]
+        opposed = self._opposed.get(o.junction_id)
+        if opposed is not None:  # a permissive link facing vehicles on an opposing priority link
+            facing = (opposed & (up[li] > 0)[None, None, :]).any(axis=2)
+            share = np.where(facing, share * self._params["permissive_weight"], share)
         return share @ np.where(self.full_exits(o)[lo], np.minimum(per_link, 0.0), per_link)
 
     def full_exits(self, o: JunctionObservation) -> np.ndarray:
@@ -245,10 +289,23 @@ class MaxPressure(Controller):
     def act(self, observation: Observation) -> Mapping[str, Action]:
         t, max_red = observation.time_s, self._params["max_red_s"]
         out: dict[str, Action] = {}
-        for jid, o in observation.junctions.items():
+        joint: dict[str, np.ndarray] = {}
+        for group in self._groups:  # signals joined by a short link decide together, on their summed pressure
+            if all(g in observation.junctions for g in group):
+                total = np.sum([self.pressures(observation.junctions[g]) for g in group], axis=0)
+                for g in group:
+                    joint[g] = total
+        for jid in sorted(observation.junctions, key=lambda j: j in self._follower):  # deciders first
+            o = observation.junctions[jid]
             if jid in self._kept:
                 continue
-            p = self.pressures(o)
+            p = joint[jid] if jid in joint else self.pressures(o)
+            if jid in self._follower:  # the group's first signal decided: same stage
+                lead = self._follower[jid]
+                if lead in self._current:
+                    self._current[jid] = self._current[lead]
+                    out[jid] = GreenPhase(self._current[lead])
+                    continue
             # the green being served, or the one we are moving to during a transition
             current = o.green if o.green is not None else self._current.get(jid, 0)
             ok = self._eligible[jid]
@@ -272,7 +329,15 @@ class MaxPressure(Controller):
                 served_at = self._lane_served_at.setdefault(jid, np.full(len(o.lanes), t))
                 if o.green is not None:
                     served_at[serves[o.green]] = t
-                waited = np.where((o.count_veh > 0) & serves.any(axis=0), t - served_at, -np.inf)
+                waiting = (o.count_veh > 0) & serves.any(axis=0)
+                if self._params["spillback_guard"] is not None:
+                    # a lane whose every exit is full waits for the exit, not for this junction's
+                    # green: serving it would only push vehicles into the junction (spillback)
+                    _, li, lo, _ = self._links[jid]
+                    open_exit = np.zeros(len(o.lanes), dtype=bool)
+                    np.logical_or.at(open_exit, li, ~self.full_exits(o)[lo])
+                    waiting &= open_exit
+                waited = np.where(waiting, t - served_at, -np.inf)
                 lane = int(np.argmax(waited))
                 if waited[lane] >= max_red - 1e-9:  # the longest-waiting lane goes next
                     stages = np.flatnonzero(serves[:, lane])
@@ -291,24 +356,62 @@ def kept_actuated(network: SignalNetwork) -> set[str]:
             if kinds.get((jid, network.junctions[jid].program_id), "static") != "static"}
 
 
+def short_linked_signals(network: SignalNetwork) -> set[str]:
+    """Signals with a short link (:func:`mobility.network.short_link`) to or from another signal."""
+    from ..network import short_link
+
+    out: set[str] = set()
+    for jid in network.junction_ids:
+        for lane in network.junctions[jid].outgoing_lanes:
+            nxt = short_link(network, jid, lane)
+            if nxt is not None:
+                out |= {jid, nxt[0]}
+    return out
+
+
+def coupled_signals(network: SignalNetwork) -> list[tuple[str, ...]]:
+    """Groups of signals joined by short links (:func:`mobility.network.short_link`) whose programs
+    have the same phases (number, green positions and durations) and offset: their programs run in
+    lockstep, stage ``i`` of one with stage ``i`` of the other, as one controller. Sorted ids."""
+    import networkx as nx
+
+    from ..network import short_link
+
+    def key(jid: str) -> tuple[object, ...]:
+        j = network.junctions[jid]
+        return (j.green_phases, tuple(round(p.duration, 3) for p in j.phases), round(j.offset_s, 3))
+
+    g = nx.Graph()
+    for jid in network.junction_ids:
+        for lane in network.junctions[jid].outgoing_lanes:
+            nxt = short_link(network, jid, lane)
+            if nxt is not None and key(jid) == key(nxt[0]):
+                g.add_edge(jid, nxt[0])
+    return sorted(tuple(sorted(c)) for c in nx.connected_components(g))
+
+
 def _storage(length_m: float) -> float:
     """Standing vehicles a lane can hold: whole 7.5 m slots (5 m car + 2.5 m gap), at least one."""
     return max(1.0, float(np.floor(length_m / 7.5)))
 
 
-def _maximal(serves: np.ndarray) -> np.ndarray:
-    """Stages (rows of a stage × link bool matrix) that max-pressure may choose: not a strict subset
-    of another stage and not a repeat of an earlier one. Real programs hold intermediate phases
-    (a 4 s stage that keeps part of the previous green, a short copy of the main stages) which a
-    pressure rule would otherwise serve as stages of their own, each with a full yellow and red."""
-    n = len(serves)
+def _maximal(priority: np.ndarray) -> np.ndarray:
+    """Stages (rows of a stage × link matrix of right of way: 2 priority green ``'G'``, 1 permissive
+    ``'g'``, 0 none) that max-pressure may choose: not dominated by another stage (every link served
+    there with at least the same right of way, and one with more) and not a repeat of an earlier one.
+    Real programs hold intermediate phases (a 4 s stage that keeps part of the previous green, a
+    short copy of the main stages) which a pressure rule would otherwise serve as stages of their
+    own, each with a full yellow and red. A protected-turn stage (a turn ``'G'`` that another stage
+    serves only as permissive ``'g'``) is not dominated: it is how the real program clears the
+    turners waiting inside the junction."""
+    n = len(priority)
     keep = np.ones(n, dtype=bool)
     for a in range(n):
         for b in range(n):
-            if a == b or not serves[a].any():
+            if a == b or not priority[a].any():
                 continue
-            sub = not (serves[a] & ~serves[b]).any()
-            if sub and ((serves[b] & ~serves[a]).any() or b < a):
+            sub = bool((priority[a] <= priority[b]).all())
+            if sub and ((priority[b] > priority[a]).any() or b < a):
                 keep[a] = False
                 break
     if not keep.any():
