@@ -91,7 +91,7 @@ def test_declares_detectors_and_safety() -> None:
     c = Actuated(min_green_s=7, detector_distance_m=40)
     assert c.detectors() == 40.0
     assert c.safety().min_green_s == 7.0 and c.safety().max_green_s == float("inf")
-    assert c.safety().all_red_s == 2.0 and Actuated(all_red_s=0).safety().all_red_s == 0.0
+    assert c.safety().all_red_s == 0.0 and Actuated(all_red_s=2).safety().all_red_s == 2.0
 
 
 def test_detector_file_joins_the_additional_files(one_junction: Path, tmp_path: Path) -> None:
@@ -191,7 +191,9 @@ def test_max_out_under_continuous_flow_gap_out_on_the_light_approach(one_junctio
     args, states = _save_states(tmp_path)
     res = run(sc, "actuated(min_green_s=5, max_green_s=50, max_gap_s=3)", seed=1, sumo_args=args)
     greens = _greens(tmp_path, states)
-    assert len(greens["rG"]) >= 10 and all(g == pytest.approx(50.0) for g in greens["rG"][1:])  # [0]: start-up
+    # [0]: start-up; ±1 s: without a clearance red the green can start on the step of a decision
+    assert len(greens["rG"]) >= 10 and all(g == pytest.approx(50.0, abs=1.0) for g in greens["rG"][1:])
+    assert np.median(greens["rG"][1:]) == 50.0
     assert len(greens["Gr"]) >= 10 and all(5.0 <= g <= 12.0 for g in greens["Gr"])
     assert np.median(greens["Gr"]) <= 9.0
     assert res.network.iloc[0]["teleports"] == 0

@@ -37,7 +37,11 @@ class Actuated(Controller):
     max_green_s: maximum green (s) when another stage has a call, default 50.
     max_gap_s: a green is extended while a served lane's detector gap is below this (s), default 3.
     detector_distance_m: distance of the induction loops upstream of the stop line (m), default 30.
-    all_red_s: clearance red the actuator inserts after each yellow (s), default 2.
+    all_red_s: clearance red the actuator inserts after each yellow (s), default 0, as the real
+        programs of the city models and RESCO's maps have it (a scenario's ``[safety]`` floor, 1 s on
+        the bundled scenarios, still applies). With 2 s, every change of stage lost 2 s more and on
+        the RESCO maps ``actuated`` locked (cologne3 seed 1: 68.6 s/veh against 18.9 with 0;
+        ingolstadt21 seeds 1–2: 168.5 / 291.9 against 113.1 / 115.4; docs/benchmarks.md).
     transitions: ``"program"``: between consecutive stages the actuator replays the junction's own
         program transition (its yellows, intergreens, clearance tails; :class:`Safety`) instead of a
         3 s yellow and ``all_red_s``; ``"generic"`` (default): always yellow + all-red.
@@ -61,7 +65,7 @@ class Actuated(Controller):
     decision_interval_s = 1.0
 
     def __init__(self, min_green_s: float = 5.0, max_green_s: float = 50.0, max_gap_s: float = 3.0,
-                 detector_distance_m: float = 30.0, all_red_s: float = 2.0, transitions: str = "generic",
+                 detector_distance_m: float = 30.0, all_red_s: float = 0.0, transitions: str = "generic",
                  keep_actuated: bool = True, blocked_gap_out: bool = False, keep_short_linked: bool = True) -> None:
         super().__init__(min_green_s=min_green_s, max_green_s=max_green_s, max_gap_s=max_gap_s,
                          detector_distance_m=detector_distance_m, all_red_s=all_red_s, transitions=transitions,
