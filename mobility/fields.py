@@ -31,6 +31,17 @@ def is_finite_number(v: Any) -> bool:
     return is_number(v) and math.isfinite(v)
 
 
+def is_number_in(v: Any, low: float = -math.inf, high: float = math.inf, *, low_open: bool = False,
+                 high_open: bool = False) -> bool:
+    """True for a finite real number, not a bool (:func:`is_finite_number`), from ``low`` to ``high``:
+    ``low <= v <= high``, with ``v > low`` if ``low_open`` and ``v < high`` if ``high_open``. The one
+    check behind "expected a positive number of seconds", "a share in (0, 1]", …; the caller words the
+    error (one line naming the parameter and what was expected)."""
+    if not is_finite_number(v):
+        return False
+    return (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+
+
 def read_toml(path: Path, error: type[MobilityError] = ScenarioError) -> dict[str, Any]:
     """The TOML file at ``path``; unreadable or malformed files raise a one-line :class:`ScenarioError`."""
     try:

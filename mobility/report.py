@@ -41,6 +41,7 @@ import pandas as pd
 
 from ._version import __version__
 from .errors import MobilityError
+from .files import atomic_file
 from .metrics import LOS_BANDS, UNATTRIBUTED, level_of_service
 from .experiments.stats import ARM, GRIDLOCK_BACKLOG_SHARE, describe, pick_baseline, summary, with_arm_columns
 
@@ -729,9 +730,6 @@ def write_report(results: str | Path, out: str | Path | None = None, *, baseline
         raise ReportError(f"--out {path}: is a directory; expected an .html file name")
     if not path.parent.exists():
         raise ReportError(f"--out {path}: directory {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    import os
-
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path

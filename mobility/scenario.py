@@ -108,37 +108,39 @@ class Flow:
 
 
 @dataclass(frozen=True)
-class Incident:
+class EventWindow:
+    """When an event (:class:`Incident`, :class:`Surge`) is in force: from ``begin_s`` (simulation
+    seconds) for ``duration_s`` seconds, i.e. ``[begin_s, end_s)``."""
+
+    begin_s: float
+    duration_s: float
+
+    @property
+    def end_s(self) -> float:
+        """The end of the event, simulation seconds: ``begin_s + duration_s``."""
+        return self.begin_s + self.duration_s
+
+
+@dataclass(frozen=True)
+class Incident(EventWindow):
     """A lane (``lane``) or a whole edge (``edge``) closed to all vehicles from ``begin_s`` for
     ``duration_s`` seconds (a SUMO rerouter with ``closingLaneReroute``/``closingReroute`` in an
     additional file written into the run's work folder: vehicles on the upstream edges are rerouted
     around a closed edge; vehicles already on a closed lane drive off it, no vehicle enters it)."""
 
-    begin_s: float
-    duration_s: float
     lane: str = ""
     edge: str = ""
 
-    @property
-    def end_s(self) -> float:
-        return self.begin_s + self.duration_s
-
 
 @dataclass(frozen=True)
-class Surge:
+class Surge(EventWindow):
     """Demand × ``factor`` from ``begin_s`` for ``duration_s`` seconds, for the flows from edge
     ``origin`` and/or to edge ``destination`` (empty: any; both empty: every flow). Applied when the
     routes are written: each flow's period is split at the surge's bounds."""
 
-    begin_s: float
-    duration_s: float
     factor: float
     origin: str = ""
     destination: str = ""
-
-    @property
-    def end_s(self) -> float:
-        return self.begin_s + self.duration_s
 
     def applies(self, fl: Flow) -> bool:
         return (not self.origin or fl.origin == self.origin) and (not self.destination or fl.destination == self.destination)

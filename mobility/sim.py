@@ -880,9 +880,11 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     from . import approaches as ap
 
     amap = ap.ApproachMap(net, zone_map)
-    if fcd.exists():
-        crossings = ap.read_crossings(amap, fcd_lanes(fcd, loop.departures, zone_map.lane_index, dt))
-        per_approach = ap.attach(attribution, amap, crossings, loop.signal_states)
+    if not fcd.exists():  # before both passes read it: one clear error
+        raise SimulationError(f"{fcd}: SUMO wrote no vehicle samples (is --fcd-output overridden by the "
+                              "configuration or the SUMO arguments?)")
+    crossings = ap.read_crossings(amap, fcd_lanes(fcd, loop.departures, zone_map.lane_index, dt))
+    per_approach = ap.attach(attribution, amap, crossings, loop.signal_states)
     attribute_fcd(fcd, attribution, loop.departures, measure_from, loop.t_end, tracker, electric, loop.stops)
     fcd.unlink(missing_ok=True)
     wall = time.perf_counter() - t0

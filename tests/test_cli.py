@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -87,25 +89,21 @@ def test_controllers_lists_builtins() -> None:
         assert listed[name].strip() == load_class(name).description, listed[name]
 
 
-GOOD_CONTROLLER = """
-from mobility.controllers import Controller, GreenPhase
+def docstring_example() -> str:
+    """The ``LongestQueue`` example of :mod:`mobility.controllers.base`'s docstring (the literal block
+    after its ``Example ...::`` line), dedented, with the imports it needs: the check below runs the
+    documented example itself, so the docstring and the test cannot drift apart."""
+    import mobility.controllers.base as base
+
+    doc = base.__doc__ or ""
+    m = re.search(r"^Example\b.*::\n\n((?:(?: {4}.*)?\n)+)", doc, flags=re.MULTILINE)
+    assert m, "mobility/controllers/base.py's docstring has no 'Example ...::' literal block"
+    code = textwrap.dedent(m.group(1))
+    assert "class LongestQueue(Controller):" in code, code
+    return "from mobility.controllers import Controller, GreenPhase\n\n\n" + code
 
 
-class LongestQueue(Controller):
-    name = "longest-queue"
-    description = "Serve the green phase whose lanes hold the most halted vehicles."
-    decision_interval_s = 5.0
-
-    def reset(self, network, seed):
-        self.lanes_of = {j: network.junctions[j].green_lanes() for j in network.junction_ids}
-
-    def act(self, obs):
-        out = {}
-        for jid, o in obs.junctions.items():
-            q = [sum(o.queue(lane) for lane in lanes) for lanes in self.lanes_of[jid]]
-            out[jid] = GreenPhase(max(range(len(q)), key=q.__getitem__))
-        return out
-
+NO_YELLOW = """
 
 class NoYellow(LongestQueue):
     def safety(self):
@@ -117,8 +115,9 @@ class NoYellow(LongestQueue):
 
 def test_check_command(tmp_path: Path) -> None:
     """``mobility check MODULE:Class`` from the module's directory: 0 and "ok" for a conforming
-    controller, 1 and the broken rule for an unsafe one, 2 and one line for one that does not load."""
-    (tmp_path / "my_ctl.py").write_text(GOOD_CONTROLLER)
+    controller (the docstring example of the controller contract), 1 and the broken rule for an
+    unsafe one, 2 and one line for one that does not load."""
+    (tmp_path / "my_ctl.py").write_text(docstring_example() + NO_YELLOW)
     ok = mobility("check", "my_ctl:LongestQueue", cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip() == "my_ctl:LongestQueue: ok (my_ctl:LongestQueue keeps the controller contract)"

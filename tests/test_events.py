@@ -44,6 +44,9 @@ duration_s = 200
 """))
     assert sc.incidents == (Incident(300.0, 240.0, "J2_J3_1", ""),)
     assert sc.surges == (Surge(100.0, 200.0, 2.0, "W_J1", ""),)
+    assert (sc.incidents[0].end_s, sc.surges[0].end_s) == (540.0, 300.0)  # begin_s + duration_s
+    assert sc.to_dict()["surges"] == [{"begin_s": 100.0, "duration_s": 200.0, "factor": 2.0, "origin": "W_J1",
+                                       "destination": ""}]  # the fields (and the hash) of before the shared base
     plain = load_scenario(_scenario(tmp_path, ""))
     assert plain.content_hash() != sc.content_hash()
     for extra, msg in [

@@ -199,6 +199,27 @@ def test_report_bad_input_one_line_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "junctions.parquet: missing" in proc.stderr and not out.exists()
 
 
+def test_a_failed_write_keeps_the_old_report_and_leaves_no_temporary_file(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report is written under a temporary name and renamed into place (``mobility.files.atomic_file``):
+    if the rename fails, the previous report is unchanged and nothing else is left in the folder."""
+    import mobility.files
+    import mobility.report
+
+    out = tmp_path / "r.html"
+    monkeypatch.setattr(mobility.report, "build_report", lambda results, baseline=None: "<html>new</html>")
+    assert write_report(tmp_path, out).read_text(encoding="utf-8") == "<html>new</html>"
+    monkeypatch.setattr(mobility.report, "build_report", lambda results, baseline=None: "<html>newer</html>")
+
+    def fail(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(mobility.files.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_report(tmp_path, out)
+    assert list(tmp_path.iterdir()) == [out] and out.read_text(encoding="utf-8") == "<html>new</html>"
+
+
 @pytest.mark.sumo
 def test_unknown_baseline_is_an_error_and_writes_nothing(results: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.html"

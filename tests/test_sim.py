@@ -206,6 +206,22 @@ def test_an_fcd_output_in_the_sumo_arguments_is_refused_with_the_reason(tmp_path
 
 
 @pytest.mark.sumo
+def test_a_missing_fcd_file_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If SUMO wrote no FCD file, the run stops with the one error that says so, before the approach
+    pass or the attribution pass reads it."""
+    import mobility.sim as sim
+    from mobility.controllers import make
+    from mobility.errors import SimulationError
+    from mobility.scenario import load_scenario
+
+    monkeypatch.setattr(sim, "fcd_args", lambda path, electric: [])  # SUMO writes no samples
+    sc = load_scenario("corridor").replace(end_s=60.0)
+    with pytest.raises(SimulationError, match=r"mobility_samples\.parquet: SUMO wrote no vehicle samples \(is "
+                       "--fcd-output overridden"):
+        sim.simulate(sc, make("static"), 1, tmp_path)
+
+
+@pytest.mark.sumo
 def test_bicycles_lose_time_against_their_own_desired_speed(tmp_path: Path) -> None:
     """Bicycles ride at their type's desired maximum speed (20 km/h), well below the 50 km/h limit:
     SUMO's timeLoss measures them against that, and so must the delay (it was +30 % on the Berlin

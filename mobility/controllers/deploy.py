@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ControllerError
+from ..fields import is_integer, is_number_in
 from ..network import SignalNetwork
 from .base import Action, Controller, Observation, Safety
 
@@ -134,7 +135,7 @@ class Deployment:
         kw = _kwargs(body, where)
         if set(kw) == {"worst"}:
             worst = kw["worst"]
-            if isinstance(worst, bool) or not isinstance(worst, (int, float)) or not (0 < worst <= 1):
+            if not is_number_in(worst, 0, 1, low_open=True):
                 raise ControllerError(f"{where}: deployment worst: expected a number in (0, 1], got {worst!r}")
             return Deployment(worst=float(worst))
         unknown = set(kw) - {"share", "deploy_seed"}
@@ -142,9 +143,9 @@ class Deployment:
             raise ControllerError(f"{where}: deployment @({body}): expected share=<0..1> and optionally "
                                   f"deploy_seed=<int>, or worst=<0..1> alone, got {', '.join(sorted(kw))}")
         share, dseed = kw["share"], kw.get("deploy_seed", 0)
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not (0 < share <= 1):
+        if not is_number_in(share, 0, 1, low_open=True):
             raise ControllerError(f"{where}: deployment share: expected a number in (0, 1], got {share!r}")
-        if isinstance(dseed, bool) or not isinstance(dseed, int) or dseed < 0:
+        if not (is_integer(dseed) and dseed >= 0):
             raise ControllerError(f"{where}: deploy_seed: expected an integer >= 0, got {dseed!r}")
         return Deployment(share=float(share), deploy_seed=dseed)
 
@@ -219,9 +220,9 @@ class Glosa:
             raise ControllerError(f"{where}: +glosa: expected share=<0..1> and optionally range_m=<m>, "
                                   f"got {', '.join(sorted(params)) or 'nothing'}")
         share, rng = params["share"], params.get("range_m", 100.0)
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not (0 <= share <= 1):
+        if not is_number_in(share, 0, 1):
             raise ControllerError(f"{where}: +glosa share: expected a number in [0, 1], got {share!r}")
-        if isinstance(rng, bool) or not isinstance(rng, (int, float)) or not (math.isfinite(rng) and rng > 0):
+        if not is_number_in(rng, 0, low_open=True):
             raise ControllerError(f"{where}: +glosa range_m: expected a positive distance in m, got {rng!r}")
         return Glosa(float(share), float(rng))
 

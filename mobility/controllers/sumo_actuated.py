@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..fields import is_number_in
 from ..network import SignalNetwork
 from .base import Action, Controller, NativeProgram, Observation
 
@@ -37,7 +38,7 @@ class SumoActuated(Controller):
                          detector_gap_s=detector_gap_s, passing_time_s=passing_time_s)
         for p in ("min_green_s", "max_green_s", "max_gap_s", "detector_gap_s", "passing_time_s"):
             v = self._params[p]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            if not is_number_in(v, 0, low_open=True):
                 raise self._param_error(p, "a positive number of seconds", v)
         if max_green_s < min_green_s:
             raise self._param_error("max_green_s", f"at least min_green_s={min_green_s}", max_green_s)

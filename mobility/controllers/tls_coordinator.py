@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ControllerError
+from ..fields import is_number_in
 from .coordination.greenwave import downstream_paths, plan_phases
 from ..network import SignalNetwork
 from .base import Action, Controller, Observation, TimingPlan
-from .green_wave import WEBSTER_PARAMS, CoordinatedWebster, _number, check_path, coordinated_webster
+from .green_wave import WEBSTER_PARAMS, CoordinatedWebster, check_path, coordinated_webster
 from .webster import _check_params
 
 
@@ -131,7 +132,7 @@ class TlsCoordinator(Controller):
                          lost_time_s_per_phase=lost_time_s_per_phase, min_green_s=min_green_s,
                          min_cycle_s=min_cycle_s, max_cycle_s=max_cycle_s)
         check_path(self, path)
-        if not (_number(speed_factor) and speed_factor > 0):
+        if not is_number_in(speed_factor, 0, low_open=True):
             raise self._param_error("speed_factor", "a positive number", speed_factor)
         _check_params({k: self._params[k] for k in (*WEBSTER_PARAMS, "cycle_s")}, self._param_error)
         self.plan_: CoordinatedWebster | None = None

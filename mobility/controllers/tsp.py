@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ControllerError
+from ..fields import is_number_in
 from .base import Action, GreenPhase, Observation, PhaseRemaining, TransitVehicle
 
 #: default vehicle classes that get priority
@@ -91,7 +92,7 @@ class Tsp:
         for k, lo, what in (("max_extension_s", 0.0, "a duration in s >= 0"), ("checkin_m", 1e-9, "a positive distance in m"),
                             ("min_green_s", 0.0, "a duration in s >= 0")):
             v = p.get(k, getattr(Tsp, k))
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < lo:
+            if not is_number_in(v, lo):
                 raise ControllerError(f"{where}: +tsp {k}: expected {what}, got {v!r}")
             p[k] = float(v)
         cls = p.get("classes", TRANSIT_CLASSES)

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ControllerError
+from ..fields import is_number_in
 from ..network import Junction, SignalNetwork
 from .base import Action, Controller, Observation, TimingPlan
 
@@ -82,8 +83,7 @@ def _check_params(p: Mapping[str, Any], error: _ErrorFactory) -> None:
         if name not in p or (name == "cycle_s" and p[name] is None):
             continue
         v = p[name]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                or v < low or (strict and v == low):
+        if not is_number_in(v, low, low_open=strict):
             raise error(name, expected, v)
     if "max_cycle_s" in p and "min_cycle_s" in p and p["max_cycle_s"] < p["min_cycle_s"]:
         raise error("max_cycle_s", f"at least min_cycle_s={p['min_cycle_s']!r}", p["max_cycle_s"])

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import re
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MobilityError, NetworkError
+from ..fields import is_number_in
 from ..files import atomic_dir
 from ..tools import run as run_sumo
 from ..tools import binary, error_line as _error_line, run_binary, run_tool, sumo_home  # noqa: F401
@@ -213,7 +213,7 @@ def import_osm(osm_file: str | Path, out_dir: str | Path, *, name: str | None = 
         raise NetworkError(f"{osm_file}: no such file; expected an OpenStreetMap extract (.osm, .osm.xml[.gz])")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise MobilityError(f"--out {out_dir}: name {name!r}: use letters, digits, '_', '-' or '.' only")
-    if not (insertion_density >= 0 and math.isfinite(insertion_density)):
+    if not is_number_in(insertion_density, 0):
         raise MobilityError(f"insertion density: expected vehicles/hour per lane-km >= 0, got {insertion_density!r}")
     if not (duration_s > 0 and warmup_s >= 0):
         raise MobilityError(f"window: expected duration > 0 and warm-up >= 0 s, got {duration_s!r}, {warmup_s!r}")

@@ -52,13 +52,12 @@ night          22–06 (8 h)         22–09 (11 h)     0.12        –
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ScenarioError
-from ..fields import Fields, is_number, read_toml
+from ..fields import Fields, is_number, is_number_in, read_toml
 from ..scenario import Flow, Scenario
 
 DIRECTIONS = ("inbound", "outbound")
@@ -144,10 +143,10 @@ class Profile:
         if self.base_period not in names:
             raise ScenarioError(f"{where}: base_period '{self.base_period}' is not a period "
                                 f"(known: {', '.join(names)})")
-        if not (0.5 <= self.peak_share < 1.0):
+        if not is_number_in(self.peak_share, 0.5, 1.0, high_open=True):
             raise ScenarioError(f"{where}: peak_share: expected a share in [0.5, 1), got {self.peak_share!r}")
         for p in self.periods:
-            if not (p.multiplier > 0 and math.isfinite(p.multiplier)):
+            if not is_number_in(p.multiplier, 0, low_open=True):
                 raise ScenarioError(f"{where}: period '{p.name}': multiplier: expected a number > 0, "
                                     f"got {p.multiplier!r}")
             if p.tidal not in ("", *DIRECTIONS):
@@ -254,7 +253,7 @@ def hours_per_year(profile: Profile | None = None, weekdays: float = WEEKDAYS_PE
     """Hours per year in each period: ``weekdays × weekday hours + weekend_days × weekend hours``."""
     profile = profile or DEFAULT_PROFILE
     for what, v in (("weekdays", weekdays), ("weekend_days", weekend_days)):
-        if not is_number(v) or not (0 <= v <= 366):
+        if not is_number_in(v, 0, 366):
             raise ScenarioError(f"hours_per_year: {what}: expected a number of days in [0, 366], got {v!r}")
     return {p.name: float(weekdays * p.weekday_h + weekend_days * p.weekend_h) for p in profile.periods}
 
