@@ -31,7 +31,55 @@ import numpy as np
 from ..errors import ControllerError
 from ..network import SignalNetwork
 from .base import Action, Controller, GreenPhase, Observation, Safety, TimingPlan  # noqa: F401
-from .green_wave import GreenWave, off_corridor_actuated
+from .coordination.greenwave import corridor_path
+from .green_wave import GreenWave
+
+#: signals joined by a link shorter than this (m) are run alike: both coordinated or both on their own program
+CLOSE_M = 60.0
+
+
+def city_cycle(network: SignalNetwork, corridor: Sequence[str], min_cycle_s: float,
+               max_cycle_s: float) -> tuple[float | None, set[str]]:
+    """The city's own coordination cycle along ``corridor`` and the corridor signals that cannot run it.
+
+    The cycle is the most common cycle length (s) of the corridor signals' own programs (ties: the
+    longer) when at least half of them share it and it lies in ``[min_cycle_s, max_cycle_s]``;
+    signals whose own cycle differs from it by more than 10 % are returned to be left to their own
+    program. Otherwise ``(None, set())``: the backbone's Webster cycle for every corridor signal.
+    """
+    cycles = [round(network.junctions[j].cycle_s) for j in corridor]
+    if not cycles:
+        return None, set()
+    best = max(sorted(set(cycles)), key=lambda c: (cycles.count(c), c))
+    if 2 * cycles.count(best) < len(cycles) or not min_cycle_s <= best <= max_cycle_s:
+        return None, set()
+    return float(best), {j for j, c in zip(corridor, cycles) if abs(c - best) > 0.1 * best}
+
+
+def close_signals(network: SignalNetwork, max_m: float) -> dict[str, set[str]]:
+    """For every signal, the signals joined to it (either way) by a link shorter than ``max_m``: an
+    exit edge of one that is, or leads directly into, an approach edge of the other, with the edge
+    lengths summed (m). Such pairs work as one junction: their queues reach each other's stop line."""
+    approach: dict[str, set[str]] = {}
+    exits: dict[str, set[str]] = {}
+    for jid, j in network.junctions.items():
+        for lk in j.links:
+            approach.setdefault(network.lanes[lk.in_lane].edge, set()).add(jid)
+            exits.setdefault(jid, set()).add(network.lanes[lk.out_lane].edge)
+    g = network.graph
+    out: dict[str, set[str]] = {jid: set() for jid in network.junctions}
+    for a, edges in exits.items():
+        for e in edges:
+            if e not in g:
+                continue
+            d = float(g.nodes[e]["length"])
+            near = [(b, d) for b in approach.get(e, ())]
+            near += [(b, d + float(g.nodes[f]["length"])) for f in g.successors(e) for b in approach.get(f, ())]
+            for b, dist in near:
+                if b != a and dist < max_m:
+                    out[a].add(b)
+                    out[b].add(a)
+    return out
 
 
 class CoordinatedActuated(Controller):
@@ -75,6 +123,9 @@ class CoordinatedActuated(Controller):
         GreenWave(**self._backbone_params)  # validates the backbone parameters now
         self._plans: dict[str, dict[str, Any]] = {}
         self._state: dict[str, dict[str, Any]] = {}
+        self._off: list[str] = []
+        self._cycle = float("nan")
+        self.kept_: list[str] = []
 
     def detectors(self) -> float:
         return float(self._params["detector_distance_m"])
@@ -84,16 +135,30 @@ class CoordinatedActuated(Controller):
         return Safety(min_green_s=float(self._params["min_green_s"]), max_green_s=float("inf"))
 
     def reset(self, network: SignalNetwork, seed: int) -> None:
-        gw = GreenWave(**self._backbone_params)
+        params = dict(self._backbone_params)
+        keep = bool(self._params["keep_actuated"])
+        own: set[str] = set()
+        if keep and params["cycle_s"] is None:
+            cycle, own = city_cycle(network, corridor_path(network, params["path"], owner=self.name).junctions,
+                                    float(params["min_cycle_s"]), float(params["max_cycle_s"]))
+            params["cycle_s"] = cycle
+        gw = GreenWave(**params)
         gw.reset(network, seed)
         assert gw.plan_ is not None and gw.bandwidth_ is not None
         plans = {jid: TimingPlan(t.greens_s, gw.bandwidth_.offsets_s.get(jid, 0.0)) for jid, t in gw.plan_.timings.items()}
         c = gw.plan_.corridor
         corridor = set(c.junctions)
-        kept = off_corridor_actuated(network, c.junctions) if self._params["keep_actuated"] else set()
+        # with keep_actuated, only the corridor is replaced: every other signal keeps its own program
+        if keep:  # a corridor signal tied to a kept one by a short link runs with it, on its own program
+            near = close_signals(network, CLOSE_M)
+            others = set(network.junction_ids) - corridor
+            own |= {j for j in corridor if near[j] & others}
+        kept = (set(network.junction_ids) - corridor) | own if keep else set()
         plans = {jid: plan for jid, plan in plans.items() if jid not in kept}
+        self.kept_ = sorted(own)
         through = {jid: set(c.outbound.links[i]) for i, jid in enumerate(c.junctions)}
         self._plans, self._state = {}, {}
+        self._off, self._cycle = sorted(set(plans) - corridor), float(gw.plan_.cycle_s)
         for jid, plan in plans.items():
             j = network.junctions[jid]
             greens = j.green_phases
@@ -151,6 +216,11 @@ class CoordinatedActuated(Controller):
             st["target"], st["prev_p"] = target, p
             out[jid] = GreenPhase(int(target))
         return out
+
+    def report(self) -> dict[str, Any]:
+        """The corridor, the common cycle and the corridor signals left to their own program."""
+        return {"corridor": sorted(self._plans.keys() - set(self._off)), "cycle_s": self._cycle,
+                "kept_own_program": list(self.kept_)}
 
     @staticmethod
     def _next_with_call(o: Any, served: list[np.ndarray], current: int, coord: int, rel: float,
