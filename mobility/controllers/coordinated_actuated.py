@@ -19,6 +19,21 @@ Webster splits and MAXBAND offsets (isolated Webster plans off the corridor). Pe
   its force-off point, whichever comes first;
 * time a non-coordinated stage leaves unused returns to the coordinated stage early (*early
   return*), which then holds until its force-off: the arterial green is extended, never shortened.
+
+On a city's own control (``keep_actuated``, the default) only the corridor is replaced:
+
+* every signal off the corridor keeps its own program (fixed-time or vehicle-actuated), as in
+  ``static``;
+* when at least half of the corridor signals' own programs are vehicle-actuated (a real city
+  model) and no ``cycle_s`` is given, the common cycle is the city's own: the most common cycle of
+  the corridor programs (:func:`city_cycle`); a corridor signal whose own cycle differs from it by
+  more than 10 % keeps its own program;
+* a corridor signal joined to a signal that keeps its own program by a link shorter than
+  :data:`CLOSE_M` (60 m, :func:`close_signals`) keeps its own program too: such pairs work as one
+  junction, and a coordinated half starves the other (hamburg-tavf's 2084 / 2084-A / 2084-B).
+
+:meth:`CoordinatedActuated.report` lists the corridor signals left to their own program. Each stage
+ends with the program's own transition phases (the city's yellow and all-red), not generic ones.
 """
 
 from __future__ import annotations
@@ -33,6 +48,7 @@ from ..network import SignalNetwork
 from .base import Action, Controller, GreenPhase, Observation, Safety, TimingPlan  # noqa: F401
 from .coordination.greenwave import corridor_path
 from .green_wave import GreenWave
+from .max_pressure import kept_actuated
 
 #: signals joined by a link shorter than this (m) are run alike: both coordinated or both on their own program
 CLOSE_M = 60.0
@@ -95,6 +111,11 @@ class CoordinatedActuated(Controller):
     max_gap_s: a non-coordinated green is extended while a served lane's detector gap is below this
         (s), default 3.
     detector_distance_m: induction loops this far upstream of each stop line (m), default 30.
+    keep_actuated: default True: replace only the corridor signals and leave the others (and the
+        corridor signals that cannot run the common cycle, see the module docstring) to their own
+        program; False: isolated Webster plans off the corridor and every corridor signal coordinated.
+
+    After :meth:`reset`: ``kept_`` (corridor signals left to their own program).
     """
 
     name = "coordinated-actuated"
@@ -139,9 +160,11 @@ class CoordinatedActuated(Controller):
         keep = bool(self._params["keep_actuated"])
         own: set[str] = set()
         if keep and params["cycle_s"] is None:
-            cycle, own = city_cycle(network, corridor_path(network, params["path"], owner=self.name).junctions,
-                                    float(params["min_cycle_s"]), float(params["max_cycle_s"]))
-            params["cycle_s"] = cycle
+            route = corridor_path(network, params["path"], owner=self.name).junctions
+            actuated = kept_actuated(network)
+            if 2 * sum(j in actuated for j in route) >= len(route):  # mostly the city's own actuated control
+                cycle, own = city_cycle(network, route, float(params["min_cycle_s"]), float(params["max_cycle_s"]))
+                params["cycle_s"] = cycle
         gw = GreenWave(**params)
         gw.reset(network, seed)
         assert gw.plan_ is not None and gw.bandwidth_ is not None
