@@ -165,6 +165,7 @@ class CoordinatedActuated(Controller):
             if 2 * sum(j in actuated for j in route) >= len(route):  # mostly the city's own actuated control
                 cycle, own = city_cycle(network, route, float(params["min_cycle_s"]), float(params["max_cycle_s"]))
                 params["cycle_s"] = cycle
+        city = params["cycle_s"] is not None and self._params["cycle_s"] is None
         gw = GreenWave(**params)
         gw.reset(network, seed)
         assert gw.plan_ is not None and gw.bandwidth_ is not None
@@ -202,6 +203,12 @@ class CoordinatedActuated(Controller):
             else:
                 prio = []
             coord = max(prio or range(len(greens)), key=lambda k: g[k])
+            if city and jid in corridor:  # the city's own splits, its coordinated stage starting as planned
+                g_own = np.array([j.phases[gi].duration for gi in greens], dtype=float)
+                starts_own = np.concatenate([[0.0], np.cumsum(g_own + np.asarray(trans))[:-1]])
+                if abs(float((g_own + np.asarray(trans)).sum()) - cycle) < 0.5:
+                    plan = TimingPlan(tuple(g_own), (plan.offset_s + starts[coord] - starts_own[coord]) % cycle)
+                    g, starts = g_own, starts_own
             served = []
             for gi in greens:
                 state = j.phases[gi].state
