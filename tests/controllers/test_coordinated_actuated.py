@@ -113,9 +113,18 @@ _ROADS = [("W", "A1"), ("A1", "A2"), ("A2", "A3"), ("A3", "E"), ("S", "A2"), ("A
 @pytest.fixture(scope="module")
 def two_streets(tmp_path_factory: pytest.TempPathFactory) -> SignalNetwork:
     """The hand-built network above (one lane each way, 50 km/h, netconvert's fixed-time programs)."""
+    return _two_streets(tmp_path_factory.mktemp("two_streets"), "static")
+
+
+@pytest.fixture(scope="module")
+def two_streets_actuated(tmp_path_factory: pytest.TempPathFactory) -> SignalNetwork:
+    """The same network with vehicle-actuated programs (as a city's own control)."""
+    return _two_streets(tmp_path_factory.mktemp("two_streets_actuated"), "actuated")
+
+
+def _two_streets(d: Path, tls_type: str) -> SignalNetwork:
     import sumo
 
-    d = tmp_path_factory.mktemp("two_streets")
     kind = {n: ' type="traffic_light"' if n in _SIGNALS else "" for n in _NODES}
     nodes = "".join(f'<node id="{n}" x="{x}" y="{y}"{kind[n]}/>' for n, (x, y) in _NODES.items())
     edges = "".join(f'<edge id="{a}_{b}" from="{a}" to="{b}" numLanes="1" speed="13.89"/>'
@@ -124,7 +133,7 @@ def two_streets(tmp_path_factory: pytest.TempPathFactory) -> SignalNetwork:
     (d / "n.edg.xml").write_text(f"<edges>{edges}</edges>")
     net = d / "n.net.xml"
     subprocess.run([str(Path(sumo.SUMO_HOME) / "bin" / "netconvert"), "-n", str(d / "n.nod.xml"), "-e",
-                    str(d / "n.edg.xml"), "--no-turnarounds", "true", "--tls.default-type", "static", "-o", str(net)],
+                    str(d / "n.edg.xml"), "--no-turnarounds", "true", "--tls.default-type", tls_type, "-o", str(net)],
                    check=True, capture_output=True)
     return SignalNetwork.load(net)
 
@@ -191,3 +200,30 @@ def test_city_cycle_is_the_corridor_programs_common_cycle() -> None:
     assert city_cycle(net(a=90, b=95, c=90), "abc", 40, 150) == (90.0, set())  # 95 s is within 10 %
     assert city_cycle(net(a=60, b=90, c=120), "abc", 40, 150) == (None, set())  # no common cycle
     assert city_cycle(net(a=200, b=200), "ab", 40, 150) == (None, set())  # outside the bounds
+
+
+def test_on_the_citys_actuated_control_the_corridor_runs_the_citys_cycle_and_splits(
+        two_streets_actuated: SignalNetwork) -> None:
+    """Every program actuated: the corridor (A2, B) runs the programs' common cycle, and each stage's
+    window (force-off to force-off) is the program's own green plus its own transition phases, not
+    Webster's split of the (very unequal) demand."""
+    net = two_streets_actuated.with_demand(_demand(two_streets_actuated, 1000.0, 100.0))
+    own_cycle = net.junctions["A2"].cycle_s
+    assert own_cycle == net.junctions["B"].cycle_s
+    c = make("coordinated-actuated")
+    c.reset(net, 1)
+    assert c.report()["cycle_s"] == own_cycle and c.report()["kept_own_program"] == []
+    for jid in ("A2", "B"):
+        j, plan = net.junctions[jid], c._plans[jid]  # type: ignore[attr-defined]
+        assert plan["cycle"] == pytest.approx(own_cycle)
+        ends = np.sort(plan["force_off"])
+        windows = np.diff(np.concatenate([ends, [ends[0] + own_cycle]]))
+        k = [int(np.argmin(np.abs(plan["force_off"] - e))) for e in ends]  # stage of each end, in order
+        # window after stage k's force-off = transition + next stage's own green
+        for a, b, w in zip(k, k[1:] + k[:1], windows):
+            gi, gn = j.green_phases[a], j.green_phases[b]
+            trans = sum(j.phases[i % len(j.phases)].duration for i in range(gi + 1, gn + (len(j.phases) if gn <= gi else 0)))
+            assert w == pytest.approx(trans + j.phases[gn].duration), (jid, a, b)
+    webster = make("coordinated-actuated", cycle_s=own_cycle)  # a given cycle: Webster's splits
+    webster.reset(net, 1)
+    assert not np.allclose(webster._plans["A2"]["force_off"], c._plans["A2"]["force_off"])  # type: ignore[attr-defined]
