@@ -27,7 +27,9 @@ On a city's own control (``keep_actuated``, the default) only the corridor is re
 * when at least half of the corridor signals' own programs are vehicle-actuated (a real city
   model) and no ``cycle_s`` is given, the common cycle is the city's own: the most common cycle of
   the corridor programs (:func:`city_cycle`); a corridor signal whose own cycle differs from it by
-  more than 10 % keeps its own program;
+  more than 10 % keeps its own program; at the others the stage windows are the program's own green
+  durations (the city's splits, not Webster's), the offset shifted so that the coordinated stage
+  starts where MAXBAND planned it;
 * a corridor signal joined to a signal that keeps its own program by a link shorter than
   :data:`CLOSE_M` (60 m, :func:`close_signals`) keeps its own program too: such pairs work as one
   junction, and a coordinated half starves the other (hamburg-tavf's 2084 / 2084-A / 2084-B).
