@@ -19,6 +19,23 @@ Webster splits and MAXBAND offsets (isolated Webster plans off the corridor). Pe
   its force-off point, whichever comes first;
 * time a non-coordinated stage leaves unused returns to the coordinated stage early (*early
   return*), which then holds until its force-off: the arterial green is extended, never shortened.
+
+On a city's own control (``keep_actuated``, the default) only the corridor is replaced:
+
+* every signal off the corridor keeps its own program (fixed-time or vehicle-actuated), as in
+  ``static``;
+* when at least half of the corridor signals' own programs are vehicle-actuated (a real city
+  model) and no ``cycle_s`` is given, the common cycle is the city's own: the most common cycle of
+  the corridor programs (:func:`city_cycle`); a corridor signal whose own cycle differs from it by
+  more than 10 % keeps its own program; at the others the stage windows are the program's own green
+  durations (the city's splits, not Webster's), the offset shifted so that the coordinated stage
+  starts where MAXBAND planned it;
+* a corridor signal joined to a signal that keeps its own program by a link shorter than
+  :data:`CLOSE_M` (60 m, :func:`close_signals`) keeps its own program too: such pairs work as one
+  junction, and a coordinated half starves the other (hamburg-tavf's 2084 / 2084-A / 2084-B).
+
+:meth:`CoordinatedActuated.report` lists the corridor signals left to their own program. Each stage
+ends with the program's own transition phases (the city's yellow and all-red), not generic ones.
 """
 
 from __future__ import annotations
@@ -31,7 +48,56 @@ import numpy as np
 from ..errors import ControllerError
 from ..network import SignalNetwork
 from .base import Action, Controller, GreenPhase, Observation, Safety, TimingPlan  # noqa: F401
-from .green_wave import GreenWave, off_corridor_actuated
+from .coordination.greenwave import corridor_path
+from .green_wave import GreenWave
+from .max_pressure import kept_actuated
+
+#: signals joined by a link shorter than this (m) are run alike: both coordinated or both on their own program
+CLOSE_M = 60.0
+
+
+def city_cycle(network: SignalNetwork, corridor: Sequence[str], min_cycle_s: float,
+               max_cycle_s: float) -> tuple[float | None, set[str]]:
+    """The city's own coordination cycle along ``corridor`` and the corridor signals that cannot run it.
+
+    The cycle is the most common cycle length (s) of the corridor signals' own programs (ties: the
+    longer) when at least half of them share it and it lies in ``[min_cycle_s, max_cycle_s]``;
+    signals whose own cycle differs from it by more than 10 % are returned to be left to their own
+    program. Otherwise ``(None, set())``: the backbone's Webster cycle for every corridor signal.
+    """
+    cycles = [round(network.junctions[j].cycle_s) for j in corridor]
+    if not cycles:
+        return None, set()
+    best = max(sorted(set(cycles)), key=lambda c: (cycles.count(c), c))
+    if 2 * cycles.count(best) < len(cycles) or not min_cycle_s <= best <= max_cycle_s:
+        return None, set()
+    return float(best), {j for j, c in zip(corridor, cycles) if abs(c - best) > 0.1 * best}
+
+
+def close_signals(network: SignalNetwork, max_m: float) -> dict[str, set[str]]:
+    """For every signal, the signals joined to it (either way) by a link shorter than ``max_m``: an
+    exit edge of one that is, or leads directly into, an approach edge of the other, with the edge
+    lengths summed (m). Such pairs work as one junction: their queues reach each other's stop line."""
+    approach: dict[str, set[str]] = {}
+    exits: dict[str, set[str]] = {}
+    for jid, j in network.junctions.items():
+        for lk in j.links:
+            approach.setdefault(network.lanes[lk.in_lane].edge, set()).add(jid)
+            exits.setdefault(jid, set()).add(network.lanes[lk.out_lane].edge)
+    g = network.graph
+    out: dict[str, set[str]] = {jid: set() for jid in network.junctions}
+    for a, edges in exits.items():
+        for e in edges:
+            if e not in g:
+                continue
+            d = float(g.nodes[e]["length"])
+            near = [(b, d) for b in approach.get(e, ())]
+            near += [(b, d + float(g.nodes[f]["length"])) for f in g.successors(e) for b in approach.get(f, ())]
+            for b, dist in near:
+                if b != a and dist < max_m:
+                    out[a].add(b)
+                    out[b].add(a)
+    return out
 
 
 class CoordinatedActuated(Controller):
@@ -47,6 +113,11 @@ class CoordinatedActuated(Controller):
     max_gap_s: a non-coordinated green is extended while a served lane's detector gap is below this
         (s), default 3.
     detector_distance_m: induction loops this far upstream of each stop line (m), default 30.
+    keep_actuated: default True: replace only the corridor signals and leave the others (and the
+        corridor signals that cannot run the common cycle, see the module docstring) to their own
+        program; False: isolated Webster plans off the corridor and every corridor signal coordinated.
+
+    After :meth:`reset`: ``kept_`` (corridor signals left to their own program).
     """
 
     name = "coordinated-actuated"
@@ -75,6 +146,9 @@ class CoordinatedActuated(Controller):
         GreenWave(**self._backbone_params)  # validates the backbone parameters now
         self._plans: dict[str, dict[str, Any]] = {}
         self._state: dict[str, dict[str, Any]] = {}
+        self._off: list[str] = []
+        self._cycle = float("nan")
+        self.kept_: list[str] = []
 
     def detectors(self) -> float:
         return float(self._params["detector_distance_m"])
@@ -84,16 +158,33 @@ class CoordinatedActuated(Controller):
         return Safety(min_green_s=float(self._params["min_green_s"]), max_green_s=float("inf"))
 
     def reset(self, network: SignalNetwork, seed: int) -> None:
-        gw = GreenWave(**self._backbone_params)
+        params = dict(self._backbone_params)
+        keep = bool(self._params["keep_actuated"])
+        own: set[str] = set()
+        if keep and params["cycle_s"] is None:
+            route = corridor_path(network, params["path"], owner=self.name).junctions
+            actuated = kept_actuated(network)
+            if 2 * sum(j in actuated for j in route) >= len(route):  # mostly the city's own actuated control
+                cycle, own = city_cycle(network, route, float(params["min_cycle_s"]), float(params["max_cycle_s"]))
+                params["cycle_s"] = cycle
+        city = params["cycle_s"] is not None and self._params["cycle_s"] is None
+        gw = GreenWave(**params)
         gw.reset(network, seed)
         assert gw.plan_ is not None and gw.bandwidth_ is not None
         plans = {jid: TimingPlan(t.greens_s, gw.bandwidth_.offsets_s.get(jid, 0.0)) for jid, t in gw.plan_.timings.items()}
         c = gw.plan_.corridor
         corridor = set(c.junctions)
-        kept = off_corridor_actuated(network, c.junctions) if self._params["keep_actuated"] else set()
+        # with keep_actuated, only the corridor is replaced: every other signal keeps its own program
+        if keep:  # a corridor signal tied to a kept one by a short link runs with it, on its own program
+            near = close_signals(network, CLOSE_M)
+            others = set(network.junction_ids) - corridor
+            own |= {j for j in corridor if near[j] & others}
+        kept = (set(network.junction_ids) - corridor) | own if keep else set()
         plans = {jid: plan for jid, plan in plans.items() if jid not in kept}
+        self.kept_ = sorted(own)
         through = {jid: set(c.outbound.links[i]) for i, jid in enumerate(c.junctions)}
         self._plans, self._state = {}, {}
+        self._off, self._cycle = sorted(set(plans) - corridor), float(gw.plan_.cycle_s)
         for jid, plan in plans.items():
             j = network.junctions[jid]
             greens = j.green_phases
@@ -114,6 +205,12 @@ class CoordinatedActuated(Controller):
             else:
                 prio = []
             coord = max(prio or range(len(greens)), key=lambda k: g[k])
+            if city and jid in corridor:  # the city's own splits, its coordinated stage starting as planned
+                g_own = np.array([j.phases[gi].duration for gi in greens], dtype=float)
+                starts_own = np.concatenate([[0.0], np.cumsum(g_own + np.asarray(trans))[:-1]])
+                if abs(float((g_own + np.asarray(trans)).sum()) - cycle) < 0.5:
+                    plan = TimingPlan(tuple(g_own), (plan.offset_s + starts[coord] - starts_own[coord]) % cycle)
+                    g, starts = g_own, starts_own
             served = []
             for gi in greens:
                 state = j.phases[gi].state
@@ -151,6 +248,11 @@ class CoordinatedActuated(Controller):
             st["target"], st["prev_p"] = target, p
             out[jid] = GreenPhase(int(target))
         return out
+
+    def report(self) -> dict[str, Any]:
+        """The corridor, the common cycle and the corridor signals left to their own program."""
+        return {"corridor": sorted(self._plans.keys() - set(self._off)), "cycle_s": self._cycle,
+                "kept_own_program": list(self.kept_)}
 
     @staticmethod
     def _next_with_call(o: Any, served: list[np.ndarray], current: int, coord: int, rel: float,

@@ -272,9 +272,13 @@ class _Graph:
 def corridor_path(net: SignalNetwork, path: Sequence[str] | None = None, *, owner: str = "green-wave") -> Corridor:
     """The corridor: signals in order along an arterial, with distances in both directions.
 
-    ``path`` None: the longest straight-on chain of signals in the network (at each signal the
-    straight movement, between signals the main road: most lanes, then highest speed); ties go to
-    the longer distance, then to the smaller signal ids. ``path`` a list of signal ids: consecutive
+    ``path`` None: the candidates are the straight-on chains of signals from every signal approach
+    (at each signal the straight movement, between signals the main road: most lanes, then highest
+    speed). When the network carries the run's demand (``net.demand``, measured from the scenario's
+    routes), the chain with the most *through vehicles × signals passed* wins
+    (:func:`through_load`: at each signal of the chain, the vehicles on the chain's movement there,
+    summed); without demand (or when every chain carries none) the longest chain by signal count
+    wins. Remaining ties go to more signals, then the longer distance, then the smaller signal ids. ``path`` a list of signal ids: consecutive
     signals joined by the shortest path that crosses no other signal. ``path`` a list of edge ids: a
     connected edge path; the signals are those whose approaches it uses. The inbound direction runs
     through the same signals in reverse order (``None`` if there is no way back).
@@ -287,7 +291,9 @@ def corridor_path(net: SignalNetwork, path: Sequence[str] | None = None, *, owne
         raise gr.error(f"{net.path.name} has no signals")
     if path is None:
         chains = [gr.direction(gr.chain(e, len(net.junctions))) for e in sorted(gr.approach)]
-        outbound = min(chains, key=lambda d: (-len(d.junctions), -round(sum(d.distances_m), 3), d.junctions))
+        load = [through_load(net, d) for d in chains]
+        outbound = min(zip(chains, load), key=lambda t: (-round(t[1], 3), -len(t[0].junctions),
+                                                         -round(sum(t[0].distances_m), 3), t[0].junctions))[0]
     else:
         items = [path] if isinstance(path, str) else list(path)
         if not items or not all(isinstance(p, str) for p in items):
@@ -328,6 +334,26 @@ def corridor_path(net: SignalNetwork, path: Sequence[str] | None = None, *, owne
             if edges is not None and gr.direction(edges).junctions == tuple(back):
                 inbound = gr.direction(edges)
     return Corridor(outbound.junctions, outbound, inbound)
+
+
+def through_load(net: SignalNetwork, direction: Direction) -> float:
+    """Demand weight of a corridor direction: the sum, over its signals, of the demand on the links
+    it drives through there (vehicles/hour, summed over ``net.demand``'s periods, each weighted by
+    its length in hours), i.e. through vehicles × signals passed. 0 when the network carries no
+    demand (:attr:`SignalNetwork.demand` None)."""
+    demand = net.demand
+    if demand is None:
+        return 0.0
+    hours = [(p.end_s - p.begin_s) / 3600.0 for p in demand.periods]
+    total = 0.0
+    for jid, lks in zip(direction.junctions, direction.links):
+        vph = demand.link_vph.get(jid)
+        if vph is None:
+            continue
+        wanted = set(lks)
+        cols = [k for k, lk in enumerate(net.junctions[jid].links) if lk.index in wanted]
+        total += float(sum(h * float(vph[i, cols].sum()) for i, h in enumerate(hours)))
+    return total
 
 
 def travel_edges(net: SignalNetwork, direction: Direction, owner: str = "green-wave") -> tuple[str, ...]:
