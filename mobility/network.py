@@ -336,3 +336,31 @@ def short_link(network: SignalNetwork, jid: str, lane: str) -> tuple[str, tuple[
         return None
     ks = tuple(sorted(lk.index for lk in network.junctions[nxt].links if lk.in_lane == lane))
     return (nxt, ks) if ks else None
+
+
+def short_linked_signals(network: SignalNetwork) -> set[str]:
+    """Signals with a short link (:func:`short_link`) to or from another signal."""
+    out: set[str] = set()
+    for jid in network.junction_ids:
+        for lane in network.junctions[jid].outgoing_lanes:
+            nxt = short_link(network, jid, lane)
+            if nxt is not None:
+                out |= {jid, nxt[0]}
+    return out
+
+
+def coupled_signals(network: SignalNetwork) -> list[tuple[str, ...]]:
+    """Groups of signals joined by short links (:func:`short_link`) whose programs
+    have the same phases (number, green positions and durations) and offset: their programs run in
+    lockstep, stage ``i`` of one with stage ``i`` of the other, as one controller. Sorted ids."""
+    def key(jid: str) -> tuple[object, ...]:
+        j = network.junctions[jid]
+        return (j.green_phases, tuple(round(p.duration, 3) for p in j.phases), round(j.offset_s, 3))
+
+    g = nx.Graph()
+    for jid in network.junction_ids:
+        for lane in network.junctions[jid].outgoing_lanes:
+            nxt = short_link(network, jid, lane)
+            if nxt is not None and key(jid) == key(nxt[0]):
+                g.add_edge(jid, nxt[0])
+    return sorted(tuple(sorted(c)) for c in nx.connected_components(g))

@@ -144,6 +144,11 @@ class NoClearance(LongestQueueFirst):
         return Safety(all_red_s=0.5)
 
 
+class SiteClearance(LongestQueueFirst):
+    def safety(self) -> Safety:
+        return Safety(all_red_s=0.0)
+
+
 class FailsInAct(LongestQueueFirst):
     def act(self, obs):  # type: ignore[no-untyped-def]
         if obs.time_s >= 20:
@@ -255,3 +260,14 @@ def test_guide_snippets_run_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyP
     res = namespace["res"]
     assert set(res.runs["controller"]) == {"static", "max-pressure", "longest-queue"}
     assert (res.runs["status"] == "ok").all()
+
+
+def test_an_all_red_of_zero_defers_to_the_site_floor() -> None:
+    """``Safety(all_red_s=0)``: no clearance red of the controller's own, the site's floor applies; the
+    check accepts it (a positive all-red under the default 1 s floor stays refused, ``NoClearance``),
+    and the actuator still shows the site's 1 s on a TOML scenario."""
+    from mobility.controllers.base import SiteSafety
+
+    check_controller(SiteClearance)
+    assert Safety(all_red_s=0.0).at_least(SiteSafety()).all_red_s == 1.0
+    assert Safety(all_red_s=0.0).at_least(SiteSafety(all_red_s=0.0)).all_red_s == 0.0

@@ -156,8 +156,7 @@ def test_signals_joined_by_a_short_link_with_one_program_are_coupled() -> None:
     """ingolstadt21 has two pairs of signals 12–15 m apart: 30503246/30624898 (15.3 m, the same
     38/3/6/3/37/3 s program: one controller in the field) and 243641585/gneJ257 (12.1 m, programs
     of 85 s and 90 s). Only the first runs in lockstep; cologne8 has no short link between signals."""
-    from mobility.controllers.max_pressure import coupled_signals
-    from mobility.network import short_link
+    from mobility.network import coupled_signals, short_link
 
     net = SignalNetwork.load(resco_map("ingolstadt21").with_name("ingolstadt21.net.xml"))
     assert coupled_signals(net) == [("30503246", "30624898")]

@@ -48,7 +48,7 @@ class Actuated(Controller):
     keep_actuated: a junction whose real program is already vehicle-actuated (SUMO runs it with its
         own loops) is left to it, as ``cycle-adaptive`` does, default True.
     keep_short_linked: signals joined to another by a short link (room for two standing vehicles,
-        :func:`~mobility.controllers.max_pressure.short_linked_signals`) keep their own program:
+        :func:`~mobility.network.short_linked_signals`) keep their own program:
         in the field such pairs are one controller whose stages keep the link clear; gapping out
         each on its own locked RESCO's ingolstadt21 (and deciding them together did not help,
         docs/benchmarks.md). Default True.
@@ -99,7 +99,8 @@ class Actuated(Controller):
 
     def reset(self, network: SignalNetwork, seed: int) -> None:
         """For each junction and stage, the positions (in ``incoming_lanes``) of the lanes it serves."""
-        from .max_pressure import kept_actuated, short_linked_signals
+        from ..network import short_linked_signals
+        from .max_pressure import kept_actuated
 
         self._served, self._target = {}, {}
         self._kept = kept_actuated(network) if self._params["keep_actuated"] else set()

@@ -98,7 +98,7 @@ class CycleAdaptive(Controller):
     coordinate: one cycle length per group of junctions with the same real cycle (offsets kept),
         default True; False: each junction its own.
     coupled: signals joined by a short link whose programs run in lockstep (one controller in the
-        field; :func:`~mobility.controllers.max_pressure.coupled_signals`) keep one plan: the
+        field; :func:`~mobility.network.coupled_signals`) keep one plan: the
         group's first signal computes the splits from each stage's highest DS over the group and
         every member runs them. Signals joined by a short link whose programs differ keep their
         own program. Default True.
@@ -177,7 +177,7 @@ class CycleAdaptive(Controller):
                                      used_s=np.zeros((len(greens), len(j.incoming_lanes))),
                                      blocked_s=np.zeros(len(greens)), green_s=np.zeros(len(greens)))
         if p["coupled"]:
-            from .max_pressure import coupled_signals, short_linked_signals
+            from ..network import coupled_signals, short_linked_signals
 
             grouped: set[str] = set()
             for grp in coupled_signals(network):

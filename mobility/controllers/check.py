@@ -107,7 +107,11 @@ def _check_declarations(c: Controller, who: str) -> None:
         raise AssertionError(f"{who}: safety() returned {s!r}; expected seconds with yellow_s, all_red_s >= 0 "
                              "and 0 <= min_green_s <= max_green_s")
     floor = SiteSafety()
-    for what, v, low in (("yellow", s.yellow_s, floor.yellow_s), ("all-red", s.all_red_s, floor.all_red_s)):
+    # an all-red of 0 asks for no clearance red of the controller's own: the site's floor applies
+    # (1 s on TOML scenarios by default; on a .sumocfg model its programs' own, none on RESCO's and
+    # the city models'); a positive all-red is the controller's and must reach the default floor
+    for what, v, low in (("yellow", s.yellow_s, floor.yellow_s),
+                         ("all-red", s.all_red_s, floor.all_red_s if s.all_red_s > 0 else 0.0)):
         if v < low:
             raise AssertionError(f"{who}: safety() asks for a {v:g} s {what}; unsafe below {low:g} s (the default "
                                  "site floor: the actuator would lengthen it; a controller may ask for longer, never "

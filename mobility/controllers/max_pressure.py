@@ -37,7 +37,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..network import SignalNetwork
+from ..network import SignalNetwork, coupled_signals, short_linked_signals
 from .base import Action, Controller, GreenPhase, JunctionObservation, Observation, Safety
 
 
@@ -354,40 +354,6 @@ def kept_actuated(network: SignalNetwork) -> set[str]:
     kinds = program_kinds(network.path)
     return {jid for jid in network.junction_ids
             if kinds.get((jid, network.junctions[jid].program_id), "static") != "static"}
-
-
-def short_linked_signals(network: SignalNetwork) -> set[str]:
-    """Signals with a short link (:func:`mobility.network.short_link`) to or from another signal."""
-    from ..network import short_link
-
-    out: set[str] = set()
-    for jid in network.junction_ids:
-        for lane in network.junctions[jid].outgoing_lanes:
-            nxt = short_link(network, jid, lane)
-            if nxt is not None:
-                out |= {jid, nxt[0]}
-    return out
-
-
-def coupled_signals(network: SignalNetwork) -> list[tuple[str, ...]]:
-    """Groups of signals joined by short links (:func:`mobility.network.short_link`) whose programs
-    have the same phases (number, green positions and durations) and offset: their programs run in
-    lockstep, stage ``i`` of one with stage ``i`` of the other, as one controller. Sorted ids."""
-    import networkx as nx
-
-    from ..network import short_link
-
-    def key(jid: str) -> tuple[object, ...]:
-        j = network.junctions[jid]
-        return (j.green_phases, tuple(round(p.duration, 3) for p in j.phases), round(j.offset_s, 3))
-
-    g = nx.Graph()
-    for jid in network.junction_ids:
-        for lane in network.junctions[jid].outgoing_lanes:
-            nxt = short_link(network, jid, lane)
-            if nxt is not None and key(jid) == key(nxt[0]):
-                g.add_edge(jid, nxt[0])
-    return sorted(tuple(sorted(c)) for c in nx.connected_components(g))
 
 
 def _storage(length_m: float) -> float:
