@@ -527,7 +527,7 @@ def _consistent(out: Path) -> None:
     ids = json.loads((out / "sweep.json").read_text())["run_ids"]
     for name in ("junctions", "network", "runs"):
         assert list(dict.fromkeys(pd.read_parquet(out / f"{name}.parquet").run_id)) == ids, name
-        assert list(dict.fromkeys(pd.read_csv(out / f"{name}.csv").run_id)) == ids, name
+        assert list(dict.fromkeys(pd.read_csv(out / f"{name}.csv", dtype={"run_id": str}).run_id)) == ids, name  # 12 hex digits can be all digits
     assert not [p.name for p in out.iterdir() if p.name.startswith(".") and p.name != ".mobility.lock"]
     assert not [p.name for p in (out / "runs").iterdir() if p.name.startswith(".")]
 
