@@ -71,7 +71,7 @@ def _one(cfg: Path, model: str, controller: str, seed: int) -> dict:
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         rd = resco_delay(trips)[0] if resco else float("nan")
     n = res.network.iloc[0]
-    why = gridlock_reason(n["teleports"], n["insertion_backlog_veh"], n["vehicles_seen"])
+    why = gridlock_reason(n["teleports"], n["insertion_backlog_veh"], n["vehicles_seen"], n.get("collision_teleports", 0))
     if n["vehicles_running_at_end"] > 0.25 * max(n["vehicles_seen"], 1):
         why = "; ".join(filter(None, [why, f"{n['vehicles_running_at_end']:.0f} vehicles still running at the end"]))
     return {"model": model, "controller": controller, "seed": seed, "delay_s_per_veh": n["delay_s_per_veh"],

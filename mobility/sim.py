@@ -843,7 +843,10 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     electric = fleet_has_electric(scenario, sumo_args)
     fcd = workdir / "mobility_samples.parquet"
     session = Session(backend, gui)
-    cmd = sumo_command(scenario, seed, workdir, gui=gui, extra_args=[*sumo_args, *fcd_args(fcd, electric)])
+    statistics = _statistics_file(sumo_args) or workdir / "mobility_statistics.xml"
+    stat_args = [] if _statistics_file(sumo_args) else ["--statistic-output", str(statistics)]
+    cmd = sumo_command(scenario, seed, workdir, gui=gui,
+                       extra_args=[*sumo_args, *fcd_args(fcd, electric), *stat_args])
     detector_of = place_detectors(controller, net, jids, scenario, workdir, cmd)  # lane -> loop id
     measure_from = scenario.measure_begin_s
     bar = Progress(scenario.begin_s, scenario.end_s, enabled=progress)
@@ -890,7 +893,8 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     wall = time.perf_counter() - t0
     totals: dict[str, Any] = dict(attribution.network_totals())
     totals.update(vehicles_arrived=loop.arrived_in_window, vehicles_running_at_end=loop.running,
-                  insertion_backlog_veh=loop.backlog, teleports=loop.teleports, sim_end_s=loop.t_end,
+                  insertion_backlog_veh=loop.backlog, teleports=loop.teleports,
+                  collision_teleports=collision_teleports(statistics, loop.teleports), sim_end_s=loop.t_end,
                   stopped_at_cap=float(loop.at_cap), vehicle_classes=loop.departures.vehicle_classes())
     totals["congestion_index"] = per_approach.network_congestion_index
     out = RunOutput(attribution.junction_table(), totals, {"sim_wall_s": wall, "backend": session.backend})
@@ -919,6 +923,35 @@ def transit_trips(loop: LoopResult, measure_from: float) -> pd.DataFrame:
     from .transit import trips_table
 
     return trips_table(loop.transit.table(), loop.stops, loop.t_end, measure_from)
+
+
+def _statistics_file(sumo_args: Sequence[str]) -> Path | None:
+    """The ``--statistic-output`` file the user asked SUMO for, if any (then it is read, not replaced)."""
+    args = list(sumo_args)
+    for k, a in enumerate(args):
+        if a == "--statistic-output" and k + 1 < len(args):
+            return Path(args[k + 1])
+        if a.startswith("--statistic-output="):
+            return Path(a.split("=", 1)[1])
+    return None
+
+
+def collision_teleports(statistics: Path, teleports: int) -> int:
+    """Of the run's ``teleports``, those SUMO made after a collision (``--collision.action
+    teleport``, its default) rather than for a stuck vehicle: SUMO's statistic output counts the
+    stuck ones by cause (``jam``, ``yield``, ``wrongLane``); the rest of its ``total`` are collisions.
+    0 when the file is missing or unreadable (every teleport then counts as stuck: never fewer
+    gridlock flags than before)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        el = ET.parse(statistics).getroot().find("teleports")
+    except (OSError, ET.ParseError):
+        return 0
+    if el is None:
+        return 0
+    stuck = sum(int(float(el.get(k, "0"))) for k in ("jam", "yield", "wrongLane"))
+    return max(0, min(int(teleports), int(float(el.get("total", "0"))) - stuck))
 
 
 def _time_or(session: Session, default: float) -> float:

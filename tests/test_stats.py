@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -114,3 +115,31 @@ def test_summary_of_old_tables_without_variant_columns() -> None:
     assert (d["variant"], d["demand_scale"]) == ("actuated", 1.0)
     assert d["mean_diff"] == pytest.approx(-1.5)
     assert np.isfinite(s["network"].set_index("variant").loc["actuated", "ci_low"])
+
+
+def test_collision_teleports_are_not_gridlock(tmp_path: Path) -> None:
+    """SUMO teleports a colliding vehicle by default (``--collision.action teleport``); its statistic
+    output separates stuck teleports (jam, yield, wrongLane) from the rest. Only stuck ones flag."""
+    from mobility.sim import collision_teleports
+
+    assert gridlock_reason(1, 0, 1000, collision_teleports=1) == ""
+    assert gridlock_reason(3, 0, 1000, collision_teleports=1).startswith("2 teleports")
+    assert gridlock_reason(1, 0, 1000).startswith("1 teleports")  # tables without the column: as before
+    stats = tmp_path / "s.xml"
+    stats.write_text('<statistics><teleports total="4" jam="1" yield="0" wrongLane="1"/></statistics>')
+    assert collision_teleports(stats, 4) == 2
+    assert collision_teleports(tmp_path / "missing.xml", 4) == 0  # unknown: every teleport counts as stuck
+
+
+@pytest.mark.sumo
+def test_a_collision_teleport_on_cologne1_is_not_flagged() -> None:
+    """RESCO's cologne1 under max-pressure, seed 4 (``--time-to-teleport -1``): one rear-end collision on
+    32038051#0_1 at 26110 s, teleported by SUMO; no vehicle is stuck. The run is not gridlocked."""
+    from mobility import run
+
+    from .conftest import resco_map
+
+    res = run(resco_map("cologne1"), "max-pressure", seed=4, sumo_args=["--time-to-teleport", "-1"])
+    n = res.network.iloc[0]
+    assert n["teleports"] == 1 and n["collision_teleports"] == 1
+    assert not res.runs.iloc[0]["gridlock"]

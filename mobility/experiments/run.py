@@ -456,7 +456,8 @@ def run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
     info["vehicles_seen"] = int(net_totals.get("vehicles_seen", 0))
     info["teleports"] = int(net_totals.get("teleports", 0))
     info["insertion_backlog_veh"] = int(net_totals.get("insertion_backlog_veh", 0))
-    info["gridlock_reason"] = gridlock_reason(info["teleports"], info["insertion_backlog_veh"], info["vehicles_seen"])
+    info["gridlock_reason"] = gridlock_reason(info["teleports"], info["insertion_backlog_veh"], info["vehicles_seen"],
+                                              float(net_totals.get("collision_teleports", 0)))
     info["end_s"] = float(net_totals.get("sim_end_s", sc.stop_s))  # with no end time: when the network emptied
     if net_totals.get("stopped_at_cap"):
         info["gridlock_reason"] = "; ".join(filter(None, [info["gridlock_reason"], (

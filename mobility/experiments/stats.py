@@ -65,11 +65,16 @@ def t_interval(values: Iterable[float], confidence: float = CONFIDENCE) -> tuple
     return m, m - half, m + half, n
 
 
-def gridlock_reason(teleports: float, insertion_backlog_veh: float, vehicles_seen: float) -> str:
-    """Why a run counts as gridlocked ("" if it does not); see :data:`GRIDLOCK_BACKLOG_SHARE`."""
+def gridlock_reason(teleports: float, insertion_backlog_veh: float, vehicles_seen: float,
+                    collision_teleports: float = 0.0) -> str:
+    """Why a run counts as gridlocked ("" if it does not); see :data:`GRIDLOCK_BACKLOG_SHARE`.
+    ``collision_teleports``: those of the ``teleports`` that SUMO made after a collision
+    (``--collision.action teleport``, its default), not because a vehicle was stuck: they are no
+    sign of gridlock (tables written before this column existed count every teleport as stuck)."""
     why = []
-    if teleports and teleports > 0:
-        why.append(f"{teleports:.0f} teleports (SUMO removed vehicles stuck longer than --time-to-teleport)")
+    stuck = float(teleports or 0) - float(collision_teleports or 0)
+    if stuck > 0:
+        why.append(f"{stuck:.0f} teleports (SUMO removed vehicles stuck longer than --time-to-teleport)")
     seen = max(float(vehicles_seen or 0), 1.0)
     if insertion_backlog_veh and insertion_backlog_veh > GRIDLOCK_BACKLOG_SHARE * seen:
         why.append(f"{insertion_backlog_veh:.0f} vehicles ({100 * insertion_backlog_veh / seen:.0f} % of those seen) "
@@ -92,6 +97,15 @@ def with_arm_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _or0(v: Any) -> float:
+    """A number, 0 for a missing value (NaN in tables written before a column existed)."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return 0.0
+    return 0.0 if f != f else f
+
+
 def excluded_runs(runs: pd.DataFrame, network: pd.DataFrame | None = None) -> pd.DataFrame:
     """Runs that are not averaged in, with the reason: failed runs and gridlocked runs.
 
@@ -107,7 +121,8 @@ def excluded_runs(runs: pd.DataFrame, network: pd.DataFrame | None = None) -> pd
     reason[failed] = "failed: " + runs.loc[failed, "error"].fillna("").astype(str)
     if network is not None and not network.empty and "teleports" in network.columns:
         net = network.drop_duplicates("run_id").set_index("run_id")
-        why = {rid: gridlock_reason(r.get("teleports", 0), r.get("insertion_backlog_veh", 0), r.get("vehicles_seen", 0))
+        why = {rid: gridlock_reason(r.get("teleports", 0), r.get("insertion_backlog_veh", 0), r.get("vehicles_seen", 0),
+                                    _or0(r.get("collision_teleports", 0)))
                for rid, r in net.iterrows()}
         g = runs["run_id"].map(why).fillna("")
     elif "gridlock_reason" in runs.columns:
