@@ -234,7 +234,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _check(args.controller, args.network)
     from .experiments.run import check_out_dir
 
-    if getattr(args, "out", None) is not None:
+    if getattr(args, "out", None) is not None and args.command != "report":  # report's --out is a file
         check_out_dir(args.out)
     if args.command == "sweep":
         from .experiments.spec import load_spec

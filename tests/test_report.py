@@ -253,3 +253,15 @@ def test_values_from_the_tables_are_escaped(results: Path, tmp_path: Path) -> No
     text = build_report(d)
     assert evil not in text and "<img" not in text
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;J1" in text
+
+
+@pytest.mark.sumo
+def test_the_report_command_replaces_an_existing_report(results: Path, tmp_path: Path) -> None:
+    """``make demo`` twice: ``mobility report R --out R/report.html`` when that file exists already
+    replaces it (its ``--out`` is a file, not an output directory)."""
+    out = tmp_path / "report.html"
+    out.write_text("old", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "mobility.cli", "report", str(results), "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
