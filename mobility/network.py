@@ -364,3 +364,12 @@ def coupled_signals(network: SignalNetwork) -> list[tuple[str, ...]]:
             if nxt is not None and key(jid) == key(nxt[0]):
                 g.add_edge(jid, nxt[0])
     return sorted(tuple(sorted(c)) for c in nx.connected_components(g))
+
+
+def short_link_plan(network: SignalNetwork, kept: set[str]) -> tuple[list[tuple[str, ...]], set[str]]:
+    """How a controller treats signals joined by short links, given the signals ``kept`` on their own
+    program anyway: the lockstep groups (:func:`coupled_signals`) with no kept member, which decide
+    as one junction, and the other short-linked signals (:func:`short_linked_signals`), which are
+    left to their programs (how the field controller coordinates them is not known)."""
+    groups = [g for g in coupled_signals(network) if not set(g) & kept]
+    return groups, short_linked_signals(network) - {m for g in groups for m in g}

@@ -843,8 +843,9 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     electric = fleet_has_electric(scenario, sumo_args)
     fcd = workdir / "mobility_samples.parquet"
     session = Session(backend, gui)
-    statistics = _statistics_file(sumo_args) or workdir / "mobility_statistics.xml"
-    stat_args = [] if _statistics_file(sumo_args) else ["--statistic-output", str(statistics)]
+    users = _statistics_file(sumo_args)  # the user's statistic output is read, not replaced
+    statistics = users or workdir / "mobility_statistics.xml"
+    stat_args = [] if users else ["--statistic-output", str(statistics)]
     cmd = sumo_command(scenario, seed, workdir, gui=gui,
                        extra_args=[*sumo_args, *fcd_args(fcd, electric), *stat_args])
     detector_of = place_detectors(controller, net, jids, scenario, workdir, cmd)  # lane -> loop id

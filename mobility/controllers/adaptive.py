@@ -177,15 +177,13 @@ class CycleAdaptive(Controller):
                                      used_s=np.zeros((len(greens), len(j.incoming_lanes))),
                                      blocked_s=np.zeros(len(greens)), green_s=np.zeros(len(greens)))
         if p["coupled"]:
-            from ..network import coupled_signals, short_linked_signals
+            from ..network import short_link_plan
 
-            grouped: set[str] = set()
-            for grp in coupled_signals(network):
-                if all(g in self._j for g in grp):
-                    self._members[grp[0]] = grp[1:]
-                    self._lead.update({g: grp[0] for g in grp[1:]})
-                    grouped |= set(grp)
-            for jid in short_linked_signals(network) - grouped:  # programs not in lockstep: left as they are
+            groups, left = short_link_plan(network, set(network.junction_ids) - set(self._j))
+            for grp in groups:
+                self._members[grp[0]] = grp[1:]
+                self._lead.update({g: grp[0] for g in grp[1:]})
+            for jid in left:  # programs not in lockstep: left as they are
                 self._j.pop(jid, None)
 
     # -- measurement -------------------------------------------------------------------------

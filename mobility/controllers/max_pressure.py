@@ -37,7 +37,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..network import SignalNetwork, coupled_signals, short_linked_signals
+from ..network import SignalNetwork, short_link_plan
 from .base import Action, Controller, GreenPhase, JunctionObservation, Observation, Safety
 
 
@@ -102,7 +102,7 @@ class MaxPressure(Controller):
         ``p_b (H - L) > p_a H`` (the vehicles ``b`` would move in ``H`` against those ``a`` moves in
         ``H``, at equal saturation flow). Default False.
     coupled: signals joined by a short link (room for two standing vehicles) whose programs run the
-        same phases in lockstep (:func:`coupled_signals`: in the field, one controller) decide
+        same phases in lockstep (:func:`mobility.network.coupled_signals`: in the field, one controller) decide
         together: each stage's pressure is summed over the group, and every member serves the stage
         chosen. Signals joined by a short link whose programs differ are left to their own program
         (how the two are coordinated is not known). Default True.
@@ -196,12 +196,10 @@ class MaxPressure(Controller):
         served = "Gg" if self._params["include_permissive"] else "G"
         self._kept = kept_actuated(network) if self._params["keep_actuated"] else set()
         self._w_in, self._w_out, self._current, self._lane_served_at = {}, {}, {}, {}
+        self._groups = []
         if self._params["coupled"]:
-            self._groups = [g for g in coupled_signals(network) if not set(g) & self._kept]
-            # joined by a short link but not in lockstep (different programs): left to their program
-            self._kept |= short_linked_signals(network) - {m for g in self._groups for m in g}
-        else:
-            self._groups = []
+            self._groups, left = short_link_plan(network, self._kept)
+            self._kept |= left
         self._follower = {g: grp[0] for grp in self._groups for g in grp[1:]}
         for jid in network.junction_ids:
             j = network.junctions[jid]
@@ -227,11 +225,11 @@ class MaxPressure(Controller):
                     priority[s, k] = 2 if chars[k] == "G" else 1 if chars[k] == "g" else 0
                     if chars[k] in served:
                         stage_share[s, k] = 1.0 / links_of_lane[lk.in_lane]
-                    if chars[k] == "g":
+                    if chars[k] == "g" and self._params["permissive_weight"] < 1:
                         for f, lf in enumerate(j.links):
                             pair = (min(lk.index, lf.index), max(lk.index, lf.index))
                             opposed[s, k, f] = chars[f] == "G" and pair in j.foes
-            self._opposed[jid] = opposed if opposed.any() and self._params["permissive_weight"] < 1 else None
+            self._opposed[jid] = opposed if opposed.any() else None
             self._links[jid] = (stage_share, np.array([j.incoming_lanes.index(lk.in_lane) for lk in j.links], dtype=int),
                                 np.array([j.outgoing_lanes.index(lk.out_lane) for lk in j.links], dtype=int),
                                 np.array([_storage(network.lane_length(lane)) for lane in j.outgoing_lanes]))
