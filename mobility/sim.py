@@ -1,6 +1,13 @@
 """The SUMO session: the only module that imports libsumo or traci.
 
-One simulation per process (libsumo is a process-wide singleton). A run has four parts:
+One libsumo simulation per process: libsumo is a process-wide singleton, and SUMO does not reset
+all of its state when a libsumo simulation is closed, so a second simulation in the same process can
+give other numbers than the same run in a fresh process (measured: RESCO's cologne1 under
+``max-pressure`` seed 4 gives 21.92 s/veh fresh, 23.15 after a cologne3 ``actuated`` run in the same
+process; docs/benchmarks.md). :class:`Session` therefore starts libsumo at most once per process
+(:func:`libsumo_fresh`); any later simulation runs SUMO as a process of its own over TraCI (the
+same numbers, slower; ``compare``, ``sweep`` and the CLI give every run a fresh process). A run has
+four parts:
 
 * the **session** (:class:`Session`, the :class:`SumoSession` protocol): start, step, stop, and the
   signal port the actuator writes to;
@@ -76,20 +83,34 @@ class SumoSession(Protocol):
                     params: Mapping[str, str], phase_index: int, remaining_s: float | None) -> None: ...
 
 
+_libsumo_started = False  # set when this process first starts a libsumo simulation
+
+
+def libsumo_fresh() -> bool:
+    """True while this process has not started a libsumo simulation: the next one would run on a
+    clean SUMO, as in a process of its own (see the module docstring)."""
+    return not _libsumo_started
+
+
 class Session:
     """A running SUMO simulation (libsumo by default, TraCI on request, sumo-gui via TraCI);
-    implements :class:`SumoSession`."""
+    implements :class:`SumoSession`. ``backend`` is the backend actually used: ``"traci"`` also when
+    libsumo was asked for in a process that has already run a libsumo simulation (its state is not
+    clean, :func:`libsumo_fresh`)."""
 
     def __init__(self, backend: str = "libsumo", gui: bool = False) -> None:
         if backend not in BACKENDS:
             raise MobilityError(f"backend '{backend}': expected one of {', '.join(BACKENDS)}")
-        self.backend = "traci" if gui else backend
+        self.backend = "traci" if gui or (backend == "libsumo" and not libsumo_fresh()) else backend
         self.gui = gui
         self.api: Any = None
 
     def start(self, cmd: list[str]) -> None:
+        global _libsumo_started
         if self.backend == "libsumo":
             import libsumo as api
+
+            _libsumo_started = True  # also if the start fails: SUMO's state may be half-built
         else:
             import traci as api
         self.api = api

@@ -135,9 +135,8 @@ def test_collision_teleports_are_not_gridlock(tmp_path: Path) -> None:
 def test_a_collision_teleport_on_cologne1_is_not_flagged(tmp_path: Path) -> None:
     """RESCO's cologne1 under max-pressure, seed 4 (``--time-to-teleport -1``): one rear-end collision on
     32038051#0_1 at 26110 s, teleported by SUMO; no vehicle is stuck. The run is not gridlocked.
-    Run through the command line, in a process of its own: in a process that has already run other
-    simulations, libsumo gave this seed no collision (state carried over between runs in one process;
-    docs/benchmarks.md)."""
+    Run through the command line, as a user runs it. (A second libsumo simulation in one process once
+    gave this seed no collision; later simulations of a process now go over TraCI, mobility.sim.)"""
     import subprocess
     import sys
 

@@ -452,6 +452,7 @@ def run_one(sc: Scenario, ctrl: Controller, seed: int, backend: str, gui: bool,
             return Results(pd.DataFrame(columns=KEYS), pd.DataFrame(columns=KEYS), pd.DataFrame([info]))
     info["wall_s"] = time.perf_counter() - t0
     info["sim_wall_s"] = output.stats["sim_wall_s"]
+    info["backend"] = output.stats.get("backend", backend)  # traci when libsumo was not clean (mobility.sim)
     net_totals = output.network
     info["vehicles_seen"] = int(net_totals.get("vehicles_seen", 0))
     info["teleports"] = int(net_totals.get("teleports", 0))
