@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .metrics import EXIT, HALT_SPEED, INTERNAL, NEAR, ZoneMap, level_of_service
+from .metrics import EXIT, HALT_SPEED, INTERNAL, NEAR, ZoneMap, level_of_service, traffic_columns
 from .network import SignalNetwork
 
 #: HCM base saturation flow (veh/h per lane)
@@ -539,8 +539,6 @@ class ApproachStats:
             served = sums["served"]
             hours = window_s / 3600.0
             with np.errstate(divide="ignore", invalid="ignore"):
-                per = lambda x: np.where(served > 0, x / served, np.nan)  # noqa: E731
-                steps = max(self.steps, 1)
                 hist = hist.astype(np.int64)
                 hist[:, 0] = np.maximum(self.steps - hist[:, 1:].sum(axis=1), 0)  # steps with no queue
                 cdf = np.cumsum(hist, axis=1) / np.maximum(hist.sum(axis=1, keepdims=True), 1)
@@ -549,15 +547,7 @@ class ApproachStats:
                 flow = served / hours
                 return pd.DataFrame({
                     "lanes": [len(ls) for ls in lanes],
-                    "vehicles": served.astype(np.int64),
-                    "delay_s": sums["delay_s"],
-                    "delay_s_per_veh": per(sums["delay_s"]),
-                    "stops": sums["stops"].astype(np.int64),
-                    "stops_per_veh": per(sums["stops"]),
-                    "halted_veh_s": sums["halted_veh_s"],
-                    "veh_s": sums["veh_s"],
-                    "queue_max_veh": qmax.astype(np.int64),
-                    "queue_mean_veh": qsum / steps,
+                    **traffic_columns(sums, qmax, qsum, self.steps),
                     "queue_p95_veh": p95.astype(np.int64),
                     "flow_veh_per_h": flow,
                     "green_ratio": green,

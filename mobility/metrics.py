@@ -527,15 +527,7 @@ class Attribution:
             per = lambda x: np.where(served > 0, x / served, np.nan)  # noqa: E731
             df = pd.DataFrame({
                 "junction_id": [*self.zones.junction_ids, UNATTRIBUTED],
-                "vehicles": served.astype(np.int64),
-                "delay_s": s["delay_s"],
-                "delay_s_per_veh": per(s["delay_s"]),
-                "stops": s["stops"].astype(np.int64),
-                "stops_per_veh": per(s["stops"]),
-                "halted_veh_s": s["halted_veh_s"],
-                "veh_s": s["veh_s"],
-                "queue_max_veh": self.queue_max.astype(np.int64),
-                "queue_mean_veh": self.queue_sum / max(self.steps, 1),
+                **traffic_columns(s, self.queue_max, self.queue_sum, self.steps),
                 "co2_kg": s["co2_mg"] / 1e6,
                 "co2_idle_kg": s["co2_idle_mg"] / 1e6,
                 "co2_accel_kg": s["co2_accel_mg"] / 1e6,
@@ -580,6 +572,32 @@ class Attribution:
 
 
 UNATTRIBUTED = "(unattributed)"
+
+
+def traffic_columns(sums: dict[str, np.ndarray], queue_max: np.ndarray, queue_sum: np.ndarray,
+                    steps: int) -> dict[str, np.ndarray]:
+    """The traffic columns every result table (junctions, approaches, movements) shares, in order:
+    ``vehicles`` served, ``delay_s`` and ``delay_s_per_veh``, ``stops`` and ``stops_per_veh``,
+    ``halted_veh_s``, ``veh_s``, ``queue_max_veh``, ``queue_mean_veh`` (definitions in
+    docs/metrics.md). ``sums`` holds per-row totals under ``served``, ``delay_s``, ``stops``,
+    ``halted_veh_s`` and ``veh_s``; ``queue_sum`` is the queue summed over the ``steps`` recorded.
+    Per-vehicle values are NaN where no vehicle was served."""
+    served = sums["served"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        def per(x: np.ndarray) -> np.ndarray:
+            return np.where(served > 0, x / served, np.nan)
+
+        return {
+            "vehicles": served.astype(np.int64),
+            "delay_s": sums["delay_s"],
+            "delay_s_per_veh": per(sums["delay_s"]),
+            "stops": sums["stops"].astype(np.int64),
+            "stops_per_veh": per(sums["stops"]),
+            "halted_veh_s": sums["halted_veh_s"],
+            "veh_s": sums["veh_s"],
+            "queue_max_veh": queue_max.astype(np.int64),
+            "queue_mean_veh": queue_sum / max(steps, 1),
+        }
 
 #: HCM (6th ed., Exhibit 19-8) level of service of a signalised intersection by control delay (s/veh)
 LOS_BANDS = ((10.0, "A"), (20.0, "B"), (35.0, "C"), (55.0, "D"), (80.0, "E"))
