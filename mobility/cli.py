@@ -75,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--max-time", type=float, default=None,
                         help="safety cap of a run with no end, simulated s after begin (default 86400); flagged if hit")
 
+    def executing(sp: argparse.ArgumentParser) -> None:
+        """Where and how the runs of a ``compare`` or ``sweep`` execute, and what its store re-runs."""
+        sp.add_argument("--jobs", type=int, default=None, help="parallel runs (default: CPU count; dask-local: workers)")
+        sp.add_argument("--executor", choices=("local", "dask", "dask-local"), default="local",
+                        help="local process pool (default), an existing Dask cluster, or a local Dask cluster")
+        sp.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:8786) for --executor dask")
+        sp.add_argument("--retry-failed", action="store_true", help="re-run runs the --out store holds as failed")
+        sp.add_argument("--force", action="store_true", help="re-run every run, even those in the --out store")
+        sp.add_argument("--wait", action="store_true", help="if another sweep or compare holds --out, wait for it")
+        sp.add_argument("--run-timeout", type=float, default=None, metavar="SECONDS",
+                        help="fail a run that takes longer (wall time; default 300 s + 2 s per simulated second; 0: none)")
+
     r = sub.add_parser("run", help="simulate one scenario under one controller")
     common(r)
     r.add_argument("--controller", default="static", help="name or NAME(param=value,...)")
@@ -87,28 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     common(c)
     c.add_argument("--controllers", default="static,sumo-actuated", help="comma-separated names or specs")
     c.add_argument("--seeds", type=_seeds, default=1, help="N seeds from the scenario's seed, or a list 1,2,3")
-    c.add_argument("--jobs", type=int, default=None, help="parallel runs (default: CPU count)")
-    c.add_argument("--executor", choices=("local", "dask", "dask-local"), default="local",
-                   help="where runs execute (see `mobility sweep --help`)")
-    c.add_argument("--scheduler", default=None, help="Dask scheduler address for --executor dask")
-    c.add_argument("--retry-failed", action="store_true", help="re-run runs the --out store holds as failed")
-    c.add_argument("--force", action="store_true", help="re-run every run, even those in the --out store")
-    c.add_argument("--wait", action="store_true", help="if another sweep or compare holds --out, wait for it")
-    c.add_argument("--run-timeout", type=float, default=None, metavar="SECONDS",
-                   help="fail a run that takes longer (wall time; default 300 s + 2 s per simulated second; 0: none)")
+    executing(c)
 
     sw = sub.add_parser("sweep", help="run a sweep spec (scenarios × controllers × seeds × demand scales), resumable")
     sw.add_argument("spec", type=Path, help="sweep spec TOML (see scenarios/corridor-sweep.toml)")
     sw.add_argument("--out", type=Path, default=None, help="results directory (default: results/<spec name>)")
-    sw.add_argument("--jobs", type=int, default=None, help="parallel runs (default: CPU count; dask-local: workers)")
-    sw.add_argument("--executor", choices=("local", "dask", "dask-local"), default="local",
-                    help="local process pool (default), an existing Dask cluster, or a local Dask cluster")
-    sw.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:8786) for --executor dask")
-    sw.add_argument("--retry-failed", action="store_true", help="re-run runs the store holds as failed")
-    sw.add_argument("--force", action="store_true", help="re-run every run, even those in the store")
-    sw.add_argument("--wait", action="store_true", help="if another sweep or compare holds --out, wait for it")
-    sw.add_argument("--run-timeout", type=float, default=None, metavar="SECONDS",
-                    help="fail a run that takes longer (wall time; default 300 s + 2 s per simulated second; 0: none)")
+    executing(sw)
 
     rp = sub.add_parser("report", help="write a self-contained HTML report of a results directory")
     rp.add_argument("results", type=Path, help="directory written by mobility run/compare/sweep")

@@ -31,6 +31,7 @@ import re
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,12 +85,27 @@ class SumoSession(Protocol):
 
 
 _libsumo_started = False  # set when this process first starts a libsumo simulation
+_fallback_told = False  # the TraCI fallback is told once per process
+
+
+class TraciFallbackWarning(UserWarning):
+    """A simulation asked for libsumo ran over TraCI, because this process had already run libsumo."""
 
 
 def libsumo_fresh() -> bool:
     """True while this process has not started a libsumo simulation: the next one would run on a
     clean SUMO, as in a process of its own (see the module docstring)."""
     return not _libsumo_started
+
+
+def _tell_fallback() -> None:
+    global _fallback_told
+    if not _fallback_told:
+        _fallback_told = True
+        warnings.warn("this process has already run a libsumo simulation, so this and later ones run SUMO over "
+                      "TraCI: the same numbers, about 2.7x slower (mobility.sim); for many runs at libsumo speed "
+                      "use mobility.compare, sweep or the CLI, which give every run a fresh process",
+                      TraciFallbackWarning, stacklevel=2)
 
 
 class Session:
@@ -102,6 +118,8 @@ class Session:
         if backend not in BACKENDS:
             raise MobilityError(f"backend '{backend}': expected one of {', '.join(BACKENDS)}")
         self.backend = "traci" if gui or (backend == "libsumo" and not libsumo_fresh()) else backend
+        if backend == "libsumo" and not gui and self.backend == "traci":
+            _tell_fallback()
         self.gui = gui
         self.api: Any = None
 

@@ -116,15 +116,16 @@ def test_traci_backend_gives_the_same_numbers() -> None:
     pd.testing.assert_frame_equal(_metrics(a), _metrics(b))
 
 
-def test_runs_in_one_process_repeat_exactly() -> None:
+def test_runs_in_one_process_repeat_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
     """libsumo does not reset all of SUMO's state when a simulation is closed: when every run of a
     process used libsumo, RESCO's cologne1 under max-pressure seed 4 gave 21.92 s/veh in a fresh
     process and 23.15 s/veh (and no collision) after a cologne3 ``actuated`` run in the same process.
     Now only the first simulation of a process uses libsumo; later ones run SUMO as a process of its
-    own over TraCI, record it, and give the fresh numbers (the controller object stays in this
+    own over TraCI (said once per process with a warning), record it, and give the fresh numbers (the controller object stays in this
     process: tests/test_adaptive.py reads its history after the run)."""
     from mobility.controllers.max_pressure import MaxPressure
-    from mobility.sim import libsumo_fresh
+    from mobility import sim
+    from mobility.sim import TraciFallbackWarning, libsumo_fresh
 
     from .conftest import resco_map
 
@@ -132,7 +133,9 @@ def test_runs_in_one_process_repeat_exactly() -> None:
     args = ["--time-to-teleport", "-1"]
     first = run(c1, "max-pressure", 4, sumo_args=args)
     assert not libsumo_fresh()
-    run(c3, "actuated", 1)
+    monkeypatch.setattr(sim, "_fallback_told", False)  # an earlier test of this process may have been told
+    with pytest.warns(TraciFallbackWarning, match="over TraCI"):
+        run(c3, "actuated", 1)
     ctrl = MaxPressure()
     again = run(c1, ctrl, 4, sumo_args=args)
     assert again.runs["backend"].iloc[0] == "traci"
