@@ -69,9 +69,14 @@ class Junction:
         """Indices (into ``phases``) of the green phases (stages) a controller may choose between.
 
         A phase with green and no yellow is a stage unless it is the clearance tail of a transition:
-        it follows a yellow phase and only keeps movements that were already green through it."""
+        it follows a yellow phase and only keeps movements that were already green through it.
+        Every movement the program serves is served by some stage: a tail that holds a link's only
+        green of the program is a stage (hamburg-tavf's junction ``94`` releases its left turns
+        permissively inside a yellow and then protects them in a 6 s phase of their own, with
+        ``minDur``/``maxDur``: read as a tail, those turns never got a green from a controller)."""
         out = []
         n = len(self.phases)
+        tails = []
         for i, p in enumerate(self.phases):
             if not p.is_green:
                 continue
@@ -80,9 +85,16 @@ class Junction:
                 kept = {k for k, c in enumerate(p.state) if c in "Gg"}
                 before = {k for k, c in enumerate(prev.state) if c in "Gg"}
                 if kept <= before:
+                    tails.append(i)
                     continue
             out.append(i)
-        return tuple(out)
+        covered = {k for i in out for k, c in enumerate(self.phases[i].state) if c in "Gg"}
+        for i in tails:
+            only = {k for k, c in enumerate(self.phases[i].state) if c in "Gg"} - covered
+            if only:
+                out.append(i)
+                covered |= only
+        return tuple(sorted(out))
 
     def transition(self, a: int, b: int) -> tuple[Phase, ...] | None:
         """The program's own phases between stage ``a`` and stage ``b`` (indices into
@@ -164,6 +176,31 @@ class SignalNetwork:
     def lane_speed(self, lane: str) -> float:
         return self.lanes[lane].speed
 
+    def detector_sites(self, lane: str, distance_m: float) -> list[tuple[str, float]]:
+        """Where induction loops ``distance_m`` upstream of incoming lane ``lane``'s stop line go:
+        ``[(lane id, position from the lane's start in m), …]``. On a lane at least ``distance_m``
+        long, one loop on it. On a shorter lane (real networks hold 1–10 m pieces between a
+        junction's clusters) the loops go on the lanes feeding it through *unsignalised*
+        connections, one per feeding chain, each at ``distance_m`` along the chain (internal junction
+        lanes do not count), as SUMO's own actuated logic does for a lane with one predecessor; a
+        chain that ends earlier (network boundary, a signal-controlled connection) gets its loop at
+        the start of its last lane. A vehicle over any of them is a vehicle approaching ``lane``."""
+        sites: dict[tuple[str, float], None] = {}
+        stack: list[tuple[str, float, tuple[str, ...]]] = [(lane, 0.0, (lane,))]  # lane, metres below it
+        while stack:
+            cur, below, seen = stack.pop()
+            length = self.lanes[cur].length
+            if below + length >= distance_m - 1e-9:
+                sites[(cur, round(below + length - distance_m, 3))] = None
+                continue
+            ups = [frm for _via, frm, tls in self.lanes[cur].predecessors
+                   if not tls and frm not in seen and not self.lanes[frm].internal]
+            if not ups:
+                sites[(cur, 0.0)] = None
+            for frm in ups:
+                stack.append((frm, below + length, (*seen, frm)))
+        return list(sites)
+
     def approach(self, lane: str, distance_m: float) -> dict[str, float]:
         """The lanes upstream of incoming lane ``lane`` whose vehicles queue for its stop line: the
         chain of lanes feeding it through unsignalised connections, up to ``distance_m`` upstream of
@@ -195,6 +232,23 @@ class SignalNetwork:
         if not p.exists():
             raise NetworkError(f"{p}: network file does not exist")
         return _load_cached(p, p.stat().st_mtime_ns)
+
+
+def _cycle_length(phases: Sequence[Any]) -> int:
+    """How many phases of a program SUMO cycles through: the program order from phase 0, each phase
+    followed by its ``next`` where it names one. Real programs keep phases the cycle never reaches
+    after a ``next="0"`` (10 of hamburg-tavf's 43: copies of the main stages, a tram or bus branch
+    called only by the field controller); they are dropped when they are the program's tail, so
+    that stages, cycle length and plans are those SUMO runs. A program whose ``next`` branches, or
+    skips phases in the middle, is kept whole."""
+    n, i, seen = len(phases), 0, []
+    while i not in seen:
+        seen.append(i)
+        nxt = [int(k) for k in (getattr(phases[i], "next", None) or [])]
+        if len(nxt) > 1 or any(not 0 <= k < n for k in nxt):
+            return n
+        i = nxt[0] if nxt else (i + 1) % n
+    return len(seen) if i == 0 and seen == list(range(len(seen))) else n
 
 
 @functools.lru_cache(maxsize=8)
@@ -254,7 +308,7 @@ def _load_cached(path: Path, _mtime: int) -> SignalNetwork:
             Phase(ph.state, float(ph.duration),
                   float(ph.minDur) if ph.minDur is not None and ph.minDur >= 0 else float(ph.duration),
                   float(ph.maxDur) if ph.maxDur is not None and ph.maxDur >= 0 else float(ph.duration))
-            for ph in prog.getPhases()
+            for ph in prog.getPhases()[:_cycle_length(prog.getPhases())]
         )
         ordered = [links[i] for i in sorted(links)]
         foes = _foes(tls)

@@ -183,10 +183,13 @@ def _first_line(e: BaseException) -> str:
 
 
 def place_detectors(controller: Controller, net: SignalNetwork, jids: Sequence[str], scenario: Scenario,
-                    workdir: Path, cmd: list[str]) -> dict[str, str]:
-    """If the controller declares :meth:`~Controller.detectors`, write one induction loop (E1) per
-    incoming lane of the junctions into ``workdir`` and add the file to the SUMO command ``cmd`` (in
-    place). Returns lane id → loop id (empty: no detectors)."""
+                    workdir: Path, cmd: list[str]) -> dict[str, tuple[str, ...]]:
+    """If the controller declares :meth:`~Controller.detectors`, write the induction loops (E1) of
+    every incoming lane of the junctions into ``workdir`` and add the file to the SUMO command ``cmd``
+    (in place): one loop on the lane, or, on a lane shorter than the distance, one on each unsignalised
+    lane feeding it (:meth:`SignalNetwork.detector_sites`; at the lane's start for stop-line detectors,
+    :meth:`Controller.stop_line_detectors`). Returns lane id → its loop ids (empty: no detectors); a
+    lane's reading is that of the loop passed last."""
     import math
     import xml.etree.ElementTree as ET
 
@@ -197,11 +200,18 @@ def place_detectors(controller: Controller, net: SignalNetwork, jids: Sequence[s
         raise SimulationError(f"controller '{controller.name}': detectors() returned {dist!r}; "
                               "expected a positive distance in m, or None for no detectors")
     root = ET.Element("additional")
-    loops: dict[str, str] = {}
+    loops: dict[str, tuple[str, ...]] = {}
+    site_id: dict[tuple[str, float], str] = {}
     for lane in dict.fromkeys(lane for j in jids for lane in net.junctions[j].incoming_lanes):
-        loops[lane] = f"mobility_e1_{lane}"
-        ET.SubElement(root, "inductionLoop", id=loops[lane], lane=lane,
-                      pos=repr(max(0.0, net.lane_length(lane) - float(dist))), period="86400", file="NUL")
+        ids = []
+        on_lane = [(lane, max(0.0, net.lane_length(lane) - float(dist)))]
+        for site in on_lane if controller.stop_line_detectors() else net.detector_sites(lane, float(dist)):
+            if site not in site_id:  # a lane feeding several short lanes holds one loop for all
+                site_id[site] = f"mobility_e1_{lane}" if site[0] == lane else f"mobility_e1_{site[0]}@{site[1]!r}"
+                ET.SubElement(root, "inductionLoop", id=site_id[site], lane=site[0], pos=repr(site[1]),
+                              period="86400", file="NUL")
+            ids.append(site_id[site])
+        loops[lane] = tuple(ids)
     path = workdir / "mobility_detectors.add.xml"
     ET.indent(root)
     path.write_bytes(ET.tostring(root, xml_declaration=True, encoding="utf-8"))
@@ -472,7 +482,8 @@ class ObservationBuilder:
     (:meth:`subscribe` once, :meth:`build` at each decision). Not ``live`` (a controller that acts
     once, at the start): no subscriptions, empty lanes."""
 
-    def __init__(self, net: SignalNetwork, jids: Sequence[str], actuator: Actuator, detector_of: Mapping[str, str],
+    def __init__(self, net: SignalNetwork, jids: Sequence[str], actuator: Actuator,
+                 detector_of: Mapping[str, tuple[str, ...]],
                  begin_s: float, live: bool = True, transit: TransitTracker | None = None,
                  approach_m: float | None = None) -> None:
         self.net, self.jids, self.actuator = net, list(jids), actuator
@@ -523,7 +534,7 @@ class ObservationBuilder:
         for lane in dict.fromkeys(u for ups, _ in self.approach.values() for u in ups):
             if lane not in lanes:
                 api.lane.subscribe(lane, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER, tc.LAST_STEP_VEHICLE_NUMBER])
-        for det in self.detector_of.values():
+        for det in dict.fromkeys(d for dets in self.detector_of.values() for d in dets):
             api.inductionloop.subscribe(det, [tc.LAST_STEP_TIME_SINCE_DETECTION])
 
     def build(self, api: Any, t: float) -> Observation:
@@ -543,7 +554,8 @@ class ObservationBuilder:
             orow = [lane_res.get(lane, {}) for lane in outs]
             oc = np.array([r.get(tc.LAST_STEP_VEHICLE_NUMBER, 0) for r in orow], dtype=float)
             oq = np.array([r.get(tc.LAST_STEP_VEHICLE_HALTING_NUMBER, 0) for r in orow], dtype=float)
-            gap = np.array([det_res.get(self.detector_of[lane], {}).get(tc.LAST_STEP_TIME_SINCE_DETECTION, np.inf)
+            gap = np.array([min(det_res.get(d, {}).get(tc.LAST_STEP_TIME_SINCE_DETECTION, np.inf)
+                                for d in self.detector_of[lane])
                             for lane in lanes] if self.detector_of else [], dtype=float)
             gap[gap > t - self.begin_s + 1e-6] = np.inf  # no vehicle yet (SUMO reports 3600 s + t)
             tr = tl_res.get(j, {})
@@ -887,7 +899,7 @@ def simulate(scenario: Scenario, controller: Controller, seed: int, workdir: Pat
     stat_args = [] if users else ["--statistic-output", str(statistics)]
     cmd = sumo_command(scenario, seed, workdir, gui=gui,
                        extra_args=[*sumo_args, *fcd_args(fcd, electric), *stat_args])
-    detector_of = place_detectors(controller, net, jids, scenario, workdir, cmd)  # lane -> loop id
+    detector_of = place_detectors(controller, net, jids, scenario, workdir, cmd)  # lane -> loop ids
     measure_from = scenario.measure_begin_s
     bar = Progress(scenario.begin_s, scenario.end_s, enabled=progress)
     session.start(cmd)

@@ -71,3 +71,102 @@ def test_load_is_cached_until_the_file_changes(one_junction: Path, tmp_path: Pat
     os.utime(copy, ns=(1, copy.stat().st_mtime_ns + 1_000_000))  # a new modification time, even on coarse clocks
     second = SignalNetwork.load(copy)
     assert second is not first and second.junctions["C"].phases[0].duration == 20.0
+
+
+def test_a_tail_holding_a_movements_only_green_is_a_stage() -> None:
+    """hamburg-tavf's junction 94: the left turns (links 2, 3) are released permissively inside the
+    through yellow, then protected in a phase of their own. Read as a clearance tail, no stage would
+    ever give them a green; with a stage serving them elsewhere, the same phase stays a tail."""
+    from mobility.network import Junction, Link, Phase
+
+    links = tuple(Link(i, f"in{i}", f"out{i}", (), d) for i, d in enumerate("ssllr"))
+
+    def junction(program: tuple[tuple[str, float], ...]) -> Junction:
+        phases = tuple(Phase(st, d, 5.0, 50.0) for st, d in program)
+        return Junction("J", links, phases, "0", 0.0, tuple(f"in{i}" for i in range(5)),
+                        tuple(f"out{i}" for i in range(5)), ())
+
+    only_there = junction((("GGrrr", 33.0), ("yyggr", 3.0), ("rrGGr", 6.0), ("rryyr", 3.0), ("rrrrG", 20.0),
+                           ("rrrry", 3.0)))
+    assert only_there.green_phases == (0, 2, 4)
+    served_elsewhere = junction((("GGggr", 33.0), ("yyggr", 3.0), ("rrGGr", 6.0), ("rryyr", 3.0), ("rrrrG", 20.0),
+                                 ("rrrry", 3.0)))
+    assert served_elsewhere.green_phases == (0, 4)
+
+
+def test_phases_the_cycle_never_reaches_are_dropped() -> None:
+    """``next="0"`` on phase 3 of a 6-phase program: SUMO cycles 0–3; phases 4–5 (a tail the field
+    controller calls on its own) are no stages and add nothing to the cycle. A branching ``next`` or a
+    jump into the middle keeps the program whole."""
+    from sumolib.net import Phase as SumoPhase
+
+    from mobility.network import _cycle_length
+
+    def program(nexts: dict[int, list[int]], n: int = 6) -> list[SumoPhase]:
+        return [SumoPhase(10, "G", next=nexts.get(i, [])) for i in range(n)]
+
+    assert _cycle_length(program({})) == 6
+    assert _cycle_length(program({3: [0]})) == 4
+    assert _cycle_length(program({3: [0, 4]})) == 6  # branching: SUMO may go either way
+    assert _cycle_length(program({1: [3]})) == 6  # skips phase 2 in the middle: kept whole
+    assert _cycle_length(program({5: [0]})) == 6
+
+
+def test_hamburg_programs_run_their_real_cycle() -> None:
+    """hamburg-tavf's joined1 holds 16 phases of which SUMO runs 10 (phase 9 has next="0"): a 90 s
+    cycle, as its neighbours, not 105 s; the fixed-time 1996 runs 90 s with three stages, not 108 s
+    with five."""
+    path = ROOT.parent / "shared" / "scenarios" / "real" / "hamburg-tavf" / "network.net.xml.gz"
+    if not path.exists():
+        pytest.skip(f"{path} not found (../shared is absent on this machine)")
+    net = SignalNetwork.load(path)
+    assert len(net.junctions["joined1"].phases) == 10 and net.junctions["joined1"].cycle_s == 90.0
+    assert net.junctions["1996"].cycle_s == 90.0 and len(net.junctions["1996"].green_phases) == 3
+    assert net.junctions["94"].cycle_s == 90.0 and len(net.junctions["94"].phases) == 8  # no next: whole
+
+
+@pytest.mark.sumo
+def test_a_dead_tail_never_runs_when_a_controller_installs_the_program(tmp_path: Path) -> None:
+    """The one-junction cross with a program of 4 live phases (``next="0"`` on the last yellow) and
+    a dead 40 s all-red tail. SUMO's own run never shows the all-red; neither may ``sumo-actuated``,
+    which installs the junction's phases as a program of its own: read with the tail (and without
+    ``next``), it ran the all-red every cycle."""
+    import shutil
+    import subprocess
+    import xml.etree.ElementTree as ET
+
+    from mobility import run
+    from mobility.scenario import ZoneSpec, from_sumocfg
+
+    from .conftest import _write, build_one_junction, netconvert, write_sumocfg
+
+    base = build_one_junction(tmp_path)
+    st = {p.duration: p.state for p in SignalNetwork.load(base).junctions["C"].phases}
+    we, ns = st[30.0], next(p.state for p in SignalNetwork.load(base).junctions["C"].phases[2:3])
+    ywe, yns = we.replace("G", "y"), ns.replace("G", "y")
+    _write(tmp_path / "dead.tll.xml", f"""
+        <tlLogics>
+          <tlLogic id="C" type="static" programID="0" offset="0">
+            <phase duration="30" state="{we}"/> <phase duration="3" state="{ywe}"/>
+            <phase duration="30" state="{ns}"/> <phase duration="3" state="{yns}" next="0"/>
+            <phase duration="40" state="{'r' * len(we)}"/>
+          </tlLogic>
+        </tlLogics>""")
+    net = tmp_path / "dead.net.xml"
+    subprocess.run([netconvert(), "-s", str(base), "--tllogic-files", str(tmp_path / "dead.tll.xml"), "-o", str(net)],
+                   check=True, capture_output=True)
+    j = SignalNetwork.load(net).junctions["C"]
+    assert len(j.phases) == 4 and j.cycle_s == 66.0 and j.green_phases == (0, 2)
+    d = tmp_path / "case"
+    d.mkdir()
+    shutil.copy(net, d / net.name)
+    routes = ('<routes><vType id="c" sigma="0"/><flow id="we" type="c" begin="0" end="600" period="6" '
+              'from="W_C" to="C_E"/><flow id="ns" type="c" begin="0" end="600" period="6" from="N_C" to="C_S"/></routes>')
+    sc = from_sumocfg(write_sumocfg(d, d / net.name, routes, end=600)).replace(zones=ZoneSpec(400, 400))
+    add, states = d / "tls.add.xml", d / "states.xml"
+    add.write_text(f'<additional><timedEvent type="SaveTLSStates" source="C" dest="{states}"/></additional>')
+    for controller in ("static", "sumo-actuated"):
+        run(sc, controller, seed=1, sumo_args=["-a", str(add)])
+        shown = {e.get("state") for e in ET.parse(states).getroot().iter("tlsState")}
+        assert we in shown and ns in shown, controller
+        assert "r" * len(we) not in shown, controller

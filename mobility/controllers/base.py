@@ -181,7 +181,7 @@ class JunctionObservation:
     out_lanes: tuple[str, ...] = ()
     out_count_veh: np.ndarray = field(default_factory=lambda: np.zeros(0))  # vehicles per outgoing lane
     out_queue_veh: np.ndarray = field(default_factory=lambda: np.zeros(0))  # halted per outgoing lane
-    #: per incoming lane, seconds since a vehicle was last over the lane's induction loop (0 while one
+    #: per incoming lane, seconds since a vehicle was last over one of the lane's induction loops (0 while one
     #: is on it; ``inf`` if none has been yet); empty unless the controller declares
     #: :meth:`Controller.detectors`
     detector_gap_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -245,10 +245,19 @@ class Controller(ABC):
 
     def detectors(self) -> float | None:
         """Distance upstream of the stop line (m) at which the run places an induction loop (SUMO E1)
-        on every incoming lane of every controlled junction (at the lane's start if the lane is
-        shorter); readings arrive in :attr:`JunctionObservation.detector_gap_s`. ``None`` (the
-        default): no detectors."""
+        on every incoming lane of every controlled junction; on a shorter lane, on each lane feeding
+        it through unsignalised connections, at that distance along the chain
+        (:meth:`~mobility.network.SignalNetwork.detector_sites`; a loop at the start of a 6 m lane
+        would see a queue only once it reached the stop line). Readings arrive in
+        :attr:`JunctionObservation.detector_gap_s`. ``None`` (the default): no detectors."""
         return None
+
+    def stop_line_detectors(self) -> bool:
+        """True: the loops are stop-line detectors (SCATS measures the degree of saturation on them):
+        on a lane shorter than :meth:`detectors`' distance, the loop goes at the start of the lane
+        itself, never on the lanes feeding it, whose vehicles may be bound for other lanes and
+        stages. False (the default): advance detection, placed along the feeding chain."""
+        return False
 
     def transit_classes(self) -> tuple[str, ...]:
         """SUMO vehicle classes whose vehicles the run reports in :attr:`Observation.transit` (and

@@ -285,6 +285,9 @@ class Deployed(Controller):
     def detectors(self) -> float | None:
         return self.inner.detectors()
 
+    def stop_line_detectors(self) -> bool:
+        return self.inner.stop_line_detectors()
+
     def approach_m(self) -> float | None:
         return self.inner.approach_m()
 
