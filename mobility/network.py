@@ -304,11 +304,12 @@ def _load_cached(path: Path, _mtime: int) -> SignalNetwork:
         if not programs:
             continue
         prog_id, prog = next(iter(programs.items()))
+        run_phases = prog.getPhases()
         phases = tuple(
             Phase(ph.state, float(ph.duration),
                   float(ph.minDur) if ph.minDur is not None and ph.minDur >= 0 else float(ph.duration),
                   float(ph.maxDur) if ph.maxDur is not None and ph.maxDur >= 0 else float(ph.duration))
-            for ph in prog.getPhases()[:_cycle_length(prog.getPhases())]
+            for ph in run_phases[:_cycle_length(run_phases)]
         )
         ordered = [links[i] for i in sorted(links)]
         foes = _foes(tls)

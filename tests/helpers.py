@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from mobility.controllers import Controller, GreenPhase
+from mobility.controllers.actuated import Actuated
 
 
 class Crashing(Controller):
@@ -43,3 +46,15 @@ class Cyclic(Controller):
                 self.current[j] = (self.current[j] + 1) % self.n[j]
             out[j] = GreenPhase(self.current[j])
         return out
+
+
+class GapRecorder(Actuated):
+    """``actuated``, keeping every observation's detector gaps at junction ``C``."""
+
+    def reset(self, network, seed):  # type: ignore[no-untyped-def]
+        super().reset(network, seed)
+        self.gaps: list[tuple[float, np.ndarray]] = []
+
+    def act(self, observation):  # type: ignore[no-untyped-def]
+        self.gaps.append((observation.time_s, observation.junctions["C"].detector_gap_s.copy()))
+        return super().act(observation)

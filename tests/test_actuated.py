@@ -19,6 +19,7 @@ from mobility.scenario import ZoneSpec, from_sumocfg
 from mobility.sim import place_detectors
 
 from .conftest import write_sumocfg
+from .helpers import GapRecorder
 
 NS, WE = 0, 1  # positions of N_C_0 and W_C_0 in the junction's incoming lanes
 
@@ -138,25 +139,13 @@ def _save_states(d: Path) -> tuple[list[str], Path]:
     return ["-a", str(add)], states
 
 
-class _Recorder(Actuated):
-    """Actuated, keeping every observation's detector gaps."""
-
-    def reset(self, network, seed):  # type: ignore[no-untyped-def]
-        super().reset(network, seed)
-        self.gaps: list[tuple[float, np.ndarray]] = []
-
-    def act(self, observation):  # type: ignore[no-untyped-def]
-        self.gaps.append((observation.time_s, observation.junctions["C"].detector_gap_s.copy()))
-        return super().act(observation)
-
-
 @pytest.mark.sumo
 def test_loops_see_a_vehicle_where_and_when_it_passes(one_junction: Path, tmp_path: Path) -> None:
     """One vehicle at 13.89 m/s from the start of W_C: it reaches the W loop, 30 m before the stop
     line, after (292.8 − 30)/13.89 ≈ 18.9 s; the N loop never sees anything."""
     sc = _scenario(one_junction, tmp_path, '<vehicle id="v" type="c" depart="0" departSpeed="max">'
                                            '<route edges="W_C C_E"/></vehicle>', end=60)
-    c = _Recorder(detector_distance_m=30)
+    c = GapRecorder(detector_distance_m=30)
     run(sc, c, seed=1)
     seen = [t for t, g in c.gaps if g[WE] < 1.0]
     assert seen and 18 <= seen[0] <= 21

@@ -6,15 +6,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from mobility import run
-from mobility.controllers.actuated import Actuated
 from mobility.network import SignalNetwork
 from mobility.scenario import ZoneSpec, from_sumocfg
 
 from .conftest import _write, netconvert, write_sumocfg
+from .helpers import GapRecorder
 
 
 @pytest.fixture(scope="module")
@@ -85,16 +84,7 @@ def test_a_loop_behind_a_short_lane_sees_the_vehicle_where_it_is_placed(short_la
     sc = from_sumocfg(write_sumocfg(tmp_path, tmp_path / short_lane_net.name, routes, end=60)).replace(
         zones=ZoneSpec(400, 400))
 
-    class Recorder(Actuated):
-        def reset(self, network, seed):  # type: ignore[no-untyped-def]
-            super().reset(network, seed)
-            self.gaps: list[tuple[float, np.ndarray]] = []
-
-        def act(self, observation):  # type: ignore[no-untyped-def]
-            self.gaps.append((observation.time_s, observation.junctions["C"].detector_gap_s.copy()))
-            return super().act(observation)
-
-    c = Recorder(detector_distance_m=100)
+    c = GapRecorder(detector_distance_m=100)
     run(sc, c, seed=1)
     west = [net.junctions["C"].incoming_lanes.index(lane) for lane in ("M_C_0", "M_C_1")
             if lane in net.junctions["C"].incoming_lanes]

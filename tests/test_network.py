@@ -141,8 +141,8 @@ def test_a_dead_tail_never_runs_when_a_controller_installs_the_program(tmp_path:
     from .conftest import _write, build_one_junction, netconvert, write_sumocfg
 
     base = build_one_junction(tmp_path)
-    st = {p.duration: p.state for p in SignalNetwork.load(base).junctions["C"].phases}
-    we, ns = st[30.0], next(p.state for p in SignalNetwork.load(base).junctions["C"].phases[2:3])
+    program = SignalNetwork.load(base).junctions["C"].phases  # W→E green, yellow, N→S green, yellow
+    we, ns = program[0].state, program[2].state
     ywe, yns = we.replace("G", "y"), ns.replace("G", "y")
     _write(tmp_path / "dead.tll.xml", f"""
         <tlLogics>
