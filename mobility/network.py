@@ -73,7 +73,13 @@ class Junction:
         Every movement the program serves is served by some stage: a tail that holds a link's only
         green of the program is a stage (hamburg-tavf's junction ``94`` releases its left turns
         permissively inside a yellow and then protects them in a 6 s phase of their own, with
-        ``minDur``/``maxDur``: read as a tail, those turns never got a green from a controller)."""
+        ``minDur``/``maxDur``: read as a tail, those turns never got a green from a controller). So is a
+        tail that holds a link's only protected green (``'G'``; elsewhere ``'g'``, yielding to the
+        opposing stream): the protected turn phase netconvert writes after a through stage with
+        permissive left turns (6 s, ``minDur`` 5, ``maxDur`` 50 in its actuated programs). Read as a
+        tail, a controller could serve those turns only permissively, and at hamburg-tavf's
+        ``cluster_683859663`` left-turners waiting inside the junction locked it (seed 2: 112 s/veh
+        against 15, 16 teleports)."""
         out = []
         n = len(self.phases)
         tails = []
@@ -89,11 +95,15 @@ class Junction:
                     continue
             out.append(i)
         covered = {k for i in out for k, c in enumerate(self.phases[i].state) if c in "Gg"}
+        protected = {k for i in out for k, c in enumerate(self.phases[i].state) if c == "G"}
         for i in tails:
-            only = {k for k, c in enumerate(self.phases[i].state) if c in "Gg"} - covered
-            if only:
+            state = self.phases[i].state
+            only = {k for k, c in enumerate(state) if c in "Gg"} - covered
+            only_protected = {k for k, c in enumerate(state) if c == "G"} - protected
+            if only or only_protected:
                 out.append(i)
                 covered |= only
+                protected |= only_protected
         return tuple(sorted(out))
 
     def transition(self, a: int, b: int) -> tuple[Phase, ...] | None:

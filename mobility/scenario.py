@@ -855,6 +855,15 @@ def write_routes(s: Scenario, out: Path) -> Path:
     return out
 
 
+# The report options every run sets, with SUMO's synonyms: a user who gives one (e.g. --no-warnings false,
+# to see where vehicles teleport) keeps theirs.
+_QUIET_OPTIONS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("--no-step-log",), "true"),
+    (("--no-warnings", "-W", "--suppress-warnings"), "true"),
+    (("--duration-log.disable",), "true"),
+)
+
+
 def sumo_command(scenario: Scenario, seed: int, workdir: Path, *, gui: bool = False,
                  extra_args: Sequence[str] = ()) -> list[str]:
     """The SUMO command line for a run (routes for TOML scenarios are written into ``workdir``).
@@ -877,8 +886,11 @@ def sumo_command(scenario: Scenario, seed: int, workdir: Path, *, gui: bool = Fa
         cmd += ["-n", str(scenario.net_file), "-r", str(routes), "--step-length", repr(scenario.step_length_s)]
         if additional:
             cmd += ["-a", ",".join(str(p) for p in additional)]
-    cmd += ["--begin", repr(scenario.begin_s), "--end", repr(scenario.stop_s), "--seed", str(seed),
-            "--no-step-log", "true", "--no-warnings", "true", "--duration-log.disable", "true"]
+    cmd += ["--begin", repr(scenario.begin_s), "--end", repr(scenario.stop_s), "--seed", str(seed)]
+    given = {a.split("=")[0] for a in (*scenario.sumo_args, *extra_args) if a.startswith("-")}
+    for names, value in _QUIET_OPTIONS:  # SUMO refuses an option given twice: the user's own one wins
+        if not given.intersection(names):
+            cmd += [names[0], value]
     if gui:
         cmd += ["--start", "true", "--quit-on-end", "true"]
     cmd += list(scenario.sumo_args) + list(extra_args)

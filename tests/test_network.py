@@ -76,7 +76,10 @@ def test_load_is_cached_until_the_file_changes(one_junction: Path, tmp_path: Pat
 def test_a_tail_holding_a_movements_only_green_is_a_stage() -> None:
     """hamburg-tavf's junction 94: the left turns (links 2, 3) are released permissively inside the
     through yellow, then protected in a phase of their own. Read as a clearance tail, no stage would
-    ever give them a green; with a stage serving them elsewhere, the same phase stays a tail."""
+    ever give them a green. The same holds when a stage serves them only permissively (``'g'``,
+    yielding to the opposing through): the protected phase netconvert writes after such a stage,
+    whose absence let left-turners waiting inside hamburg-tavf's ``cluster_683859663`` lock it. With a
+    stage serving them with priority elsewhere, the same phase is a clearance tail."""
     from mobility.network import Junction, Link, Phase
 
     links = tuple(Link(i, f"in{i}", f"out{i}", (), d) for i, d in enumerate("ssllr"))
@@ -89,7 +92,10 @@ def test_a_tail_holding_a_movements_only_green_is_a_stage() -> None:
     only_there = junction((("GGrrr", 33.0), ("yyggr", 3.0), ("rrGGr", 6.0), ("rryyr", 3.0), ("rrrrG", 20.0),
                            ("rrrry", 3.0)))
     assert only_there.green_phases == (0, 2, 4)
-    served_elsewhere = junction((("GGggr", 33.0), ("yyggr", 3.0), ("rrGGr", 6.0), ("rryyr", 3.0), ("rrrrG", 20.0),
+    permissive_elsewhere = junction((("GGggr", 33.0), ("yyggr", 3.0), ("rrGGr", 6.0), ("rryyr", 3.0),
+                                     ("rrrrG", 20.0), ("rrrry", 3.0)))
+    assert permissive_elsewhere.green_phases == (0, 2, 4)
+    served_elsewhere = junction((("GGGGr", 33.0), ("yyGGr", 3.0), ("rrGGr", 6.0), ("rryyr", 3.0), ("rrrrG", 20.0),
                                  ("rrrry", 3.0)))
     assert served_elsewhere.green_phases == (0, 4)
 

@@ -232,3 +232,22 @@ def test_no_end_waits_for_vehicles_not_yet_loaded(tmp_path: Path) -> None:
     wd.mkdir()
     n = simulate(load_scenario(cfg), make("static"), 1, wd).network
     assert n["vehicles_arrived"] == 12 and n["sim_end_s"] > 1300 and n["stopped_at_cap"] == 0.0
+
+
+def test_a_report_option_given_for_the_run_wins(tmp_path: Path) -> None:
+    """Runs are quiet (no step log, no warnings), but ``--no-warnings false`` (or ``-W false``) given for
+    a run replaces the quiet default instead of making SUMO refuse the option twice: with teleporting
+    after 5 s of waiting, SUMO's log names where each vehicle teleported."""
+    cfg = _model(tmp_path / "m", end="600")
+    sc = load_scenario(cfg)
+    for name in ("--no-warnings", "-W"):
+        cmd = sumo_command(sc, 1, tmp_path, extra_args=[name, "false"])
+        assert sum(a in ("--no-warnings", "-W", "--suppress-warnings") for a in cmd) == 1
+        assert cmd[cmd.index(name) + 1] == "false"
+    log = tmp_path / "sumo.log"
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    out = simulate(sc, make("static"), 1, wd,
+                   sumo_args=["--no-warnings", "false", "--time-to-teleport", "5", "--log", str(log)])
+    jumps = [line for line in log.read_text().splitlines() if "Teleporting vehicle" in line]
+    assert jumps and len(jumps) == out.network["teleports"]
