@@ -80,7 +80,23 @@ class Junction:
         tail, a controller could serve those turns only permissively, and at hamburg-tavf's
         ``cluster_683859663`` left-turners waiting inside the junction locked it (seed 2: 112 s/veh
         against 15, 16 teleports)."""
+        return self._stages[0]
+
+    @property
+    def protected_turn_tails(self) -> tuple[int, ...]:
+        """Indices (into ``green_phases``) of the stages that are a program's protected-turn tail: a
+        clearance tail made a stage only because it holds a link's only protected green (``'G'``; the
+        link is ``'g'`` in the stage before). The program runs it at the end of that stage, for free
+        in the transition; ``max-pressure`` does not choose it as a stage of its own by default
+        (``protected_tails=False``)."""
+        stages, promoted = self._stages
+        return tuple(stages.index(i) for i in promoted)
+
+    @functools.cached_property
+    def _stages(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """``green_phases`` and, of those, the phases made stages by their protected green alone."""
         out = []
+        promoted = []
         n = len(self.phases)
         tails = []
         for i, p in enumerate(self.phases):
@@ -102,9 +118,11 @@ class Junction:
             only_protected = {k for k, c in enumerate(state) if c == "G"} - protected
             if only or only_protected:
                 out.append(i)
+                if not only:
+                    promoted.append(i)
                 covered |= only
                 protected |= only_protected
-        return tuple(sorted(out))
+        return tuple(sorted(out)), tuple(promoted)
 
     def transition(self, a: int, b: int) -> tuple[Phase, ...] | None:
         """The program's own phases between stage ``a`` and stage ``b`` (indices into

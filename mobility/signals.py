@@ -7,8 +7,8 @@ Controllers say *what* to serve; the actuator decides *how*:
   way) → clearance red (``all_red_s``) → the new green; with ``Safety.transitions="program"``,
   between two stages its own program joins, the program's own transition phases are replayed
   (:func:`transition_steps`). A green is held for at least ``min_green_s``
-  (an earlier request waits until then) and ended at ``max_green_s`` (the next green in program order
-  is served if the controller asked for nothing else).
+  (an earlier request waits until then) and ended at ``max_green_s`` (the next green in program order,
+  past protected-turn tails, is served if the controller asked for nothing else).
 * :class:`~mobility.controllers.TimingPlan`: a static SUMO program with the plan's green durations
   (transitions keep the network's yellow/red durations), started at the phase the offset implies.
 * :class:`~mobility.controllers.NativeProgram`: the network's phases handed to a SUMO program type
@@ -267,7 +267,8 @@ class Actuator:
         if action.kind != "actuated":
             raise SimulationError(f"controller '{self.name}': NativeProgram kind '{action.kind}' unsupported; expected 'actuated'")
         phases = []
-        greens = set(j.green_phases)
+        # a protected-turn tail keeps its program duration, as the clearance the program runs it as
+        greens = set(j.green_phases) - {j.green_phases[k] for k in j.protected_turn_tails}
         for i, p in enumerate(j.phases):
             if i in greens:
                 dur = min(max(p.duration, action.min_green_s), action.max_green_s)
@@ -320,7 +321,7 @@ class Actuator:
         if pc.requested != pc.green and elapsed >= s.min_green_s - 1e-9:
             self._start_transition(t, j, pc, pc.green, pc.requested)
         elif elapsed >= s.max_green_s - 1e-9:
-            self._start_transition(t, j, pc, pc.green, (pc.green + 1) % len(pc.greens))
+            self._start_transition(t, j, pc, pc.green, _next_after_max_out(j, pc.green))
 
     def phase_status(self, jid: str, t: float) -> tuple[int | None, float] | None:
         """(green index being served or None during a transition, seconds in that stage) for a
@@ -331,3 +332,12 @@ class Actuator:
         if pc.stage == "green":
             return pc.green, t - pc.green_start
         return None, t - pc.stage_start
+
+
+def _next_after_max_out(j: Junction, green: int) -> int:
+    """The stage a max-out moves to: the next in program order that is not a protected-turn tail
+    (:attr:`~mobility.network.Junction.protected_turn_tails`; the program runs those only at the end
+    of the stage before them, and a controller that wants one asks for it)."""
+    n, tails = len(j.green_phases), set(j.protected_turn_tails)
+    later = [(green + k) % n for k in range(1, n + 1) if (green + k) % n not in tails]  # may be ``green`` again
+    return later[0] if later else (green + 1) % n

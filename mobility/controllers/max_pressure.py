@@ -52,12 +52,18 @@ class MaxPressure(Controller):
     include_permissive: count permissive-green (``'g'``) links as served by a stage, default True.
     permissive_weight: a permissive-green link (``'g'``: a turn yielding to a foe with priority green
         in the same stage) whose opposing priority links hold vehicles counts this fraction of its
-        pressure in that stage, default 0: a turn facing an opposing queue moves (almost) nobody; it
+        pressure in that stage, default 1. With 0, a turn facing an opposing queue moves (almost) nobody; it
         waits in the junction and, between two close signals, blocks the stream the other one
         waits for. The stage that protects the turn (``'G'``, the real program's protected-turn
         stage) is then chosen when the turners' pressure is high. 1: the permissive link always
         counts in full (and a protected-turn stage, with no more pressure than the stage serving
         the turn permissively, is treated as dominated by ``maximal_stages``).
+    protected_tails: also choose a program's protected-turn tails as stages of their own
+        (:attr:`~mobility.network.Junction.protected_turn_tails`: netconvert's 6 s protected left
+        turn after a through stage that serves the turn permissively), default False. Each choice of
+        one costs a full yellow and clearance red, where the program runs it at the end of the
+        through stage: choosing them cost RESCO cologne8 30.5 against 25.3 s/veh (RESCO delay, 5
+        seeds) and ingolstadt7 41.4 against 34.0 (docs/benchmarks.md, "Sixth pass").
     upstream: what a link's upstream queue is: ``"count"`` (default), all vehicles on its
         incoming lane, or ``"queue"``, the halted ones.
     downstream: what a link's downstream queue is: ``"queue"`` (default), halted vehicles on its
@@ -122,7 +128,8 @@ class MaxPressure(Controller):
                  maximal_stages: bool = True, cyclic: bool = False, switch_margin: float = 0.0,
                  yellow_s: float = 3.0, all_red_s: float = 2.0, program_yellow: bool = False,
                  transitions: str = "generic", approach_m: float | None = 100.0, switch_cost: bool = True,
-                 keep_actuated: bool = True, coupled: bool = True, permissive_weight: float = 1.0) -> None:
+                 keep_actuated: bool = True, coupled: bool = True, permissive_weight: float = 1.0,
+                 protected_tails: bool = False) -> None:
         super().__init__(decision_interval_s=decision_interval_s, min_green_s=min_green_s,
                          max_green_s=max_green_s, include_permissive=include_permissive, upstream=upstream,
                          downstream=downstream, max_red_s=max_red_s, spillback_guard=spillback_guard,
@@ -130,7 +137,7 @@ class MaxPressure(Controller):
                          switch_margin=switch_margin, yellow_s=yellow_s, all_red_s=all_red_s,
                          program_yellow=program_yellow, transitions=transitions, approach_m=approach_m,
                          switch_cost=switch_cost, keep_actuated=keep_actuated, coupled=coupled,
-                         permissive_weight=permissive_weight)
+                         permissive_weight=permissive_weight, protected_tails=protected_tails)
         if transitions not in ("generic", "program"):
             raise self._param_error("transitions", "'generic' or 'program'", transitions)
         a = approach_m
@@ -148,7 +155,7 @@ class MaxPressure(Controller):
         if max_green_s < min_green_s:
             raise self._param_error("max_green_s", f"at least min_green_s={min_green_s}", max_green_s)
         for b in ("include_permissive", "normalize", "maximal_stages", "cyclic", "program_yellow", "switch_cost",
-                  "keep_actuated", "coupled"):
+                  "keep_actuated", "coupled", "protected_tails"):
             if not isinstance(self._params[b], bool):
                 raise self._param_error(b, "True or False", self._params[b])
         w = permissive_weight
@@ -171,6 +178,8 @@ class MaxPressure(Controller):
         #: per junction: storage of each incoming lane (veh), and whether each stage may be chosen
         self._in_cap: dict[str, np.ndarray] = {}
         self._eligible: dict[str, np.ndarray] = {}
+        #: per junction: which stages are protected-turn tails not chosen (``protected_tails=False``)
+        self._tails: dict[str, np.ndarray] = {}
         #: per junction: stage × permissive link × link, whether the link yields to that priority link
         #: in that stage (None: no permissive links, or ``permissive_weight=1``)
         self._opposed: dict[str, np.ndarray | None] = {}
@@ -235,6 +244,10 @@ class MaxPressure(Controller):
                                 np.array([_storage(network.lane_length(lane)) for lane in j.outgoing_lanes]))
             self._in_cap[jid] = np.array([_storage(network.lane_length(lane)) for lane in j.incoming_lanes])
             self._eligible[jid] = _maximal(priority if self._opposed[jid] is not None else np.where(stage_share > 0, 2, 0)) if self._params["maximal_stages"] else np.ones(len(stage_share), bool)
+            self._tails[jid] = np.zeros(len(j.green_phases), dtype=bool)
+            if not self._params["protected_tails"]:
+                self._tails[jid][list(j.protected_turn_tails)] = True
+                self._eligible[jid] &= ~self._tails[jid]
             if self._params["switch_cost"]:
                 from ..signals import transition_time_s
 
@@ -305,7 +318,8 @@ class MaxPressure(Controller):
                     out[jid] = GreenPhase(self._current[lead])
                     continue
             # the green being served, or the one we are moving to during a transition
-            current = o.green if o.green is not None else self._current.get(jid, 0)
+            tails = self._tails[jid]
+            current = o.green if o.green is not None and not tails[o.green] else self._current.get(jid, 0)
             ok = self._eligible[jid]
             q = np.where(ok, p, -np.inf)
             margin = self._params["switch_margin"]
@@ -338,7 +352,8 @@ class MaxPressure(Controller):
                 waited = np.where(waiting, t - served_at, -np.inf)
                 lane = int(np.argmax(waited))
                 if waited[lane] >= max_red - 1e-9:  # the longest-waiting lane goes next
-                    stages = np.flatnonzero(serves[:, lane])
+                    stages = np.flatnonzero(serves[:, lane] & ~tails)
+                    stages = stages if stages.size else np.flatnonzero(serves[:, lane])
                     best = int(stages[np.argmax(p[stages])])
             self._current[jid] = best
             out[jid] = GreenPhase(best)
