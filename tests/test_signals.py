@@ -226,3 +226,62 @@ def test_a_program_that_joins_two_stages_directly_changes_at_once() -> None:
     net = SignalNetwork(Path("hand-built.net.xml"), {"C": j}, {}, nx.DiGraph())
     port = _drive(net, Safety(min_green_s=5, max_green_s=100, transitions="program"), {0.0: 0, 6.0: 1}, until=12)
     assert port.history == [(0.0, "Grr"), (6.0, "GGr")]
+
+
+def _tail_net(program: tuple[tuple[str, float], ...]) -> SignalNetwork:
+    """One junction: through 0 with permissive left 1, through 2 with permissive left 3."""
+    import networkx as nx
+
+    from mobility.network import Junction, Link, Phase, _LaneInfo
+
+    links = tuple(Link(i, f"in{i}", f"out{i}", (), d) for i, d in enumerate("slsl"))
+    phases = tuple(Phase(st, d, 5.0, 50.0) for st, d in program)
+    j = Junction("T", links, phases, "0", 0.0, tuple(f"in{i}" for i in range(4)), tuple(f"out{i}" for i in range(4)), ())
+    lanes = {f"{k}{i}": _LaneInfo(100.0, 13.9, f"{k}{i}", False) for k in ("in", "out") for i in range(4)}
+    return SignalNetwork(Path("hand-built.net.xml"), {"T": j}, lanes, nx.DiGraph())
+
+
+def test_protected_turn_tails_are_stages_that_max_out_and_max_pressure_pass_by() -> None:
+    """netconvert's protected left after a through stage that serves it permissively: a stage (so
+    ``actuated`` can serve the turn protected), marked as a tail; a max-out moves past it to the next
+    through stage, or back to the only one; ``max-pressure`` never counts it eligible."""
+    from mobility.controllers.max_pressure import MaxPressure
+    from mobility.signals import _next_after_max_out
+
+    net = _tail_net((("GgGg", 30.0), ("yGyG", 3.0), ("rGrG", 6.0), ("ryry", 3.0)))  # one through stage
+    j = net.junctions["T"]
+    assert j.green_phases == (0, 2) and j.protected_turn_tails == (1,)
+    assert _next_after_max_out(j, 0) == 0 and _next_after_max_out(j, 1) == 0
+    net = _tail_net((("Ggrr", 30.0), ("yGrr", 3.0), ("rGrr", 6.0), ("ryrr", 3.0),
+                     ("rrGg", 30.0), ("rryG", 3.0), ("rrrG", 6.0), ("rrry", 3.0)))
+    j = net.junctions["T"]
+    assert j.green_phases == (0, 2, 4, 6) and j.protected_turn_tails == (1, 3)
+    assert [_next_after_max_out(j, g) for g in range(4)] == [2, 2, 0, 0]
+    for weight in (0.0, 1.0):
+        mp = MaxPressure(keep_actuated=False, coupled=False, permissive_weight=weight)
+        mp.reset(net, 1)
+        assert mp._eligible["T"].tolist() == [True, False, True, False]
+
+
+def test_actuated_serves_a_protected_turn_tail_only_from_turn_lanes_of_its_own() -> None:
+    """A tail giving the left turn of a lane shared with the through movement (``rG`` on one lane)
+    has no lane of its own: no call, never served (vehicles waiting for the through green would
+    call and extend it); the same turn from a lane of its own calls it."""
+    import networkx as nx
+
+    from mobility.controllers.actuated import Actuated
+    from mobility.network import Junction, Link, Phase, _LaneInfo
+
+    program = (("Ggrr", 30.0), ("yGrr", 3.0), ("rGrr", 6.0), ("ryrr", 3.0), ("rrGg", 30.0), ("rryy", 3.0))
+    for lanes, served in ((("a", "b", "c", "d"), ["b"]), (("a", "a", "c", "d"), [])):
+        links = tuple(Link(i, lane, f"out{i}", (), d) for i, (lane, d) in enumerate(zip(lanes, "slsl")))
+        incoming = tuple(dict.fromkeys(lanes))
+        j = Junction("T", links, tuple(Phase(st, d, 5.0, 50.0) for st, d in program), "0", 0.0, incoming,
+                     tuple(f"out{i}" for i in range(4)), ())
+        info = {lane: _LaneInfo(100.0, 13.9, lane, False) for lane in (*incoming, *j.outgoing_lanes)}
+        net = SignalNetwork(Path("hand-built.net.xml"), {"T": j}, info, nx.DiGraph())
+        assert j.green_phases == (0, 2, 4) and j.protected_turn_tails == (1,)
+        ctrl = Actuated(keep_actuated=False, keep_short_linked=False)
+        ctrl.reset(net, 1)
+        assert [incoming[i] for i in ctrl._served["T"][1]] == served
+        assert [incoming[i] for i in ctrl._served["T"][0]] == list(dict.fromkeys(lanes[:2]))

@@ -60,10 +60,12 @@ class MaxPressure(Controller):
         the turn permissively, is treated as dominated by ``maximal_stages``).
     protected_tails: also choose a program's protected-turn tails as stages of their own
         (:attr:`~mobility.network.Junction.protected_turn_tails`: netconvert's 6 s protected left
-        turn after a through stage that serves the turn permissively), default False. Each choice of
-        one costs a full yellow and clearance red, where the program runs it at the end of the
-        through stage: choosing them cost RESCO cologne8 30.5 against 25.3 s/veh (RESCO delay, 5
-        seeds) and ingolstadt7 41.4 against 34.0 (docs/benchmarks.md, "Sixth pass").
+        turn after a through stage that serves the turn permissively), default False. Serving one
+        costs a full yellow and clearance red, where the program runs it at the end of the through
+        stage: with them in the stage set (and a max-out and the longest-waiting-lane rule leading
+        into them) RESCO cologne8 went from 25.3 to 30.5 s/veh (RESCO delay, 5 seeds) and
+        ingolstadt7 from 34.0 to 41.4 (docs/benchmarks.md, "Sixth pass"). A max-out of the
+        actuator moves past them whatever this is.
     upstream: what a link's upstream queue is: ``"count"`` (default), all vehicles on its
         incoming lane, or ``"queue"``, the halted ones.
     downstream: what a link's downstream queue is: ``"queue"`` (default), halted vehicles on its
