@@ -63,6 +63,10 @@ class Junction:
     #: pairs ``(a, b)``, ``a < b``, of link indices whose paths cross or merge (SUMO's junction logic,
     #: ``<request foes=…>``): they must never both show a priority green ``G``
     foes: frozenset[tuple[int, int]] = frozenset()
+    #: protected-turn tails are stages (:attr:`protected_turn_tails`); set for the controllers that
+    #: ask for them (:meth:`~mobility.controllers.Controller.protected_turn_stages`), see
+    #: :meth:`SignalNetwork.with_turn_stages`
+    turn_stages: bool = False
 
     @property
     def green_phases(self) -> tuple[int, ...]:
@@ -73,22 +77,23 @@ class Junction:
         Every movement the program serves is served by some stage: a tail that holds a link's only
         green of the program is a stage (hamburg-tavf's junction ``94`` releases its left turns
         permissively inside a yellow and then protects them in a 6 s phase of their own, with
-        ``minDur``/``maxDur``: read as a tail, those turns never got a green from a controller). So is a
-        tail that holds a link's only protected green (``'G'``; elsewhere ``'g'``, yielding to the
-        opposing stream): the protected turn phase netconvert writes after a through stage with
-        permissive left turns (6 s, ``minDur`` 5, ``maxDur`` 50 in its actuated programs). Read as a
-        tail, a controller could serve those turns only permissively, and at hamburg-tavf's
-        ``cluster_683859663`` left-turners waiting inside the junction locked it (seed 2: 112 s/veh
-        against 15, 16 teleports)."""
+        ``minDur``/``maxDur``: read as a tail, those turns never got a green from a controller).
+
+        With ``turn_stages``, so is a tail that holds a link's only protected green (``'G'``;
+        elsewhere ``'g'``, yielding to the opposing stream): the protected turn phase netconvert
+        writes after a through stage with permissive left turns (6 s, ``minDur`` 5, ``maxDur`` 50 in
+        its actuated programs), which SUMO's actuated logic extends. Read as a tail, ``actuated``
+        (with every program replaced) could serve those turns only permissively, and at
+        hamburg-tavf's ``cluster_683859663`` left-turners waiting inside the junction locked it
+        (seed 2: 112 s/veh against 15, 16 teleports). Plans (Webster, green waves, cycle-adaptive)
+        and max-pressure keep them as the clearance the program runs them as."""
         return self._stages[0]
 
     @property
     def protected_turn_tails(self) -> tuple[int, ...]:
         """Indices (into ``green_phases``) of the stages that are a program's protected-turn tail: a
         clearance tail made a stage only because it holds a link's only protected green (``'G'``; the
-        link is ``'g'`` in the stage before). The program runs it at the end of that stage, for free
-        in the transition; ``max-pressure`` does not choose it as a stage of its own by default
-        (``protected_tails=False``)."""
+        link is ``'g'`` in the stage before). Empty unless ``turn_stages``."""
         stages, promoted = self._stages
         return tuple(stages.index(i) for i in promoted)
 
@@ -115,7 +120,7 @@ class Junction:
         for i in tails:
             state = self.phases[i].state
             only = {k for k, c in enumerate(state) if c in "Gg"} - covered
-            only_protected = {k for k, c in enumerate(state) if c == "G"} - protected
+            only_protected = {k for k, c in enumerate(state) if c == "G"} - protected if self.turn_stages else set()
             if only or only_protected:
                 out.append(i)
                 if not only:
@@ -185,6 +190,12 @@ class SignalNetwork:
         #: the run's demand per movement (a :class:`mobility.inputs.demand.Demand`), set for controllers
         #: that declare ``needs_demand = True``; None otherwise
         self.demand = demand
+
+    def with_turn_stages(self) -> SignalNetwork:
+        """A view of this network whose junctions take protected-turn tails as stages
+        (:attr:`Junction.turn_stages`)."""
+        junctions = {jid: replace(j, turn_stages=True) for jid, j in self.junctions.items()}
+        return SignalNetwork(self.path, junctions, self.lanes, self.graph, self.demand)
 
     def with_demand(self, demand: Any) -> SignalNetwork:
         """A view of this network carrying the run's demand (the network itself is shared)."""

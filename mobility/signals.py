@@ -267,8 +267,7 @@ class Actuator:
         if action.kind != "actuated":
             raise SimulationError(f"controller '{self.name}': NativeProgram kind '{action.kind}' unsupported; expected 'actuated'")
         phases = []
-        # a protected-turn tail keeps its program duration, as the clearance the program runs it as
-        greens = set(j.green_phases) - {j.green_phases[k] for k in j.protected_turn_tails}
+        greens = set(j.green_phases)
         for i, p in enumerate(j.phases):
             if i in greens:
                 dur = min(max(p.duration, action.min_green_s), action.max_green_s)

@@ -849,8 +849,11 @@ def step_loop(session: SumoSession, controller: Controller, actuator: Actuator, 
 def prepare_network(scenario: Scenario, controller: Controller, workdir: Path,
                     network: SignalNetwork | None = None) -> SignalNetwork:
     """The signal network, with the demand estimate attached if the controller needs it (computed
-    before the run, from the scenario's routes)."""
+    before the run, from the scenario's routes), and protected-turn tails as stages if it asks for
+    them (:meth:`Controller.protected_turn_stages`)."""
     net = network or SignalNetwork.load(scenario.net_file)
+    if controller.protected_turn_stages():
+        net = net.with_turn_stages()
     if controller.needs_demand:
         from .inputs.demand import estimate_demand
 

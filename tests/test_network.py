@@ -76,25 +76,28 @@ def test_load_is_cached_until_the_file_changes(one_junction: Path, tmp_path: Pat
 def test_a_tail_holding_a_movements_only_green_is_a_stage() -> None:
     """hamburg-tavf's junction 94: the left turns (links 2, 3) are released permissively inside the
     through yellow, then protected in a phase of their own. Read as a clearance tail, no stage would
-    ever give them a green. The same holds when a stage serves them only permissively (``'g'``,
-    yielding to the opposing through): the protected phase netconvert writes after such a stage,
-    whose absence let left-turners waiting inside hamburg-tavf's ``cluster_683859663`` lock it. With a
-    stage serving them with priority elsewhere, the same phase is a clearance tail."""
+    ever give them a green. When a stage serves them permissively (``'g'``, yielding to the opposing
+    through), the phase is the protected turn netconvert writes after it: a clearance, as the
+    program runs it, unless the network takes turn stages (``actuated``: without it, left-turners
+    waiting inside hamburg-tavf's ``cluster_683859663`` locked it). With a stage serving them with
+    priority elsewhere, the same phase is a clearance tail in every reading."""
     from mobility.network import Junction, Link, Phase
 
     links = tuple(Link(i, f"in{i}", f"out{i}", (), d) for i, d in enumerate("ssllr"))
 
-    def junction(program: tuple[tuple[str, float], ...]) -> Junction:
+    def junction(program: tuple[tuple[str, float], ...], turn_stages: bool = False) -> Junction:
         phases = tuple(Phase(st, d, 5.0, 50.0) for st, d in program)
         return Junction("J", links, phases, "0", 0.0, tuple(f"in{i}" for i in range(5)),
-                        tuple(f"out{i}" for i in range(5)), ())
+                        tuple(f"out{i}" for i in range(5)), (), turn_stages=turn_stages)
 
     only_there = junction((("GGrrr", 33.0), ("yyggr", 3.0), ("rrGGr", 6.0), ("rryyr", 3.0), ("rrrrG", 20.0),
                            ("rrrry", 3.0)))
     assert only_there.green_phases == (0, 2, 4)
-    permissive_elsewhere = junction((("GGggr", 33.0), ("yyggr", 3.0), ("rrGGr", 6.0), ("rryyr", 3.0),
-                                     ("rrrrG", 20.0), ("rrrry", 3.0)))
-    assert permissive_elsewhere.green_phases == (0, 2, 4)
+    assert only_there.protected_turn_tails == ()  # a stage in every reading, not a protected-turn tail
+    program = (("GGggr", 33.0), ("yyggr", 3.0), ("rrGGr", 6.0), ("rryyr", 3.0), ("rrrrG", 20.0), ("rrrry", 3.0))
+    assert junction(program).green_phases == (0, 4)  # a clearance, as the program runs it
+    turn_stages = junction(program, turn_stages=True)  # for actuated: a stage, marked as a tail
+    assert turn_stages.green_phases == (0, 2, 4) and turn_stages.protected_turn_tails == (1,)
     served_elsewhere = junction((("GGGGr", 33.0), ("yyGGr", 3.0), ("rrGGr", 6.0), ("rryyr", 3.0), ("rrrrG", 20.0),
                                  ("rrrry", 3.0)))
     assert served_elsewhere.green_phases == (0, 4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -238,15 +239,18 @@ def _tail_net(program: tuple[tuple[str, float], ...]) -> SignalNetwork:
     phases = tuple(Phase(st, d, 5.0, 50.0) for st, d in program)
     j = Junction("T", links, phases, "0", 0.0, tuple(f"in{i}" for i in range(4)), tuple(f"out{i}" for i in range(4)), ())
     lanes = {f"{k}{i}": _LaneInfo(100.0, 13.9, f"{k}{i}", False) for k in ("in", "out") for i in range(4)}
-    return SignalNetwork(Path("hand-built.net.xml"), {"T": j}, lanes, nx.DiGraph())
+    return SignalNetwork(Path("hand-built.net.xml"), {"T": j}, lanes, nx.DiGraph()).with_turn_stages()
 
 
-def test_protected_turn_tails_are_stages_that_max_out_and_max_pressure_pass_by() -> None:
-    """netconvert's protected left after a through stage that serves it permissively: a stage (so
-    ``actuated`` can serve the turn protected), marked as a tail; a max-out moves past it to the next
-    through stage, or back to the only one; ``max-pressure`` never counts it eligible."""
-    from mobility.controllers.max_pressure import MaxPressure
+def test_protected_turn_tails_are_stages_that_a_max_out_passes_by() -> None:
+    """netconvert's protected left after a through stage that serves it permissively: with turn
+    stages (``actuated``) a stage, marked as a tail; a max-out moves past it to the next through
+    stage, or back to the only one."""
+    from mobility.controllers import make
     from mobility.signals import _next_after_max_out
+
+    assert make("actuated").protected_turn_stages()
+    assert not any(make(c).protected_turn_stages() for c in ("max-pressure", "cycle-adaptive", "webster", "static"))
 
     net = _tail_net((("GgGg", 30.0), ("yGyG", 3.0), ("rGrG", 6.0), ("ryry", 3.0)))  # one through stage
     j = net.junctions["T"]
@@ -257,10 +261,8 @@ def test_protected_turn_tails_are_stages_that_max_out_and_max_pressure_pass_by()
     j = net.junctions["T"]
     assert j.green_phases == (0, 2, 4, 6) and j.protected_turn_tails == (1, 3)
     assert [_next_after_max_out(j, g) for g in range(4)] == [2, 2, 0, 0]
-    for weight in (0.0, 1.0):
-        mp = MaxPressure(keep_actuated=False, coupled=False, permissive_weight=weight)
-        mp.reset(net, 1)
-        assert mp._eligible["T"].tolist() == [True, False, True, False]
+    plain = SignalNetwork(net.path, {"T": replace(j, turn_stages=False)}, net.lanes, net.graph).junctions["T"]
+    assert plain.green_phases == (0, 4) and plain.protected_turn_tails == ()
 
 
 def test_actuated_serves_a_protected_turn_tail_only_from_turn_lanes_of_its_own() -> None:
@@ -277,7 +279,7 @@ def test_actuated_serves_a_protected_turn_tail_only_from_turn_lanes_of_its_own()
         links = tuple(Link(i, lane, f"out{i}", (), d) for i, (lane, d) in enumerate(zip(lanes, "slsl")))
         incoming = tuple(dict.fromkeys(lanes))
         j = Junction("T", links, tuple(Phase(st, d, 5.0, 50.0) for st, d in program), "0", 0.0, incoming,
-                     tuple(f"out{i}" for i in range(4)), ())
+                     tuple(f"out{i}" for i in range(4)), (), turn_stages=True)
         info = {lane: _LaneInfo(100.0, 13.9, lane, False) for lane in (*incoming, *j.outgoing_lanes)}
         net = SignalNetwork(Path("hand-built.net.xml"), {"T": j}, info, nx.DiGraph())
         assert j.green_phases == (0, 2, 4) and j.protected_turn_tails == (1,)

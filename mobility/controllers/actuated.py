@@ -96,6 +96,9 @@ class Actuated(Controller):
     def detectors(self) -> float:
         return float(self._params["detector_distance_m"])
 
+    def protected_turn_stages(self) -> bool:
+        return True
+
     def safety(self) -> Safety:
         # max-out is this controller's decision (only when another stage has a call), so the
         # actuator's own maximum green is not used

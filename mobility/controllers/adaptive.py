@@ -24,9 +24,7 @@ that with the run's detectors, and nothing else:
   moved half-way from the current split (``smoothing``), each stage within
   ``[split_min * g0, split_max * g0]`` of its green ``g0`` in the real program and never below
   ``min_green_s``. A stage without detected lanes, or shorter than ``min_green_s`` in the real
-  program (pedestrian-only stages, short intermediate stages), keeps its real duration, as does a
-  protected-turn tail (:attr:`~mobility.network.Junction.protected_turn_tails`: the program runs it
-  as the clearance of the stage before);
+  program (pedestrian-only stages, short intermediate stages), keeps its real duration;
 * **cycle length and coordination**: junctions whose real programs share a cycle length form one
   group (the subsystem of SCATS) and share one cycle length, chosen each group cycle as
   ``C * DS_max / target_ds`` (``DS_max``: the highest stage DS in the group in its last cycle), moved at
@@ -73,9 +71,6 @@ class _Junction:
     blocked_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per stage seconds blocked
     green_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per stage seconds shown
     ds: np.ndarray | None = None  # DS per stage of the last completed cycle
-    #: per stage: a protected-turn tail (:attr:`~mobility.network.Junction.protected_turn_tails`), which
-    #: keeps its real duration as the clearance the program runs it as
-    pinned: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 @dataclass
@@ -172,24 +167,20 @@ class CycleAdaptive(Controller):
             for phase in greens:
                 st = j.phases[phase].state
                 served.append({lk.in_lane for lk in j.links if lk.index < len(st) and st[lk.index] in "Gg"})
-            tails = set(j.protected_turn_tails)  # run as clearances: they do not make a lane split-neutral
-            main = [s for k, s in enumerate(served) if k not in tails]
-            always = set.intersection(*main) if main else set()
+            always = set.intersection(*served) if served else set()
             stages = [np.array(sorted(j.incoming_lanes.index(lane) for lane in s - always
                                       if not lane.startswith(":")), dtype=int) for s in served]
             if p["keep_actuated"] and kinds.get((jid, j.program_id), "static") != "static":
                 continue  # the real program is vehicle-actuated (SUMO runs it): left as it is
             g0 = np.array([j.phases[i].duration for i in greens], dtype=float)
-            pinned = np.zeros(len(greens), dtype=bool)
-            pinned[list(j.protected_turn_tails)] = True
-            adaptive = np.array([len(s) > 0 and g >= p["min_green_s"] for s, g in zip(stages, g0)]) & ~pinned
+            adaptive = np.array([len(s) > 0 and g >= p["min_green_s"] for s, g in zip(stages, g0)])
             if adaptive.sum() < 2:  # nothing to share between stages: green scaled with the cycle only
                 adaptive[:] = False
             cycle = float(j.cycle_s)
             key: float | str = float(round(cycle)) if p["coordinate"] else jid
             self._j[jid] = _Junction(stages, adaptive, g0, cycle - float(g0.sum()), cycle, key, g0.copy(),
                                      used_s=np.zeros((len(greens), len(j.incoming_lanes))),
-                                     blocked_s=np.zeros(len(greens)), green_s=np.zeros(len(greens)), pinned=pinned)
+                                     blocked_s=np.zeros(len(greens)), green_s=np.zeros(len(greens)))
         if p["coupled"]:
             from ..network import short_link_plan
 
@@ -249,11 +240,9 @@ class CycleAdaptive(Controller):
         p = self._params
         fixed = ~js.adaptive
         available = cycle - js.lost_s
-        if not js.adaptive.any():  # only scale (a protected-turn tail keeps its duration)
-            scaled = ~js.pinned
-            out = js.g0.copy()
-            out[scaled] = js.g0[scaled] * (available - js.g0[js.pinned].sum()) / js.g0[scaled].sum()
-            return _round_to(np.maximum(out, np.minimum(js.g0, 1.0)), available, js.pinned if js.pinned.any() else None)
+        if not js.adaptive.any():  # only scale
+            out = js.g0 * available / js.g0.sum()
+            return _round_to(np.maximum(out, np.minimum(js.g0, 1.0)), available)
         share = available - js.g0[fixed].sum()
         a = js.adaptive
         lo = np.maximum(p["min_green_s"], p["split_min"] * js.g0[a])

@@ -259,6 +259,13 @@ class Controller(ABC):
         stages. False (the default): advance detection, placed along the feeding chain."""
         return False
 
+    def protected_turn_stages(self) -> bool:
+        """True: a program's protected-turn tails are stages of their own in the run's network
+        (:attr:`~mobility.network.Junction.turn_stages`), so the controller can serve a turn
+        protected and for as long as it needs. False (the default): they stay the clearance at the
+        end of the stage before, as the program runs them (plans and max-pressure)."""
+        return False
+
     def transit_classes(self) -> tuple[str, ...]:
         """SUMO vehicle classes whose vehicles the run reports in :attr:`Observation.transit` (and
         whose signal programs it reports in the junction observations); ``()`` (the default): none."""

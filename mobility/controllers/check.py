@@ -304,6 +304,8 @@ def _check_actions(actions: Any, net: SignalNetwork, obs: Observation, who: str)
 def _episode(c: Controller, net: SignalNetwork, who: str) -> list[tuple[float, dict[str, Action]]]:
     """Run ``c`` for :data:`HORIZON_S` synthetic seconds; the actions it returned, by decision time."""
     rng = np.random.default_rng(SEED)
+    if c.protected_turn_stages():  # as a run gives it (mobility.sim.prepare_network)
+        net = net.with_turn_stages()
     try:
         c.reset(net, SEED)
     except Exception as e:  # noqa: BLE001 - any failure here is the finding

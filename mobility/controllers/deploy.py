@@ -288,6 +288,9 @@ class Deployed(Controller):
     def stop_line_detectors(self) -> bool:
         return self.inner.stop_line_detectors()
 
+    def protected_turn_stages(self) -> bool:
+        return self.inner.protected_turn_stages()
+
     def approach_m(self) -> float | None:
         return self.inner.approach_m()
 

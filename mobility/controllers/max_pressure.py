@@ -58,14 +58,6 @@ class MaxPressure(Controller):
         stage) is then chosen when the turners' pressure is high. 1: the permissive link always
         counts in full (and a protected-turn stage, with no more pressure than the stage serving
         the turn permissively, is treated as dominated by ``maximal_stages``).
-    protected_tails: also choose a program's protected-turn tails as stages of their own
-        (:attr:`~mobility.network.Junction.protected_turn_tails`: netconvert's 6 s protected left
-        turn after a through stage that serves the turn permissively), default False. Serving one
-        costs a full yellow and clearance red, where the program runs it at the end of the through
-        stage: with them in the stage set (and a max-out and the longest-waiting-lane rule leading
-        into them) RESCO cologne8 went from 25.3 to 30.5 s/veh (RESCO delay, 5 seeds) and
-        ingolstadt7 from 34.0 to 41.4 (docs/benchmarks.md, "Sixth pass"). A max-out of the
-        actuator moves past them whatever this is.
     upstream: what a link's upstream queue is: ``"count"`` (default), all vehicles on its
         incoming lane, or ``"queue"``, the halted ones.
     downstream: what a link's downstream queue is: ``"queue"`` (default), halted vehicles on its
@@ -130,8 +122,7 @@ class MaxPressure(Controller):
                  maximal_stages: bool = True, cyclic: bool = False, switch_margin: float = 0.0,
                  yellow_s: float = 3.0, all_red_s: float = 2.0, program_yellow: bool = False,
                  transitions: str = "generic", approach_m: float | None = 100.0, switch_cost: bool = True,
-                 keep_actuated: bool = True, coupled: bool = True, permissive_weight: float = 1.0,
-                 protected_tails: bool = False) -> None:
+                 keep_actuated: bool = True, coupled: bool = True, permissive_weight: float = 1.0) -> None:
         super().__init__(decision_interval_s=decision_interval_s, min_green_s=min_green_s,
                          max_green_s=max_green_s, include_permissive=include_permissive, upstream=upstream,
                          downstream=downstream, max_red_s=max_red_s, spillback_guard=spillback_guard,
@@ -139,7 +130,7 @@ class MaxPressure(Controller):
                          switch_margin=switch_margin, yellow_s=yellow_s, all_red_s=all_red_s,
                          program_yellow=program_yellow, transitions=transitions, approach_m=approach_m,
                          switch_cost=switch_cost, keep_actuated=keep_actuated, coupled=coupled,
-                         permissive_weight=permissive_weight, protected_tails=protected_tails)
+                         permissive_weight=permissive_weight)
         if transitions not in ("generic", "program"):
             raise self._param_error("transitions", "'generic' or 'program'", transitions)
         a = approach_m
@@ -157,7 +148,7 @@ class MaxPressure(Controller):
         if max_green_s < min_green_s:
             raise self._param_error("max_green_s", f"at least min_green_s={min_green_s}", max_green_s)
         for b in ("include_permissive", "normalize", "maximal_stages", "cyclic", "program_yellow", "switch_cost",
-                  "keep_actuated", "coupled", "protected_tails"):
+                  "keep_actuated", "coupled"):
             if not isinstance(self._params[b], bool):
                 raise self._param_error(b, "True or False", self._params[b])
         w = permissive_weight
@@ -180,8 +171,6 @@ class MaxPressure(Controller):
         #: per junction: storage of each incoming lane (veh), and whether each stage may be chosen
         self._in_cap: dict[str, np.ndarray] = {}
         self._eligible: dict[str, np.ndarray] = {}
-        #: per junction: which stages are protected-turn tails not chosen (``protected_tails=False``)
-        self._tails: dict[str, np.ndarray] = {}
         #: per junction: stage × permissive link × link, whether the link yields to that priority link
         #: in that stage (None: no permissive links, or ``permissive_weight=1``)
         self._opposed: dict[str, np.ndarray | None] = {}
@@ -246,10 +235,6 @@ class MaxPressure(Controller):
                                 np.array([_storage(network.lane_length(lane)) for lane in j.outgoing_lanes]))
             self._in_cap[jid] = np.array([_storage(network.lane_length(lane)) for lane in j.incoming_lanes])
             self._eligible[jid] = _maximal(priority if self._opposed[jid] is not None else np.where(stage_share > 0, 2, 0)) if self._params["maximal_stages"] else np.ones(len(stage_share), bool)
-            self._tails[jid] = np.zeros(len(j.green_phases), dtype=bool)
-            if not self._params["protected_tails"]:
-                self._tails[jid][list(j.protected_turn_tails)] = True
-                self._eligible[jid] &= ~self._tails[jid]
             if self._params["switch_cost"]:
                 from ..signals import transition_time_s
 
@@ -320,8 +305,7 @@ class MaxPressure(Controller):
                     out[jid] = GreenPhase(self._current[lead])
                     continue
             # the green being served, or the one we are moving to during a transition
-            tails = self._tails[jid]
-            current = o.green if o.green is not None and not tails[o.green] else self._current.get(jid, 0)
+            current = o.green if o.green is not None else self._current.get(jid, 0)
             ok = self._eligible[jid]
             q = np.where(ok, p, -np.inf)
             margin = self._params["switch_margin"]
@@ -354,8 +338,7 @@ class MaxPressure(Controller):
                 waited = np.where(waiting, t - served_at, -np.inf)
                 lane = int(np.argmax(waited))
                 if waited[lane] >= max_red - 1e-9:  # the longest-waiting lane goes next
-                    stages = np.flatnonzero(serves[:, lane] & ~tails)
-                    stages = stages if stages.size else np.flatnonzero(serves[:, lane])
+                    stages = np.flatnonzero(serves[:, lane])
                     best = int(stages[np.argmax(p[stages])])
             self._current[jid] = best
             out[jid] = GreenPhase(best)
