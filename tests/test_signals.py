@@ -265,25 +265,29 @@ def test_protected_turn_tails_are_stages_that_a_max_out_passes_by() -> None:
     assert plain.green_phases == (0, 4) and plain.protected_turn_tails == ()
 
 
-def test_actuated_serves_a_protected_turn_tail_only_from_turn_lanes_of_its_own() -> None:
-    """A tail giving the left turn of a lane shared with the through movement (``rG`` on one lane)
-    has no lane of its own: no call, never served (vehicles waiting for the through green would
-    call and extend it); the same turn from a lane of its own calls it."""
-    import networkx as nx
+def test_actuated_runs_a_protected_turn_tail_for_its_minimum_green_only() -> None:
+    """Through ``in0`` with the left ``in1`` permissive, then the left's protected tail, then the
+    cross street. Left-turners waiting (and vehicles passing the loops: gaps of 1 s) call the tail;
+    the through green is extended by its loops, the tail is not: it ends at its 5 s minimum."""
+    import numpy as np
 
     from mobility.controllers.actuated import Actuated
-    from mobility.network import Junction, Link, Phase, _LaneInfo
+    from mobility.controllers.base import JunctionObservation, Observation
 
-    program = (("Ggrr", 30.0), ("yGrr", 3.0), ("rGrr", 6.0), ("ryrr", 3.0), ("rrGg", 30.0), ("rryy", 3.0))
-    for lanes, served in ((("a", "b", "c", "d"), ["b"]), (("a", "a", "c", "d"), [])):
-        links = tuple(Link(i, lane, f"out{i}", (), d) for i, (lane, d) in enumerate(zip(lanes, "slsl")))
-        incoming = tuple(dict.fromkeys(lanes))
-        j = Junction("T", links, tuple(Phase(st, d, 5.0, 50.0) for st, d in program), "0", 0.0, incoming,
-                     tuple(f"out{i}" for i in range(4)), (), turn_stages=True)
-        info = {lane: _LaneInfo(100.0, 13.9, lane, False) for lane in (*incoming, *j.outgoing_lanes)}
-        net = SignalNetwork(Path("hand-built.net.xml"), {"T": j}, info, nx.DiGraph())
-        assert j.green_phases == (0, 2, 4) and j.protected_turn_tails == (1,)
-        ctrl = Actuated(keep_actuated=False, keep_short_linked=False)
-        ctrl.reset(net, 1)
-        assert [incoming[i] for i in ctrl._served["T"][1]] == served
-        assert [incoming[i] for i in ctrl._served["T"][0]] == list(dict.fromkeys(lanes[:2]))
+    net = _tail_net((("Ggrr", 30.0), ("yGrr", 3.0), ("rGrr", 6.0), ("ryrr", 3.0), ("rrGG", 30.0), ("rryy", 3.0)))
+    j = net.junctions["T"]
+    assert j.green_phases == (0, 2, 4) and j.protected_turn_tails == (1,)
+    ctrl = Actuated(keep_actuated=False, keep_short_linked=False)
+    ctrl.reset(net, 1)
+
+    def act(t: float, green: int, in_phase: float) -> int:
+        n = len(j.incoming_lanes)
+        o = JunctionObservation("T", j.incoming_lanes, np.zeros(n), np.full(n, 3.0), np.zeros(n), j.green_phases[green],
+                                green, in_phase, j.outgoing_lanes, np.zeros(4), np.zeros(4), np.full(n, 1.0))
+        return ctrl.act(Observation(t, {"T": o}))["T"].index
+
+    assert act(0, 0, 0) == 0
+    assert act(20, 0, 20) == 0  # extended: gaps of 1 s
+    assert act(50, 0, 50) == 1  # max-out: the called tail is next
+    assert act(54, 1, 4) == 1  # its minimum green
+    assert act(55, 1, 5) == 2  # not extended although its loops see gaps of 1 s
