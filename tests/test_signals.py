@@ -12,6 +12,8 @@ from mobility.errors import SimulationError
 from mobility.network import SignalNetwork
 from mobility.signals import Actuator, clearance_state, yellow_state
 
+from .conftest import SHARED
+
 
 class FakePort:
     def __init__(self, state: str) -> None:
@@ -237,9 +239,10 @@ def _tail_net(program: tuple[tuple[str, float], ...]) -> SignalNetwork:
 
     links = tuple(Link(i, f"in{i}", f"out{i}", (), d) for i, d in enumerate("slsl"))
     phases = tuple(Phase(st, d, 5.0, 50.0) for st, d in program)
-    j = Junction("T", links, phases, "0", 0.0, tuple(f"in{i}" for i in range(4)), tuple(f"out{i}" for i in range(4)), ())
+    j = Junction("T", links, phases, "0", 0.0, tuple(f"in{i}" for i in range(4)), tuple(f"out{i}" for i in range(4)), (),
+                 turn_stages=True)  # as SignalNetwork.with_turn_stages marks a vehicle-actuated program
     lanes = {f"{k}{i}": _LaneInfo(100.0, 13.9, f"{k}{i}", False) for k in ("in", "out") for i in range(4)}
-    return SignalNetwork(Path("hand-built.net.xml"), {"T": j}, lanes, nx.DiGraph()).with_turn_stages()
+    return SignalNetwork(Path("hand-built.net.xml"), {"T": j}, lanes, nx.DiGraph())
 
 
 def test_protected_turn_tails_are_stages_that_a_max_out_passes_by() -> None:
@@ -265,29 +268,17 @@ def test_protected_turn_tails_are_stages_that_a_max_out_passes_by() -> None:
     assert plain.green_phases == (0, 4) and plain.protected_turn_tails == ()
 
 
-def test_actuated_runs_a_protected_turn_tail_for_its_minimum_green_only() -> None:
-    """Through ``in0`` with the left ``in1`` permissive, then the left's protected tail, then the
-    cross street. Left-turners waiting (and vehicles passing the loops: gaps of 1 s) call the tail;
-    the through green is extended by its loops, the tail is not: it ends at its 5 s minimum."""
-    import numpy as np
-
-    from mobility.controllers.actuated import Actuated
-    from mobility.controllers.base import JunctionObservation, Observation
-
-    net = _tail_net((("Ggrr", 30.0), ("yGrr", 3.0), ("rGrr", 6.0), ("ryrr", 3.0), ("rrGG", 30.0), ("rryy", 3.0)))
-    j = net.junctions["T"]
-    assert j.green_phases == (0, 2, 4) and j.protected_turn_tails == (1,)
-    ctrl = Actuated(keep_actuated=False, keep_short_linked=False)
-    ctrl.reset(net, 1)
-
-    def act(t: float, green: int, in_phase: float) -> int:
-        n = len(j.incoming_lanes)
-        o = JunctionObservation("T", j.incoming_lanes, np.zeros(n), np.full(n, 3.0), np.zeros(n), j.green_phases[green],
-                                green, in_phase, j.outgoing_lanes, np.zeros(4), np.zeros(4), np.full(n, 1.0))
-        return ctrl.act(Observation(t, {"T": o}))["T"].index
-
-    assert act(0, 0, 0) == 0
-    assert act(20, 0, 20) == 0  # extended: gaps of 1 s
-    assert act(50, 0, 50) == 1  # max-out: the called tail is next
-    assert act(54, 1, 4) == 1  # its minimum green
-    assert act(55, 1, 5) == 2  # not extended although its loops see gaps of 1 s
+@pytest.mark.skipif(not (SHARED / "scenarios" / "real" / "hamburg-tavf").exists(), reason="../shared/scenarios not present")
+def test_turn_stages_only_where_the_city_program_is_vehicle_actuated() -> None:
+    """hamburg-tavf's ``cluster_683859663`` (an actuated program) gets its two protected left-turn
+    tails as stages; its fixed-time ``1996`` and RESCO's fixed-time cologne8 keep theirs as clearances."""
+    ham = SignalNetwork.load(SHARED / "scenarios" / "real" / "hamburg-tavf" / "network.net.xml.gz")
+    assert ham.junctions["cluster_683859663"].green_phases == (0, 4)
+    turn = ham.with_turn_stages()
+    assert turn.junctions["cluster_683859663"].green_phases == (0, 2, 4, 6)
+    assert turn.junctions["cluster_683859663"].protected_turn_tails == (1, 3)
+    assert not turn.junctions["1996"].turn_stages
+    cologne = SHARED / "scenarios" / "resco" / "cologne8" / "cologne8.net.xml"
+    if cologne.exists():
+        net = SignalNetwork.load(cologne)
+        assert net.with_turn_stages().junctions == net.junctions

@@ -57,12 +57,9 @@ class Actuated(Controller):
         not demand the green can serve (as ``cycle-adaptive`` counts it), default False.
 
     A lane "served" by a stage has at least one link with priority (``'G'``) or permissive (``'g'``)
-    green in it. A stage has a call when its served lanes hold at least one vehicle. A protected-turn
-    tail (:attr:`~mobility.network.Junction.protected_turn_tails`, a stage for this controller) runs
-    its minimum green when called and is not extended: its lanes are often shared with the through
-    movement, whose vehicles, queued for the through green, would extend it. Extended like any
-    stage, the tails cost RESCO cologne1 +88 % and cologne8 +106 % delay against the fixed-time
-    programs (5 seeds; docs/benchmarks.md, "Sixth pass").
+    green in it. A stage has a call when its served lanes hold at least one vehicle. Where the city's
+    program is vehicle-actuated, its protected-turn tails are stages too (SUMO extends them; see
+    :meth:`~mobility.network.SignalNetwork.with_turn_stages`).
     """
 
     name = "actuated"
@@ -92,7 +89,6 @@ class Actuated(Controller):
         self._served: dict[str, list[np.ndarray]] = {}
         self._target: dict[str, int] = {}
         self._kept: set[str] = set()
-        self._tails: dict[str, frozenset[int]] = {}
 
     def detectors(self) -> float:
         return float(self._params["detector_distance_m"])
@@ -111,7 +107,7 @@ class Actuated(Controller):
         from ..network import short_linked_signals
         from .max_pressure import kept_actuated
 
-        self._served, self._target, self._tails = {}, {}, {}
+        self._served, self._target = {}, {}
         self._kept = kept_actuated(network) if self._params["keep_actuated"] else set()
         if self._params["keep_short_linked"]:
             self._kept |= short_linked_signals(network)
@@ -123,7 +119,6 @@ class Actuated(Controller):
                 lanes = dict.fromkeys(lk.in_lane for lk in j.links if lk.index < len(state) and state[lk.index] in "Gg")
                 stages.append(np.array([j.incoming_lanes.index(lane) for lane in lanes], dtype=int))
             self._served[jid] = stages
-            self._tails[jid] = frozenset(j.protected_turn_tails)
 
     def act(self, observation: Observation) -> Mapping[str, Action]:
         p = self._params
@@ -143,7 +138,7 @@ class Actuated(Controller):
                 active = o.detector_gap_s[lanes] < p["max_gap_s"]
                 if p["blocked_gap_out"]:  # every vehicle of the lane standing in green: blocked, not demand
                     active &= ~((o.count_veh[lanes] > 0) & (o.queue_veh[lanes] >= o.count_veh[lanes]))
-                extend = bool(active.any()) and target not in self._tails[jid]  # a protected turn: min green
+                extend = bool(active.any())
                 if not extend or o.time_in_phase_s >= p["max_green_s"] - 1e-9:  # gap-out or max-out
                     for k in range(1, len(stages)):
                         nxt = (target + k) % len(stages)
