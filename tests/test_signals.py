@@ -282,3 +282,30 @@ def test_turn_stages_only_where_the_city_program_is_vehicle_actuated() -> None:
     if cologne.exists():
         net = SignalNetwork.load(cologne)
         assert net.with_turn_stages().junctions == net.junctions
+
+
+def test_actuated_always_runs_the_protected_turn_tail_after_its_stage() -> None:
+    """The tail after through ``in0`` (left ``in1`` protected) runs although no vehicle is on its
+    lanes: the turners it clears wait inside the junction, where no loop sees them. After its
+    minimum green it gaps out to the cross street, which has a call."""
+    import numpy as np
+
+    from mobility.controllers.actuated import Actuated
+    from mobility.controllers.base import JunctionObservation, Observation
+
+    net = _tail_net((("Ggrr", 30.0), ("yGrr", 3.0), ("rGrr", 6.0), ("ryrr", 3.0), ("rrGG", 30.0), ("rryy", 3.0)))
+    j = net.junctions["T"]
+    assert j.green_phases == (0, 2, 4) and j.protected_turn_tails == (1,)
+    ctrl = Actuated(keep_actuated=False, keep_short_linked=False)
+    ctrl.reset(net, 1)
+
+    def act(t: float, green: int, in_phase: float, count: list[float]) -> int:
+        n = len(j.incoming_lanes)
+        o = JunctionObservation("T", j.incoming_lanes, np.zeros(n), np.array(count), np.zeros(n), j.green_phases[green],
+                                green, in_phase, j.outgoing_lanes, np.zeros(4), np.zeros(4), np.full(n, 99.0))
+        return ctrl.act(Observation(t, {"T": o}))["T"].index
+
+    assert act(0, 0, 0, [0, 0, 2, 2]) == 0
+    assert act(6, 0, 6, [0, 0, 2, 2]) == 1  # gap-out: the tail, although its lanes are empty
+    assert act(12, 1, 6, [0, 0, 2, 2]) == 2  # then the cross street
+    assert act(20, 2, 8, [2, 0, 0, 0]) == 0  # gap-out: back to the through
