@@ -59,10 +59,11 @@ class Actuated(Controller):
     A lane "served" by a stage has at least one link with priority (``'G'``) or permissive (``'g'``)
     green in it. A stage has a call when its served lanes hold at least one vehicle. Where the city's
     program is vehicle-actuated, its protected-turn tails are stages too (SUMO extends them; see
-    :meth:`~mobility.network.SignalNetwork.with_turn_stages`), and, as in that program, the tail
-    always follows its through stage: the turners it clears may be waiting inside the junction,
-    where no loop sees them (hamburg-tavf ``cluster_683859663``, seed 6: left-turners of two
-    opposing approaches waiting inside the junction blocked each other, 105 s/veh against 15).
+    :meth:`~mobility.network.SignalNetwork.with_turn_stages`), and the tail follows its through
+    stage whenever its lanes held a vehicle during that stage, even if they are empty now: the
+    turners it clears may be waiting inside the junction, where no loop sees them (hamburg-tavf ``cluster_683859663``, seed 6: left-turners of two
+    opposing approaches waiting inside the junction blocked each other: 105 s/veh there, 14–16
+    under the city's timing in seeds 2–5).
     """
 
     name = "actuated"
@@ -93,6 +94,7 @@ class Actuated(Controller):
         self._target: dict[str, int] = {}
         self._kept: set[str] = set()
         self._tails: dict[str, frozenset[int]] = {}
+        self._seen: dict[str, np.ndarray] = {}
 
     def detectors(self) -> float:
         return float(self._params["detector_distance_m"])
@@ -111,7 +113,7 @@ class Actuated(Controller):
         from ..network import short_linked_signals
         from .max_pressure import kept_actuated
 
-        self._served, self._target, self._tails = {}, {}, {}
+        self._served, self._target, self._tails, self._seen = {}, {}, {}, {}
         self._kept = kept_actuated(network) if self._params["keep_actuated"] else set()
         if self._params["keep_short_linked"]:
             self._kept |= short_linked_signals(network)
@@ -133,6 +135,10 @@ class Actuated(Controller):
                 continue
             stages = self._served[jid]
             target = self._target.get(jid)
+            seen = self._seen.get(jid)
+            if seen is None or seen.size != o.count_veh.size:
+                seen = self._seen[jid] = np.zeros(o.count_veh.size, dtype=bool)
+            seen |= o.count_veh > 0  # lanes that held a vehicle since the stage began
             if target is None:  # first decision: take over the stage SUMO's program is showing
                 target = o.green if o.green is not None else 0
             elif o.green == target and o.time_in_phase_s >= p["min_green_s"] - 1e-9:
@@ -147,11 +153,14 @@ class Actuated(Controller):
                 if not extend or o.time_in_phase_s >= p["max_green_s"] - 1e-9:  # gap-out or max-out
                     for k in range(1, len(stages)):
                         nxt = (target + k) % len(stages)
-                        # the protected-turn tail of this stage always runs (its turners may be
-                        # waiting inside the junction, where no loop sees them)
-                        if o.count_veh[stages[nxt]].sum() > 0 or (k == 1 and nxt in self._tails[jid]):
+                        # the protected-turn tail of this stage runs if a turner came during the
+                        # stage: it may be waiting inside the junction, where no loop sees it
+                        if o.count_veh[stages[nxt]].sum() > 0 or (k == 1 and nxt in self._tails[jid]
+                                                                  and bool(seen[stages[nxt]].any())):
                             target = nxt
                             break
+            if target != self._target.get(jid, target):
+                seen[:] = False
             self._target[jid] = target
             out[jid] = GreenPhase(target)
         return out
