@@ -284,10 +284,11 @@ def test_turn_stages_only_where_the_city_program_is_vehicle_actuated() -> None:
         assert net.with_turn_stages().junctions == net.junctions
 
 
-def test_actuated_always_runs_the_protected_turn_tail_after_its_stage() -> None:
-    """The tail after through ``in0`` (left ``in1`` protected) runs although no vehicle is on its
-    lanes: the turners it clears wait inside the junction, where no loop sees them. After its
-    minimum green it gaps out to the cross street, which has a call."""
+def test_actuated_runs_the_protected_turn_tail_after_a_turner_came() -> None:
+    """The tail after through ``in0`` (left ``in1`` protected) runs when a turner came onto its lane
+    during the through stage, even if the lane is empty when the stage ends: the turner waits
+    inside the junction, where no loop sees it (two such turners from opposing approaches locked
+    hamburg-tavf's cluster_683859663). With no turner during the stage it is skipped."""
     import numpy as np
 
     from mobility.controllers.actuated import Actuated
@@ -305,7 +306,9 @@ def test_actuated_always_runs_the_protected_turn_tail_after_its_stage() -> None:
                                 green, in_phase, j.outgoing_lanes, np.zeros(4), np.zeros(4), np.full(n, 99.0))
         return ctrl.act(Observation(t, {"T": o}))["T"].index
 
-    assert act(0, 0, 0, [0, 0, 2, 2]) == 0
-    assert act(6, 0, 6, [0, 0, 2, 2]) == 1  # gap-out: the tail, although its lanes are empty
+    assert act(0, 0, 0, [1, 1, 2, 2]) == 0  # a turner on in1
+    assert act(3, 0, 3, [0, 0, 2, 2]) == 0  # ... now inside the junction
+    assert act(6, 0, 6, [0, 0, 2, 2]) == 1  # gap-out: the tail, although its lane is empty
     assert act(12, 1, 6, [0, 0, 2, 2]) == 2  # then the cross street
-    assert act(20, 2, 8, [2, 0, 0, 0]) == 0  # gap-out: back to the through
+    assert act(20, 2, 8, [2, 0, 0, 0]) == 0  # back to the through
+    assert act(26, 0, 6, [0, 0, 2, 2]) == 2  # no turner this time: the tail is skipped
