@@ -149,7 +149,9 @@ class Actuated(Controller):
                 active = o.detector_gap_s[lanes] < p["max_gap_s"]
                 if p["blocked_gap_out"]:  # every vehicle of the lane standing in green: blocked, not demand
                     active &= ~((o.count_veh[lanes] > 0) & (o.queue_veh[lanes] >= o.count_veh[lanes]))
-                extend = bool(active.any())
+                # a protected-turn tail clears the turners and ends: its loops may sit upstream on
+                # lanes shared with the through movement, whose vehicles would extend it
+                extend = bool(active.any()) and target not in self._tails[jid]
                 if not extend or o.time_in_phase_s >= p["max_green_s"] - 1e-9:  # gap-out or max-out
                     for k in range(1, len(stages)):
                         nxt = (target + k) % len(stages)
