@@ -138,7 +138,7 @@ class Actuated(Controller):
             seen = self._seen.get(jid)
             if seen is None or seen.size != o.count_veh.size:
                 seen = self._seen[jid] = np.zeros(o.count_veh.size, dtype=bool)
-            seen |= o.count_veh > 0  # lanes that held a vehicle since the stage began
+            seen |= o.queue_veh > 0  # lanes on which a vehicle stood since the stage began
             if target is None:  # first decision: take over the stage SUMO's program is showing
                 target = o.green if o.green is not None else 0
             elif o.green == target and o.time_in_phase_s >= p["min_green_s"] - 1e-9:
