@@ -138,7 +138,7 @@ class Actuated(Controller):
             seen = self._seen.get(jid)
             if seen is None or seen.size != o.count_veh.size:
                 seen = self._seen[jid] = np.zeros(o.count_veh.size, dtype=bool)
-            seen |= o.queue_veh > 0  # lanes on which a vehicle stood since the stage began
+            seen |= o.count_veh > 0  # lanes that held a vehicle since the stage began
             if target is None:  # first decision: take over the stage SUMO's program is showing
                 target = o.green if o.green is not None else 0
             elif o.green == target and o.time_in_phase_s >= p["min_green_s"] - 1e-9:
@@ -149,9 +149,7 @@ class Actuated(Controller):
                 active = o.detector_gap_s[lanes] < p["max_gap_s"]
                 if p["blocked_gap_out"]:  # every vehicle of the lane standing in green: blocked, not demand
                     active &= ~((o.count_veh[lanes] > 0) & (o.queue_veh[lanes] >= o.count_veh[lanes]))
-                # a protected-turn tail clears the turners and ends: its loops may sit upstream on
-                # lanes shared with the through movement, whose vehicles would extend it
-                extend = bool(active.any()) and target not in self._tails[jid]
+                extend = bool(active.any())
                 if not extend or o.time_in_phase_s >= p["max_green_s"] - 1e-9:  # gap-out or max-out
                     for k in range(1, len(stages)):
                         nxt = (target + k) % len(stages)
