@@ -12,6 +12,8 @@ SUMO joined several nodes into one controller, the controller id names them all.
 from __future__ import annotations
 
 import functools
+import gzip
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -200,8 +202,6 @@ class SignalNetwork:
         maps (whose turn lanes are shared with the through movement, ``rGG``), ``actuated`` went from
         −46 % to +88 % delay against the program on cologne1 and from −57 % to +106 % on cologne8
         (docs/benchmarks.md, "Sixth pass")."""
-        from .controllers.adaptive import program_kinds
-
         kinds = program_kinds(self.path) if self.path.exists() else {}
         junctions = {jid: replace(j, turn_stages=True)
                      if kinds.get((jid, j.program_id), "static") != "static" else j
@@ -478,3 +478,18 @@ def short_link_plan(network: SignalNetwork, kept: set[str]) -> tuple[list[tuple[
     left to their programs (how the field controller coordinates them is not known)."""
     groups = [g for g in coupled_signals(network) if not set(g) & kept]
     return groups, short_linked_signals(network) - {m for g in groups for m in g}
+
+
+@functools.lru_cache(maxsize=8)
+def program_kinds(net_file: Path) -> dict[tuple[str, str], str]:
+    """``(tls id, program id) -> type`` (``static``, ``actuated``, …) of the programs in a SUMO
+    network file (plain or gzipped XML); read once per file."""
+    opener = gzip.open if str(net_file).endswith(".gz") else open
+    out: dict[tuple[str, str], str] = {}
+    with opener(net_file, "rb") as f:
+        for _, el in ET.iterparse(f, events=("end",)):
+            if el.tag == "tlLogic":
+                out[(el.get("id", ""), el.get("programID", ""))] = el.get("type", "static")
+            if el.tag in ("edge", "tlLogic", "junction", "connection"):
+                el.clear()
+    return out

@@ -61,9 +61,9 @@ class Actuated(Controller):
     program is vehicle-actuated, its protected-turn tails are stages too (SUMO extends them; see
     :meth:`~mobility.network.SignalNetwork.with_turn_stages`), and the tail follows its through
     stage whenever its lanes held a vehicle during that stage, even if they are empty now: the
-    turners it clears may be waiting inside the junction, where no loop sees them (hamburg-tavf ``cluster_683859663``, seed 6: left-turners of two
-    opposing approaches waiting inside the junction blocked each other: 105 s/veh there, 14–16
-    under the city's timing in seeds 2–5).
+    turners it clears may be waiting inside the junction, where no loop sees them (hamburg-tavf
+    ``cluster_683859663``, seed 6: left-turners of two opposing approaches waiting inside the
+    junction blocked each other: 105 s/veh there, 14–16 under the city's timing in seeds 2–5).
     """
 
     name = "actuated"

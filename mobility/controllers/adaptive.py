@@ -39,17 +39,13 @@ cycle boundary, where the real program's last transition has ended, so none is i
 
 from __future__ import annotations
 
-import functools
-import gzip
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..network import SignalNetwork
+from ..network import SignalNetwork, program_kinds
 from .base import Action, Controller, Observation, TimingPlan
 
 
@@ -309,21 +305,6 @@ class CycleAdaptive(Controller):
             self.history.append((boundary, jid, plan_cycle, tuple(float(g) for g in greens)))
             out[jid] = TimingPlan(tuple(float(g) for g in greens), offset_s=boundary)
         return out
-
-
-@functools.lru_cache(maxsize=8)
-def program_kinds(net_file: Path) -> dict[tuple[str, str], str]:
-    """``(tls id, program id) -> type`` (``static``, ``actuated``, …) of the programs in a SUMO
-    network file (plain or gzipped XML); read once per file."""
-    opener = gzip.open if str(net_file).endswith(".gz") else open
-    out: dict[tuple[str, str], str] = {}
-    with opener(net_file, "rb") as f:
-        for _, el in ET.iterparse(f, events=("end",)):
-            if el.tag == "tlLogic":
-                out[(el.get("id", ""), el.get("programID", ""))] = el.get("type", "static")
-            if el.tag in ("edge", "tlLogic", "junction", "connection"):
-                el.clear()
-    return out
 
 
 def _bounded_share(target: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float) -> np.ndarray:
