@@ -202,11 +202,15 @@ class SignalNetwork:
         maps (whose turn lanes are shared with the through movement, ``rGG``), ``actuated`` went from
         −46 % to +88 % delay against the program on cologne1 and from −57 % to +106 % on cologne8
         (docs/benchmarks.md, "Sixth pass")."""
-        kinds = program_kinds(self.path) if self.path.exists() else {}
-        junctions = {jid: replace(j, turn_stages=True)
-                     if kinds.get((jid, j.program_id), "static") != "static" else j
-                     for jid, j in self.junctions.items()}
+        actuated = self.vehicle_actuated()
+        junctions = {jid: replace(j, turn_stages=True) if jid in actuated else j for jid, j in self.junctions.items()}
         return SignalNetwork(self.path, junctions, self.lanes, self.graph, self.demand)
+
+    def vehicle_actuated(self) -> set[str]:
+        """Signals whose own program (the one SUMO starts with) is not fixed-time (``type`` other than
+        ``static`` in the network file); none for a network built in memory."""
+        kinds = program_kinds(self.path) if self.path.exists() else {}
+        return {jid for jid, j in self.junctions.items() if kinds.get((jid, j.program_id), "static") != "static"}
 
     def with_demand(self, demand: Any) -> SignalNetwork:
         """A view of this network carrying the run's demand (the network itself is shared)."""

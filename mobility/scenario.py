@@ -722,7 +722,7 @@ def redirect_outputs(s: Scenario, workdir: Path,
         return str(targets[src])
 
     args: list[str] = []
-    named = {a.lstrip("-").split("=")[0] for a in given if a.startswith("-")}
+    named = _option_names(given)
     if s.sumocfg is not None:
         options = _sumocfg_options(s.sumocfg)
         for name, aliases in OUTPUT_OPTIONS.items():
@@ -855,13 +855,15 @@ def write_routes(s: Scenario, out: Path) -> Path:
     return out
 
 
-# The report options every run sets, with SUMO's synonyms: a user who gives one (e.g. --no-warnings false,
-# to see where vehicles teleport) keeps theirs.
-_QUIET_OPTIONS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("--no-step-log",), "true"),
-    (("--no-warnings", "-W", "--suppress-warnings"), "true"),
-    (("--duration-log.disable",), "true"),
-)
+#: The report options every run sets to true, with their synonyms: a user who gives one (e.g.
+#: ``--no-warnings false``, to see where vehicles teleport) keeps theirs.
+_QUIET_OPTIONS: dict[str, tuple[str, ...]] = {"no-step-log": (), "no-warnings": ("W", "suppress-warnings"),
+                                              "duration-log.disable": ()}
+
+
+def _option_names(args: Sequence[str]) -> set[str]:
+    """The SUMO option names (without dashes) given in a command line's arguments."""
+    return {a.lstrip("-").split("=")[0] for a in args if a.startswith("-")}
 
 
 def sumo_command(scenario: Scenario, seed: int, workdir: Path, *, gui: bool = False,
@@ -887,10 +889,10 @@ def sumo_command(scenario: Scenario, seed: int, workdir: Path, *, gui: bool = Fa
         if additional:
             cmd += ["-a", ",".join(str(p) for p in additional)]
     cmd += ["--begin", repr(scenario.begin_s), "--end", repr(scenario.stop_s), "--seed", str(seed)]
-    given = {a.split("=")[0] for a in (*scenario.sumo_args, *extra_args) if a.startswith("-")}
-    for names, value in _QUIET_OPTIONS:  # SUMO refuses an option given twice: the user's own one wins
-        if not given.intersection(names):
-            cmd += [names[0], value]
+    given = _option_names([*scenario.sumo_args, *extra_args])
+    for name, aliases in _QUIET_OPTIONS.items():  # SUMO refuses an option given twice: the user's own one wins
+        if not given & {name, *aliases}:
+            cmd += [f"--{name}", "true"]
     if gui:
         cmd += ["--start", "true", "--quit-on-end", "true"]
     cmd += list(scenario.sumo_args) + list(extra_args)

@@ -264,7 +264,7 @@ def test_protected_turn_tails_are_stages_that_a_max_out_passes_by() -> None:
     j = net.junctions["T"]
     assert j.green_phases == (0, 2, 4, 6) and j.protected_turn_tails == (1, 3)
     assert [_next_after_max_out(j, g) for g in range(4)] == [2, 2, 0, 0]
-    plain = SignalNetwork(net.path, {"T": replace(j, turn_stages=False)}, net.lanes, net.graph).junctions["T"]
+    plain = replace(j, turn_stages=False)
     assert plain.green_phases == (0, 4) and plain.protected_turn_tails == ()
 
 

@@ -126,6 +126,7 @@ class Actuated(Controller):
                 stages.append(np.array([j.incoming_lanes.index(lane) for lane in lanes], dtype=int))
             self._served[jid] = stages
             self._tails[jid] = frozenset(j.protected_turn_tails)
+            self._seen[jid] = np.zeros(len(j.incoming_lanes), dtype=bool)
 
     def act(self, observation: Observation) -> Mapping[str, Action]:
         p = self._params
@@ -135,9 +136,7 @@ class Actuated(Controller):
                 continue
             stages = self._served[jid]
             target = self._target.get(jid)
-            seen = self._seen.get(jid)
-            if seen is None or seen.size != o.count_veh.size:
-                seen = self._seen[jid] = np.zeros(o.count_veh.size, dtype=bool)
+            seen = self._seen[jid]
             seen |= o.count_veh > 0  # lanes that held a vehicle since the stage began
             if target is None:  # first decision: take over the stage SUMO's program is showing
                 target = o.green if o.green is not None else 0

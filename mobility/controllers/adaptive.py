@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ..network import SignalNetwork, program_kinds
+from ..network import SignalNetwork
 from .base import Action, Controller, Observation, TimingPlan
 
 
@@ -150,7 +150,7 @@ class CycleAdaptive(Controller):
         """Stages, their detected lanes and the real greens of every junction."""
         p = self._params
         self._net, self._j, self._groups, self.history = network, {}, {}, []
-        kinds = program_kinds(network.path) if p["keep_actuated"] else {}
+        actuated = network.vehicle_actuated() if p["keep_actuated"] else set()
         #: coupled signals: the member planning for each other member, and each planner's others
         self._lead: dict[str, str] = {}
         self._members: dict[str, tuple[str, ...]] = {}
@@ -166,7 +166,7 @@ class CycleAdaptive(Controller):
             always = set.intersection(*served) if served else set()
             stages = [np.array(sorted(j.incoming_lanes.index(lane) for lane in s - always
                                       if not lane.startswith(":")), dtype=int) for s in served]
-            if p["keep_actuated"] and kinds.get((jid, j.program_id), "static") != "static":
+            if jid in actuated:
                 continue  # the real program is vehicle-actuated (SUMO runs it): left as it is
             g0 = np.array([j.phases[i].duration for i in greens], dtype=float)
             adaptive = np.array([len(s) > 0 and g >= p["min_green_s"] for s, g in zip(stages, g0)])

@@ -347,11 +347,7 @@ class MaxPressure(Controller):
 
 def kept_actuated(network: SignalNetwork) -> set[str]:
     """Signals of ``network`` whose own program (the one SUMO starts with) is not fixed-time."""
-    from ..network import program_kinds
-
-    kinds = program_kinds(network.path)
-    return {jid for jid in network.junction_ids
-            if kinds.get((jid, network.junctions[jid].program_id), "static") != "static"}
+    return network.vehicle_actuated()
 
 
 def _storage(length_m: float) -> float:
