@@ -169,6 +169,49 @@ class Junction:
             out.append(tuple(dict.fromkeys(lk.in_lane for lk in self.links if lk.index < len(st) and st[lk.index] == "G")))
         return out
 
+    def served_lanes(self) -> list[tuple[str, ...]]:
+        """For each green phase (in ``green_phases`` order), the incoming lanes with at least one link
+        green in it, priority (``'G'``) or permissive (``'g'``): the lanes whose vehicles call it."""
+        out = []
+        for i in self.green_phases:
+            st = self.phases[i].state
+            out.append(tuple(dict.fromkeys(lk.in_lane for lk in self.links if lk.index < len(st) and st[lk.index] in "Gg")))
+        return out
+
+    def extending_lanes(self) -> list[tuple[str, ...]]:
+        """For each green phase (in ``green_phases`` order), the served lanes whose detectors may extend
+        it: every link from the lane has green in it.
+
+        A vehicle on a lane shared by movements of different stages may be waiting for one that is
+        red; its detector would hold a green it cannot use (hamburg-tavf ``cluster_18``: a right turn
+        green in both stages put its lane in the side-road stage, whose green the main road's
+        vehicles on that lane then held). A permissive ``'g'`` link counts as green when it is never
+        ``'G'`` in the program (or is a turnaround) and the lane has a ``'G'`` link in the phase, or
+        when the lane is the only one of its edge at this junction: the rule SUMO's own actuated
+        logic applies to its loops (``MSActuatedTrafficLightLogic::init``, "check1"). A phase with no
+        such lane keeps every lane it serves."""
+        by_lane: dict[str, list[Link]] = {}
+        edge_lanes: dict[str, set[str]] = {}
+        for lk in self.links:
+            by_lane.setdefault(lk.in_lane, []).append(lk)
+            edge_lanes.setdefault(lk.in_lane.rsplit("_", 1)[0], set()).add(lk.in_lane)
+        major = {lk.index for p in self.phases for lk in self.links if lk.index < len(p.state) and p.state[lk.index] == "G"}
+
+        def green(lk: Link, st: str) -> bool:
+            c = st[lk.index] if lk.index < len(st) else "r"
+            if c != "g":
+                return c == "G"
+            if len(edge_lanes[lk.in_lane.rsplit("_", 1)[0]]) == 1:
+                return True
+            has_major = any(o.index < len(st) and st[o.index] == "G" for o in by_lane[lk.in_lane])
+            return (lk.index not in major or lk.direction == "t") and has_major
+
+        out = []
+        for i, served in zip(self.green_phases, self.served_lanes()):
+            st = self.phases[i].state
+            out.append(tuple(lane for lane in served if all(green(lk, st) for lk in by_lane[lane])) or served)
+        return out
+
 
 @dataclass
 class _LaneInfo:

@@ -18,7 +18,7 @@ from mobility.network import SignalNetwork
 from mobility.scenario import ZoneSpec, from_sumocfg
 from mobility.sim import place_detectors
 
-from .conftest import write_sumocfg
+from .conftest import SHARED, write_sumocfg
 from .helpers import GapRecorder
 
 NS, WE = 0, 1  # positions of N_C_0 and W_C_0 in the junction's incoming lanes
@@ -210,12 +210,41 @@ def test_a_blocked_queue_on_the_loop_does_not_hold_the_green(one_junction: Path)
 def test_beats_the_existing_timing_on_cologne3_where_the_clearance_red_locked_it() -> None:
     """RESCO's cologne3 (3 signals, ``--time-to-teleport -1``), seed 1: with a 2 s clearance red at
     every change (the old default) ``actuated`` locked partly (66.9 s/veh network delay against
-    static's 33.8); without it (the real programs' own intergreen, the default now) it is below the
-    existing timing, and a clearance red of 2 s is measurably worse on the same seed."""
+    static's 33.8, when every served lane's loop extended a green); without it (the real programs'
+    own intergreen, the default now) it is below the existing timing (19.5), and a clearance red of
+    2 s costs measurably more on the same seed (22.8 since only lanes with every link green extend)."""
     from .conftest import resco_map
 
     args = ["--time-to-teleport", "-1"]
     delay = {spec: run(resco_map("cologne3"), spec, seed=1, sumo_args=args).network.iloc[0]["delay_s_per_veh"]
              for spec in ("static", "actuated", "actuated(all_red_s=2)")}
     assert delay["actuated"] < delay["static"]
-    assert delay["actuated"] < 0.8 * delay["actuated(all_red_s=2)"]
+    assert delay["actuated"] < 0.9 * delay["actuated(all_red_s=2)"]
+
+
+def test_a_shared_lane_waiting_for_a_red_movement_does_not_hold_the_green() -> None:
+    """hamburg-tavf's cluster_18: in the side-road stage (``GGGrrrrrr``) the main road's lane
+    ``23925230_0`` has its right turn green (link 2) and its straight movement red (link 3). A
+    vehicle on its loop does not extend the side road's green: once the side road's own loop gaps
+    out, the green goes back to the main road, whose vehicles call it."""
+    path = SHARED / "scenarios" / "real" / "hamburg-tavf" / "network.net.xml.gz"
+    if not path.exists():
+        pytest.skip(f"{path} not found (../shared is absent on this machine)")
+    net = SignalNetwork.load(path)
+    j = net.junctions["cluster_18"]
+    side = next(k for k, i in enumerate(j.green_phases) if j.phases[i].state == "GGGrrrrrr")
+    shared, side_lane = j.incoming_lanes.index("23925230_0"), j.incoming_lanes.index("8300811#3_0")
+    c = Actuated(keep_actuated=False)
+    c.reset(net, seed=1)
+    n = len(j.incoming_lanes)
+
+    def obs(t: float, side_gap: float) -> Observation:
+        gap, count = np.full(n, 60.0), np.zeros(n)
+        gap[shared], gap[side_lane], count[shared] = 0.5, side_gap, 1.0
+        o = JunctionObservation("cluster_18", j.incoming_lanes, np.zeros(n), count, np.zeros(n), 0, side, t, j.outgoing_lanes,
+                                np.zeros(len(j.outgoing_lanes)), np.zeros(len(j.outgoing_lanes)), gap)
+        return Observation(t, {"cluster_18": o})
+
+    assert c.act(obs(0, 60.0))["cluster_18"].index == side  # takes over the side-road stage
+    assert c.act(obs(8, 1.0))["cluster_18"].index == side  # the side road's loop: extended
+    assert c.act(obs(9, 60.0))["cluster_18"].index != side  # only the shared lane's loop: gap-out

@@ -103,6 +103,37 @@ def test_a_tail_holding_a_movements_only_green_is_a_stage() -> None:
     assert served_elsewhere.green_phases == (0, 4)
 
 
+def test_a_lane_extends_a_stage_only_if_all_its_links_have_green() -> None:
+    """hamburg-tavf's cluster_18: main-road lane ``m_0`` turns right (link 2, green in both stages) and
+    goes straight (link 3, main stage only); in the side-road stage its vehicles call (the right
+    turn is green) but may not extend it: they may be waiting for the red straight movement. A lane
+    of permissive left turns (``'g'``, never ``'G'``) beside a priority movement of its own extends;
+    one whose turns have a protected stage elsewhere extends only that stage. A lane that is its
+    edge's only one extends on ``'g'`` too, and a stage with no lane passing the rule keeps them all."""
+    from mobility.network import Junction, Link, Phase
+
+    links = (Link(0, "s_0", "x_0", (), "s"), Link(1, "s_0", "y_0", (), "l"),
+             Link(2, "m_0", "z_0", (), "r"), Link(3, "m_0", "x_0", (), "s"),
+             Link(4, "m_1", "x_1", (), "s"), Link(5, "m_1", "w_0", (), "l"),
+             Link(6, "n_0", "y_0", (), "s"), Link(7, "n_1", "y_1", (), "s"), Link(8, "n_1", "z_0", (), "l"))
+
+    def junction(*states: str) -> Junction:
+        phases = tuple(p for st in states
+                       for p in (Phase(st, 30.0, 5.0, 50.0), Phase(st.replace("G", "y").replace("g", "y"), 3.0, 3.0, 3.0)))
+        return Junction("J", links, phases, "0", 0.0, ("s_0", "m_0", "m_1", "n_0", "n_1"),
+                        ("x_0", "x_1", "y_0", "y_1", "z_0", "w_0"), ())
+
+    permissive = junction("rrGGGgGGg", "GGGrrrrrr")
+    assert permissive.served_lanes() == [("m_0", "m_1", "n_0", "n_1"), ("s_0", "m_0")]
+    assert permissive.extending_lanes() == [("m_0", "m_1", "n_0", "n_1"), ("s_0",)]
+    protected = junction("rrGGGgGGg", "GGGrrrrrr", "rrrrrGrrG")  # the left turns 5 and 8 protected in a third stage
+    assert protected.extending_lanes() == [("m_0", "n_0"), ("s_0",), ("m_1", "n_1")]
+    # s_0 is its edge's only lane: 'g' counts although link 0 has a priority green elsewhere
+    assert junction("GGGrrrrrr", "ggrrrrGGr").extending_lanes()[1] == ("s_0", "n_0")
+    assert junction("rrGGGGrrr", "rrGrrrGGG").extending_lanes()[1] == ("n_0", "n_1")  # m_0 waits for its red straight
+    assert junction("rrGGGGrrr", "rrGrrrrrr").extending_lanes()[1] == ("m_0",)  # no lane passes: all it serves
+
+
 def test_phases_the_cycle_never_reaches_are_dropped() -> None:
     """``next="0"`` on phase 3 of a 6-phase program: SUMO cycles 0–3; phases 4–5 (a tail the field
     controller calls on its own) are no stages and add nothing to the cycle. A branching ``next`` or a

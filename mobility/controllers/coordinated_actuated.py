@@ -15,8 +15,9 @@ Webster splits and MAXBAND offsets (isolated Webster plans off the corridor). Pe
 * it ends at its force-off point, the end of its planned window in the cycle; then the
   non-coordinated stages follow in program order;
 * a non-coordinated stage is skipped when none of its lanes holds a vehicle (no call); once its
-  minimum green has run it ends on gap-out (no served lane's detector gap below ``max_gap_s``) or at
-  its force-off point, whichever comes first;
+  minimum green has run it ends on gap-out (no detector gap below ``max_gap_s`` on a lane whose
+  every link it serves, :meth:`~mobility.network.Junction.extending_lanes`) or at its force-off
+  point, whichever comes first;
 * time a non-coordinated stage leaves unused returns to the coordinated stage early (*early
   return*), which then holds until its force-off: the arterial green is extended, never shortened.
 
@@ -110,8 +111,8 @@ class CoordinatedActuated(Controller):
     plan), except the defaults ``weight_inbound=1`` and ``objective="maxband"``: balanced two-way
     bands, which early return widens in both directions.
     min_green_s: minimum green of every stage (s), default 7 (also Webster's minimum green).
-    max_gap_s: a non-coordinated green is extended while a served lane's detector gap is below this
-        (s), default 3.
+    max_gap_s: a non-coordinated green is extended while the detector gap of a lane it serves with
+        every link of the lane is below this (s), default 3.
     detector_distance_m: induction loops this far upstream of each stop line (m), default 30.
     keep_actuated: default True: replace only the corridor signals and leave the others (and the
         corridor signals that cannot run the common cycle, see the module docstring) to their own
@@ -211,13 +212,10 @@ class CoordinatedActuated(Controller):
                 if abs(float((g_own + np.asarray(trans)).sum()) - cycle) < 0.5:
                     plan = TimingPlan(tuple(g_own), (plan.offset_s + starts[coord] - starts_own[coord]) % cycle)
                     g, starts = g_own, starts_own
-            served = []
-            for gi in greens:
-                state = j.phases[gi].state
-                lanes = dict.fromkeys(lk.in_lane for lk in j.links if lk.index < len(state) and state[lk.index] in "Gg")
-                served.append(np.array([j.incoming_lanes.index(lane) for lane in lanes], dtype=int))
+            served, extending = ([np.array([j.incoming_lanes.index(lane) for lane in lanes], dtype=int) for lanes in ls]
+                                 for ls in (j.served_lanes(), j.extending_lanes()))
             self._plans[jid] = {"cycle": cycle, "offset": plan.offset_s, "coord": coord,
-                                "force_off": (starts + g) % cycle, "served": served}
+                                "force_off": (starts + g) % cycle, "served": served, "extending": extending}
             self._state[jid] = {"target": coord, "prev_p": None}
 
     def act(self, observation: Observation) -> Mapping[str, Action]:
@@ -242,7 +240,7 @@ class CoordinatedActuated(Controller):
                         raise ControllerError(f"controller '{self.name}': junction '{jid}' has no detector readings; "
                                               "run it through mobility.run/compare, which places the detectors")
                     rel_force = (plan["force_off"][target] - end_coord) % cycle
-                    gap_out = not bool((o.detector_gap_s[served[target]] < prm["max_gap_s"]).any())
+                    gap_out = not bool((o.detector_gap_s[plan["extending"][target]] < prm["max_gap_s"]).any())
                     if gap_out or rel >= rel_force:
                         target = self._next_with_call(o, served, target, coord, rel, plan)
             st["target"], st["prev_p"] = target, p
