@@ -185,17 +185,21 @@ class Junction:
         A vehicle on a lane shared by movements of different stages may be waiting for one that is
         red; its detector would hold a green it cannot use (hamburg-tavf ``cluster_18``: a right turn
         green in both stages put its lane in the side-road stage, whose green the main road's
-        vehicles on that lane then held). A permissive ``'g'`` link counts as green when it is never
-        ``'G'`` in the program (or is a turnaround) and the lane has a ``'G'`` link in the phase, or
-        when the lane is the only one of its edge at this junction: the rule SUMO's own actuated
-        logic applies to its loops (``MSActuatedTrafficLightLogic::init``, "check1"). A phase with no
-        such lane keeps every lane it serves."""
+        vehicles on that lane then held). A permissive ``'g'`` link counts as green when it is ``'G'`` in
+        no stage (or is a turnaround) and the lane has a ``'G'`` link in the phase, or when the lane
+        is the only one of its edge at this junction: the rule SUMO's own actuated logic applies to
+        its loops (``MSActuatedTrafficLightLogic::init``, "check1"), over the stages a controller
+        chooses between rather than every phase: a fixed-time program's protected-turn tail is a
+        clearance (:attr:`green_phases`), and counting its ``'G'`` took the loops of RESCO
+        cologne1's shared through-and-left lanes out of the through stage (stops 0.87 → 1.27 per
+        vehicle, 5 seeds). A phase with no such lane keeps every lane it serves."""
         by_lane: dict[str, list[Link]] = {}
         edge_lanes: dict[str, set[str]] = {}
         for lk in self.links:
             by_lane.setdefault(lk.in_lane, []).append(lk)
             edge_lanes.setdefault(lk.in_lane.rsplit("_", 1)[0], set()).add(lk.in_lane)
-        major = {lk.index for p in self.phases for lk in self.links if lk.index < len(p.state) and p.state[lk.index] == "G"}
+        stages = [self.phases[i].state for i in self.green_phases]
+        major = {lk.index for st in stages for lk in self.links if lk.index < len(st) and st[lk.index] == "G"}
 
         def green(lk: Link, st: str) -> bool:
             c = st[lk.index] if lk.index < len(st) else "r"

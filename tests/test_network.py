@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,15 @@ def test_a_lane_extends_a_stage_only_if_all_its_links_have_green() -> None:
     assert junction("GGGrrrrrr", "ggrrrrGGr").extending_lanes()[1] == ("s_0", "n_0")
     assert junction("rrGGGGrrr", "rrGrrrGGG").extending_lanes()[1] == ("n_0", "n_1")  # m_0 waits for its red straight
     assert junction("rrGGGGrrr", "rrGrrrrrr").extending_lanes()[1] == ("m_0",)  # no lane passes: all it serves
+    # the left turns protected in a tail after the through yellow (netconvert's pattern, RESCO
+    # cologne1): in a fixed-time reading the tail is a clearance, so the shared lanes m_1 and n_1
+    # extend the through stage; where the tail is a stage (turn_stages) they extend the tail instead
+    program = (("rrGGGgGGg", 30.0), ("rryyygyyg", 3.0), ("rrrrrGrrG", 6.0), ("rrrrryrry", 3.0), ("GGGrrrrrr", 30.0),
+               ("yyyrrrrrr", 3.0))
+    fixed = replace(junction("GGGrrrrrr"), phases=tuple(Phase(st, d, 5.0, 50.0) for st, d in program))
+    assert fixed.green_phases == (0, 4) and fixed.extending_lanes()[0] == ("m_0", "m_1", "n_0", "n_1")
+    tails = replace(fixed, turn_stages=True)
+    assert tails.green_phases == (0, 2, 4) and tails.extending_lanes()[:2] == [("m_0", "n_0"), ("m_1", "n_1")]
 
 
 def test_phases_the_cycle_never_reaches_are_dropped() -> None:
