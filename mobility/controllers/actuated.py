@@ -59,10 +59,10 @@ class Actuated(Controller):
 
     A lane "served" by a stage has at least one link with priority (``'G'``) or permissive (``'g'``)
     green in it. A stage has a call when its served lanes hold at least one vehicle. Only a served
-    lane all of whose links have green in the stage extends it (SUMO's rule for its own loops,
+    lane all of whose links have green in the stage extends it (the test SUMO applies to its loops,
     :meth:`~mobility.network.Junction.extending_lanes`): a vehicle on a shared lane may be waiting
     for a movement that is red, and its loop held a green nobody used (hamburg-tavf with every
-    program replaced, seed 1: 55.0 s/veh network delay against 60.9 when every served lane
+    program replaced, seed 1: 57.9 s/veh network delay against 60.9 when every served lane
     extended, static 64.6). Where the city's
     program is vehicle-actuated, its protected-turn tails are stages too (SUMO extends them; see
     :meth:`~mobility.network.SignalNetwork.with_turn_stages`), and the tail follows its through
