@@ -10,12 +10,13 @@ their corridor) leave such junctions to their own program (``keep_actuated=True`
 ``"max-pressure(keep_actuated=False)"`` to replace every program.
 
     python benchmarks/real_models.py [--models hamburg-tavf,cologne8] [--controllers static,max-pressure]
-                                     [--seeds 5] [--jobs 1]
+                                     [--seeds 5] [--first-seed 1] [--jobs 1]
 
 For every model, controller and seed: network delay (s/veh), stops per vehicle, CO2 (kg), teleports,
 vehicles not inserted by the end, and the gridlock flag of :func:`mobility.experiments.stats.gridlock_reason`.
 Prints a Markdown table (mean ± 95 % CI over seeds, and the paired difference to ``static`` over the
-same seeds with its 95 % CI) and writes results/real_models/real_models.csv. A killed benchmark
+same seeds with its 95 % CI) over seeds ``first-seed`` … ``first-seed + seeds - 1`` (a later range gives
+held-out seeds to check a finding made on the first ones) and writes results/real_models/real_models.csv. A killed benchmark
 resumes from results/real_models/real_models.partial.csv. Flagged (gridlocked) runs are shown in the
 table and never averaged silently: the row says how many were flagged.
 """
@@ -129,7 +130,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(REAL + RESCO_MAPS))
     ap.add_argument("--controllers", default=CONTROLLERS)
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=5, help="how many seeds (default 5)")
+    ap.add_argument("--first-seed", type=int, default=1, help="the first seed (default 1)")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared", help="the shared data folder (default ../shared)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "real_models")
@@ -145,8 +147,8 @@ def main() -> None:
     unknown = [m for m in models if m not in REAL + RESCO_MAPS]
     if unknown:
         sys.exit(f"real_models.py: --models: unknown model '{unknown[0]}'; known: {', '.join(REAL + RESCO_MAPS)}")
-    tasks = [(config(args.shared, m), m, c, s) for s in range(1, args.seeds + 1) for m in models
-             for c in split_specs(args.controllers)]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    tasks = [(config(args.shared, m), m, c, s) for s in seeds for m in models for c in split_specs(args.controllers)]
     missing = [t[0] for t in tasks if not t[0].exists()]
     if missing and not args.table_only:
         sys.exit(f"real_models.py: {missing[0]} not found (give --shared, the folder holding scenarios/)")
