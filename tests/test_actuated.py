@@ -248,3 +248,52 @@ def test_a_shared_lane_waiting_for_a_red_movement_does_not_hold_the_green() -> N
     assert c.act(obs(0, 60.0))["cluster_18"].index == side  # takes over the side-road stage
     assert c.act(obs(8, 1.0))["cluster_18"].index == side  # the side road's loop: extended
     assert c.act(obs(9, 60.0))["cluster_18"].index != side  # only the shared lane's loop: gap-out
+
+
+def test_a_city_programs_own_green_bounds_are_kept() -> None:
+    """hamburg-tavf's joined1 (SUMO runs its program as actuated logic) gives its main stage
+    ``minDur=20`` and its short turn stage ``maxDur=15`` (netconvert's default is 5 / 50). With
+    ``program_bounds`` (default) ``actuated`` holds the main stage 20 s although its loops gap out at
+    10 s, and ends the turn stage at 15 s although its loops still see traffic; without, it
+    switches at 10 s and holds to 50 s. RESCO ingolstadt21's fixed-time programs carry ``minDur``
+    10 too, which SUMO ignores and so does ``actuated``."""
+    path = SHARED / "scenarios" / "real" / "hamburg-tavf" / "network.net.xml.gz"
+    if not path.exists():
+        pytest.skip(f"{path} not found (../shared is absent on this machine)")
+    net = SignalNetwork.load(path)
+    j = net.junctions["joined1"]
+    bounds = [(j.phases[i].min_dur, j.phases[i].max_dur) for i in j.green_phases]
+    main, turn = bounds.index((20.0, 50.0)), bounds.index((5.0, 15.0))
+    n = len(j.incoming_lanes)
+
+    def obs(green: int, t: float, gap_s: float) -> Observation:
+        o = JunctionObservation("joined1", j.incoming_lanes, np.zeros(n), np.ones(n), np.zeros(n), 0, green, t,
+                                j.outgoing_lanes, np.zeros(len(j.outgoing_lanes)), np.zeros(len(j.outgoing_lanes)),
+                                np.full(n, gap_s))
+        return Observation(t, {"joined1": o})
+
+    for program_bounds, held_at_10, held_at_16 in ((True, True, False), (False, False, True)):
+        for stage, t, gap, held in ((main, 10.0, 60.0, held_at_10), (turn, 16.0, 0.5, held_at_16)):
+            c = Actuated(keep_actuated=False, program_bounds=program_bounds)
+            c.reset(net, seed=1)
+            assert c.act(obs(stage, 0.0, 60.0))["joined1"].index == stage  # takes over the stage shown
+            assert (c.act(obs(stage, t, gap))["joined1"].index == stage) is held, (program_bounds, stage)
+    fixed = load_scenario_net_or_skip("ingolstadt21")
+    jf = fixed.junctions["243749571"]
+    assert jf.phases[jf.green_phases[0]].min_dur == 10.0
+    nf = len(jf.incoming_lanes)
+    c = Actuated(keep_actuated=False)  # every program driven; the bounds follow how SUMO runs it (fixed time: none)
+    c.reset(fixed, seed=1)
+    o = JunctionObservation("243749571", jf.incoming_lanes, np.zeros(nf), np.ones(nf), np.zeros(nf), 0, 0, 0.0,
+                            jf.outgoing_lanes, np.zeros(len(jf.outgoing_lanes)), np.zeros(len(jf.outgoing_lanes)),
+                            np.full(nf, 60.0))
+    assert c.act(Observation(0.0, {"243749571": o}))["243749571"].index == 0
+    o.time_in_phase_s = 6.0
+    assert c.act(Observation(6.0, {"243749571": o}))["243749571"].index != 0  # gap-out after 5 s, not 10
+
+
+def load_scenario_net_or_skip(name: str) -> SignalNetwork:
+    from .conftest import resco_map
+
+    cfg = resco_map(name)
+    return SignalNetwork.load(cfg.parent / f"{name}.net.xml")
