@@ -11,8 +11,9 @@ can be read:
   lanes holds a vehicle (no call);
 * once the minimum green has run (the program's ``minDur`` where it sets one), the green is
   extended while some lane the stage serves with every link of the lane
-  (:meth:`~mobility.network.Junction.extending_lanes`) has a detector gap below ``max_gap_s``; it ends on *gap-out* (no such lane) or *max-out* (``max_green_s``, or the
-  program's ``maxDur``, since the green began), and the next stage with a call is served;
+  (:meth:`~mobility.network.Junction.extending_lanes`) has a detector gap below ``max_gap_s``;
+  it ends on *gap-out* (no such lane) or *max-out* (``max_green_s``, or the program's
+  ``maxDur``, since the green began), and the next stage with a call is served;
 * with no call on any other stage the green rests where it is (it neither gaps out nor maxes out).
 
 Yellow and clearance red are inserted by the actuator (:mod:`mobility.signals`).
@@ -45,7 +46,8 @@ class Actuated(Controller):
         fixed-time program SUMO ignores ``minDur``/``maxDur``, and so does ``actuated``: taken
         from RESCO's ingolstadt21 (7–10 s minima in ``type="static"`` programs) they locked it
         (seeds 6–10: 238.8 s/veh against 117.9; docs/benchmarks.md "Seventh pass").
-    max_gap_s: a green is extended while a served lane's detector gap is below this (s), default 3.
+    max_gap_s: a green is extended while the detector gap of a lane it serves with every link of the
+        lane is below this (s), default 3.
     detector_distance_m: distance of the induction loops upstream of the stop line (m), default 30.
     all_red_s: clearance red the actuator inserts after each yellow (s), default 0, as the real
         programs of the city models and RESCO's maps have it (a scenario's ``[safety]`` floor, 1 s on
@@ -72,13 +74,13 @@ class Actuated(Controller):
     :meth:`~mobility.network.Junction.extending_lanes`): a vehicle on a shared lane may be waiting
     for a movement that is red, and its loop held a green nobody used (hamburg-tavf with every
     program replaced, seed 1: 57.9 s/veh network delay against 60.9 when every served lane
-    extended, static 64.6). Where the city's
-    program is vehicle-actuated, its protected-turn tails are stages too (SUMO extends them; see
-    :meth:`~mobility.network.SignalNetwork.with_turn_stages`), and the tail follows its through
-    stage whenever its lanes held a vehicle during that stage, even if they are empty now: the
-    turners it clears may be waiting inside the junction, where no loop sees them (hamburg-tavf
-    ``cluster_683859663``, seed 6: left-turners of two opposing approaches waiting inside the
-    junction blocked each other: 105 s/veh there, 14–16 under the city's timing in seeds 2–5).
+    extended, static 64.6). Where the city's program is vehicle-actuated, its protected-turn tails
+    are stages too (SUMO extends them; see :meth:`~mobility.network.SignalNetwork.with_turn_stages`),
+    and the tail follows its through stage whenever its lanes held a vehicle during that stage,
+    even if they are empty now: the turners it clears may be waiting inside the junction, where no
+    loop sees them (hamburg-tavf ``cluster_683859663``, seed 6: left-turners of two opposing
+    approaches waiting inside the junction blocked each other: 105 s/veh there, 14–16 under the
+    city's timing in seeds 2–5). The seed-1 figures above are with ``program_bounds=False``.
     """
 
     name = "actuated"

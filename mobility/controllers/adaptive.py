@@ -159,10 +159,7 @@ class CycleAdaptive(Controller):
             greens = j.green_phases
             if not greens:
                 continue
-            served = []
-            for phase in greens:
-                st = j.phases[phase].state
-                served.append({lk.in_lane for lk in j.links if lk.index < len(st) and st[lk.index] in "Gg"})
+            served = [set(lanes) for lanes in j.served_lanes()]
             always = set.intersection(*served) if served else set()
             stages = [np.array(sorted(j.incoming_lanes.index(lane) for lane in s - always
                                       if not lane.startswith(":")), dtype=int) for s in served]
