@@ -163,19 +163,19 @@ class Junction:
     def green_lanes(self) -> list[tuple[str, ...]]:
         """For each green phase (in ``green_phases`` order), the incoming lanes it serves with
         priority ('G')."""
-        out = []
-        for i in self.green_phases:
-            st = self.phases[i].state
-            out.append(tuple(dict.fromkeys(lk.in_lane for lk in self.links if lk.index < len(st) and st[lk.index] == "G")))
-        return out
+        return self._lanes_with("G")
 
     def served_lanes(self) -> list[tuple[str, ...]]:
         """For each green phase (in ``green_phases`` order), the incoming lanes with at least one link
         green in it, priority (``'G'``) or permissive (``'g'``): the lanes whose vehicles call it."""
+        return self._lanes_with("Gg")
+
+    def _lanes_with(self, signals: str) -> list[tuple[str, ...]]:
+        """For each green phase, the incoming lanes (in link order) with a link showing one of ``signals``."""
         out = []
         for i in self.green_phases:
             st = self.phases[i].state
-            out.append(tuple(dict.fromkeys(lk.in_lane for lk in self.links if lk.index < len(st) and st[lk.index] in "Gg")))
+            out.append(tuple(dict.fromkeys(lk.in_lane for lk in self.links if lk.index < len(st) and st[lk.index] in signals)))
         return out
 
     def extending_lanes(self) -> list[tuple[str, ...]]:

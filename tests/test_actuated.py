@@ -278,7 +278,9 @@ def test_a_city_programs_own_green_bounds_are_kept() -> None:
             c.reset(net, seed=1)
             assert c.act(obs(stage, 0.0, 60.0))["joined1"].index == stage  # takes over the stage shown
             assert (c.act(obs(stage, t, gap))["joined1"].index == stage) is held, (program_bounds, stage)
-    fixed = load_scenario_net_or_skip("ingolstadt21")
+    from .conftest import resco_map
+
+    fixed = SignalNetwork.load(resco_map("ingolstadt21").with_name("ingolstadt21.net.xml"))
     jf = fixed.junctions["243749571"]
     assert jf.phases[jf.green_phases[0]].min_dur == 10.0
     nf = len(jf.incoming_lanes)
@@ -290,10 +292,3 @@ def test_a_city_programs_own_green_bounds_are_kept() -> None:
     assert c.act(Observation(0.0, {"243749571": o}))["243749571"].index == 0
     o.time_in_phase_s = 6.0
     assert c.act(Observation(6.0, {"243749571": o}))["243749571"].index != 0  # gap-out after 5 s, not 10
-
-
-def load_scenario_net_or_skip(name: str) -> SignalNetwork:
-    from .conftest import resco_map
-
-    cfg = resco_map(name)
-    return SignalNetwork.load(cfg.parent / f"{name}.net.xml")

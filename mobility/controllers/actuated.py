@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import ControllerError
 from ..network import SignalNetwork
-from .base import Action, Controller, GreenPhase, Observation, Safety
+from .base import Action, Controller, GreenPhase, Observation, Safety, stage_positions
 
 
 class Actuated(Controller):
@@ -130,22 +130,19 @@ class Actuated(Controller):
     def reset(self, network: SignalNetwork, seed: int) -> None:
         """For each junction and stage, the positions (in ``incoming_lanes``) of the lanes it serves."""
         from ..network import short_linked_signals
-        from .max_pressure import kept_actuated
 
         self._served, self._extending, self._target, self._tails, self._seen, self._bounds = {}, {}, {}, {}, {}, {}
-        self._kept = kept_actuated(network) if self._params["keep_actuated"] else set()
+        actuated_programs = network.vehicle_actuated()
+        self._kept = set(actuated_programs) if self._params["keep_actuated"] else set()
         if self._params["keep_short_linked"]:
             self._kept |= short_linked_signals(network)
-        actuated_programs = network.vehicle_actuated() if self._params["program_bounds"] else set()
         lo, hi = float(self._params["min_green_s"]), float(self._params["max_green_s"])
         for jid in network.junction_ids:
             j = network.junctions[jid]
-            self._served[jid] = [np.array([j.incoming_lanes.index(lane) for lane in lanes], dtype=int)
-                                 for lanes in j.served_lanes()]
-            self._extending[jid] = [np.array([j.incoming_lanes.index(lane) for lane in lanes], dtype=int)
-                                    for lanes in j.extending_lanes()]
+            self._served[jid] = stage_positions(j, j.served_lanes())
+            self._extending[jid] = stage_positions(j, j.extending_lanes())
             self._tails[jid] = frozenset(j.protected_turn_tails)
-            own = jid in actuated_programs
+            own = self._params["program_bounds"] and jid in actuated_programs
             self._bounds[jid] = [(max(lo, ph.min_dur), max(lo, ph.max_dur)) if own and ph.min_dur < ph.max_dur else (lo, hi)
                                  for ph in (j.phases[i] for i in j.green_phases)]
             self._seen[jid] = np.zeros(len(j.incoming_lanes), dtype=bool)

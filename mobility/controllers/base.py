@@ -48,7 +48,15 @@ import numpy as np
 from ..errors import ControllerError
 
 if TYPE_CHECKING:
-    from ..network import SignalNetwork
+    from collections.abc import Sequence
+
+    from ..network import Junction, SignalNetwork
+
+
+def stage_positions(junction: Junction, lanes: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    """Per stage, the positions in ``junction.incoming_lanes`` (the order of an observation's lane
+    arrays) of the lanes given for it (e.g. :meth:`~mobility.network.Junction.served_lanes`)."""
+    return [np.array([junction.incoming_lanes.index(lane) for lane in stage], dtype=int) for stage in lanes]
 
 
 @dataclass(frozen=True)

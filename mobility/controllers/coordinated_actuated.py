@@ -48,10 +48,9 @@ import numpy as np
 
 from ..errors import ControllerError
 from ..network import SignalNetwork
-from .base import Action, Controller, GreenPhase, Observation, Safety, TimingPlan  # noqa: F401
+from .base import Action, Controller, GreenPhase, Observation, Safety, TimingPlan, stage_positions  # noqa: F401
 from .coordination.greenwave import corridor_path
 from .green_wave import GreenWave
-from .max_pressure import kept_actuated
 
 #: signals joined by a link shorter than this (m) are run alike: both coordinated or both on their own program
 CLOSE_M = 60.0
@@ -164,7 +163,7 @@ class CoordinatedActuated(Controller):
         own: set[str] = set()
         if keep and params["cycle_s"] is None:
             route = corridor_path(network, params["path"], owner=self.name).junctions
-            actuated = kept_actuated(network)
+            actuated = network.vehicle_actuated()
             if 2 * sum(j in actuated for j in route) >= len(route):  # mostly the city's own actuated control
                 cycle, own = city_cycle(network, route, float(params["min_cycle_s"]), float(params["max_cycle_s"]))
                 params["cycle_s"] = cycle
@@ -212,8 +211,7 @@ class CoordinatedActuated(Controller):
                 if abs(float((g_own + np.asarray(trans)).sum()) - cycle) < 0.5:
                     plan = TimingPlan(tuple(g_own), (plan.offset_s + starts[coord] - starts_own[coord]) % cycle)
                     g, starts = g_own, starts_own
-            served, extending = ([np.array([j.incoming_lanes.index(lane) for lane in lanes], dtype=int) for lanes in ls]
-                                 for ls in (j.served_lanes(), j.extending_lanes()))
+            served, extending = stage_positions(j, j.served_lanes()), stage_positions(j, j.extending_lanes())
             self._plans[jid] = {"cycle": cycle, "offset": plan.offset_s, "coord": coord,
                                 "force_off": (starts + g) % cycle, "served": served, "extending": extending}
             self._state[jid] = {"target": coord, "prev_p": None}

@@ -494,6 +494,4 @@ class GreenWave(Controller):
 def off_corridor_actuated(network: Any, corridor: Sequence[str]) -> set[str]:
     """Signals off ``corridor`` whose own program is vehicle-actuated: left to it by the coordinated
     controllers with ``keep_actuated``."""
-    from .max_pressure import kept_actuated
-
-    return kept_actuated(network) - set(corridor)
+    return network.vehicle_actuated() - set(corridor)

@@ -194,7 +194,7 @@ class MaxPressure(Controller):
     def reset(self, network: SignalNetwork, seed: int) -> None:
         """Build, per junction, the stage × lane weight matrices of the pressure sum."""
         served = "Gg" if self._params["include_permissive"] else "G"
-        self._kept = kept_actuated(network) if self._params["keep_actuated"] else set()
+        self._kept = network.vehicle_actuated() if self._params["keep_actuated"] else set()
         self._w_in, self._w_out, self._current, self._lane_served_at = {}, {}, {}, {}
         self._groups = []
         if self._params["coupled"]:
@@ -343,11 +343,6 @@ class MaxPressure(Controller):
             self._current[jid] = best
             out[jid] = GreenPhase(best)
         return out
-
-
-def kept_actuated(network: SignalNetwork) -> set[str]:
-    """Signals of ``network`` whose own program (the one SUMO starts with) is not fixed-time."""
-    return network.vehicle_actuated()
 
 
 def _storage(length_m: float) -> float:
